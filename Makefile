@@ -1,0 +1,50 @@
+# fleetcache — the README's commands. Each target builds its own virtual environment.
+#   make test   lint, format check, mypy --strict, the whole pytest suite (installed package)
+#   make demo   the fleet demo
+#   make bench  the benchmark tables (BENCH_MODE=quick|full)
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+PYTEST_ARGS ?=
+
+.PHONY: test lint types pytest demo bench install clean check-redis
+
+$(VENV)/.deps: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install ".[test]"
+	touch $@
+
+# Install the package itself (not editable): the tests import it from site-packages, so the
+# Lua scripts are loaded as package data exactly as users get them.
+install: $(VENV)/.deps
+	$(PIP) install --no-deps --force-reinstall .
+
+check-redis:
+	@command -v redis-server >/dev/null 2>&1 || [ -n "$$REDIS_SERVER_BIN" ] || { \
+	  echo "redis-server not found. Install it (Debian/Ubuntu: sudo apt-get install redis-server)" >&2; \
+	  echo "or set REDIS_SERVER_BIN=/path/to/redis-server. The tests start their own server." >&2; \
+	  exit 3; }
+
+lint: $(VENV)/.deps
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+types: $(VENV)/.deps
+	$(VENV)/bin/mypy --strict src
+
+pytest: install check-redis
+	cd tests/.. && $(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint types pytest
+
+demo: install
+	$(PY) -m fleetcache demo $(DEMO_ARGS)
+
+bench: install
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,11 @@
+--[[
+  size-1: the number of live entries of one shard, exact under TTL, O(log n).
+
+  KEYS[1]  index key      {P:s}:i   (sorted set: score = expiry time, ms, server clock)
+
+  Returns
+    integer  members whose expiry is now or later (ZCOUNT index now +inf).
+]]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], now, '+inf')

@@ -1,0 +1,38 @@
+"""fleetcache: a fleet-wide exact-match cache for LLM responses on Redis and Valkey.
+
+Server-side Lua scripts read an entry and count the hit in one atomic round trip, keep an
+exact entry count under TTL expiry, and store compact msgpack payloads. A drop-in for the
+exact cache of the ``ractogateway`` SDK.
+"""
+
+from __future__ import annotations
+
+from ._models import CacheStats, FinishReason, FleetStats, LLMResponse, ModelStats, ToolCallResult
+from .aio import AsyncRedisExactCache
+from .cache import RedisExactCache
+from .errors import (
+    CacheUnavailableError,
+    EntryTooLargeError,
+    FleetCacheError,
+    LayoutMismatchError,
+    UnsupportedServerError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncRedisExactCache",
+    "CacheStats",
+    "CacheUnavailableError",
+    "EntryTooLargeError",
+    "FinishReason",
+    "FleetCacheError",
+    "FleetStats",
+    "LLMResponse",
+    "LayoutMismatchError",
+    "ModelStats",
+    "RedisExactCache",
+    "ToolCallResult",
+    "UnsupportedServerError",
+    "__version__",
+]

@@ -1,0 +1,150 @@
+"""Response <-> envelope bytes. Pure: no I/O.
+
+Envelope layout (8-byte fixed header, then the body)::
+
+    offset 0  2 bytes  magic b"FC"
+    offset 2  1 byte   format version (1)
+    offset 3  1 byte   flags: bit 0 = body is zlib-compressed; other bits must be 0
+    offset 4  4 bytes  token count, unsigned big-endian (read by the Lua get script)
+    offset 8  ...      body: msgpack map of the response's fields (non-default ones only)
+
+An unknown version or flag, a body that fails to decompress, unpack or validate is a
+``CorruptEntry``; the cache turns that into a miss and drops the entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import zlib
+from typing import Any
+
+import msgpack
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
+
+MAGIC = b"FC"
+VERSION = 1
+#: The leading bytes the Lua get script accepts (magic + version).
+ACCEPT_PREFIX = MAGIC + bytes([VERSION])
+FLAG_ZLIB = 0x01
+_KNOWN_FLAGS = FLAG_ZLIB
+HEADER = struct.Struct(">2sBBI")
+HEADER_SIZE = HEADER.size
+MAX_TOKENS_FIELD = 0xFFFFFFFF
+
+log = logging.getLogger("fleetcache")
+
+
+class CorruptEntry(Exception):
+    """The bytes are not a valid envelope for the response model."""
+
+
+def tokens_of(response: BaseModel) -> int:
+    """Tokens a hit on this response saves: ``usage["total_tokens"]``, else
+    ``prompt_tokens + completion_tokens``, else 0 (clamped to 0..2**32-1)."""
+    usage = getattr(response, "usage", None)
+    if not isinstance(usage, dict):
+        return 0
+    total = usage.get("total_tokens")
+    if not isinstance(total, int) or isinstance(total, bool):
+        p = usage.get("prompt_tokens", 0)
+        c = usage.get("completion_tokens", 0)
+        p = p if isinstance(p, int) and not isinstance(p, bool) else 0
+        c = c if isinstance(c, int) and not isinstance(c, bool) else 0
+        total = p + c
+    return max(0, min(int(total), MAX_TOKENS_FIELD))
+
+
+class Codec:
+    """Encode responses to envelopes and decode them back into ``response_model``.
+
+    ``compress_threshold``: bodies of at least this many bytes are zlib-compressed (level 1)
+    when that saves at least 1/8 of their size; ``None`` disables compression. Default
+    4096 bytes.
+    """
+
+    __slots__ = ("_raw_warned", "compress_threshold", "response_model")
+
+    def __init__(
+        self, response_model: type[BaseModel], compress_threshold: int | None = 4096
+    ) -> None:
+        if not (isinstance(response_model, type) and issubclass(response_model, BaseModel)):
+            raise TypeError("response_model must be a pydantic v2 BaseModel subclass")
+        if compress_threshold is not None and (
+            isinstance(compress_threshold, bool)
+            or not isinstance(compress_threshold, int)
+            or compress_threshold < 0
+        ):
+            raise ValueError("compress_threshold must be None or an int >= 0 (bytes)")
+        self.response_model = response_model
+        self.compress_threshold = compress_threshold
+        self._raw_warned = False
+
+    def _fields(self, response: BaseModel) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = response.model_dump(mode="json", exclude_defaults=True)
+        except (PydanticSerializationError, ValueError, TypeError):
+            if "raw" not in type(response).model_fields:
+                raise
+            data = response.model_dump(mode="json", exclude_defaults=True, exclude={"raw"})
+            if not self._raw_warned:
+                self._raw_warned = True
+                log.warning(
+                    "fleetcache: dropped a 'raw' field that cannot be serialised (%s); "
+                    "the rest of the response is cached (logged once per cache)",
+                    type(getattr(response, "raw", None)).__name__,
+                )
+        return data
+
+    def encode(self, response: BaseModel) -> bytes:
+        """Envelope bytes for a response. ``TypeError`` if it is not a pydantic model;
+        ``ValueError`` if it does not validate as ``response_model``."""
+        if not isinstance(response, BaseModel):
+            raise TypeError(
+                f"response must be a pydantic model instance, not {type(response).__name__}"
+            )
+        data = self._fields(response)
+        if not isinstance(response, self.response_model):
+            # Another model of the same shape: make sure it reads back as ours.
+            self.response_model.model_validate(data)
+        body: bytes = msgpack.packb(data, use_bin_type=True)
+        flags = 0
+        threshold = self.compress_threshold
+        if threshold is not None and len(body) >= threshold:
+            packed = zlib.compress(body, 1)
+            if len(packed) <= len(body) - len(body) // 8:
+                body = packed
+                flags |= FLAG_ZLIB
+        return HEADER.pack(MAGIC, VERSION, flags, tokens_of(response)) + body
+
+    def decode(self, data: bytes) -> BaseModel:
+        """The response in an envelope; ``CorruptEntry`` if it is not a valid one."""
+        if len(data) < HEADER_SIZE:
+            raise CorruptEntry("shorter than the envelope header")
+        magic, version, flags, _tokens = HEADER.unpack_from(data)
+        if magic != MAGIC or version != VERSION:
+            raise CorruptEntry(f"unknown envelope magic/version {magic!r}/{version}")
+        if flags & ~_KNOWN_FLAGS:
+            raise CorruptEntry(f"unknown envelope flags {flags:#x}")
+        body = memoryview(data)[HEADER_SIZE:]
+        try:
+            if flags & FLAG_ZLIB:
+                body = memoryview(zlib.decompress(body))
+            fields = msgpack.unpackb(body, raw=False, strict_map_key=True)
+            if not isinstance(fields, dict):
+                raise CorruptEntry("envelope body is not a map")
+            return self.response_model.model_validate(fields)
+        except CorruptEntry:
+            raise
+        except (ValidationError, ValueError, TypeError, zlib.error, msgpack.UnpackException) as exc:
+            raise CorruptEntry(f"envelope body does not decode: {exc}") from exc
+        except Exception as exc:  # msgpack raises assorted errors on hostile bytes
+            raise CorruptEntry(f"envelope body does not decode: {exc!r}") from exc
+
+
+def header_tokens(data: bytes) -> int:
+    """The token count in an envelope's header (0 if there is no valid header)."""
+    if len(data) < HEADER_SIZE:
+        return 0
+    return int(HEADER.unpack_from(data)[3])

@@ -1,0 +1,276 @@
+"""The pure core shared by the sync and async caches: every operation is a generator that
+yields I/O instructions (``Call``: run one script; ``Batch``: run several in one round trip)
+and receives their results. The sync and async clients only drive these generators, so both
+have exactly the same behaviour (sans-I/O, like h11/httpx).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from ._codec import ACCEPT_PREFIX, Codec, CorruptEntry, header_tokens
+from ._keys import KeySpace, RequestFields, digest_of, normalise_request
+from ._models import FleetStats, ModelStats
+from ._scripts import Script, script
+from .errors import EntryTooLargeError, LayoutMismatchError
+
+T = TypeVar("T")
+
+#: Expired index members a put removes at most (bounded work per call).
+PRUNE_PER_PUT = 64
+#: Entries one clear/reconcile script call handles (bounded work per call, <= 1000).
+CHUNK = 500
+#: Default largest envelope a put stores (bytes).
+DEFAULT_MAX_ENTRY_BYTES = 8 * 1024 * 1024
+
+_COUNTERS = (
+    "hits",
+    "misses",
+    "puts",
+    "invalidations",
+    "expired",
+    "evicted",
+    "corrupt",
+    "tokens_saved",
+    "coalesced",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Run one script: ``EVALSHA script.sha len(keys) *keys *args``."""
+
+    script: Script
+    keys: tuple[str, ...]
+    args: tuple[str | bytes | int | float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Run several calls in one round trip per node (a non-transactional pipeline)."""
+
+    calls: tuple[Call, ...]
+
+
+Instruction = Call | Batch
+Op = Generator[Instruction, Any, T]
+
+
+def check_ttl(ttl_seconds: object, name: str = "ttl_seconds") -> int:
+    """Validate a TTL in seconds (float, ms precision) and return it in ms; ``None`` -> 0."""
+    if ttl_seconds is None:
+        return 0
+    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None")
+    ttl = float(ttl_seconds)
+    if not math.isfinite(ttl) or ttl <= 0:
+        raise ValueError(f"{name} must be a finite number of seconds > 0, or None; got {ttl!r}")
+    ms = round(ttl * 1000)
+    if ms < 1:
+        raise ValueError(f"{name} must be at least 0.001 s (millisecond precision); got {ttl!r}")
+    return ms
+
+
+def _to_str(v: Any) -> str:
+    return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
+
+
+def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
+    """Add one shard's flat HGETALL reply to ``into``."""
+    by_model = into.by_model
+    for i in range(0, len(flat) - 1, 2):
+        name = _to_str(flat[i])
+        value = int(flat[i + 1])
+        if name.startswith(("mh:", "mm:")):
+            m = by_model.setdefault(name[3:], ModelStats())
+            if name[1] == "h":
+                m.hits += value
+            else:
+                m.misses += value
+        elif name in _COUNTERS:
+            setattr(into, name, getattr(into, name) + value)
+
+
+class Core:
+    """Configuration and operations of one cache object (no I/O)."""
+
+    __slots__ = ("codec", "keys", "layout_checked", "max_entry_bytes", "ttl_ms")
+
+    def __init__(
+        self,
+        *,
+        key_prefix: str,
+        shards: int,
+        ttl_seconds: float | None,
+        response_model: type[BaseModel],
+        compress_threshold: int | None,
+        max_entry_bytes: int,
+    ) -> None:
+        self.keys = KeySpace(key_prefix, shards)
+        self.ttl_ms = check_ttl(ttl_seconds)
+        self.codec = Codec(response_model, compress_threshold)
+        if isinstance(max_entry_bytes, bool) or not isinstance(max_entry_bytes, int):
+            raise TypeError("max_entry_bytes must be int (bytes)")
+        if max_entry_bytes < 64:
+            raise ValueError("max_entry_bytes must be at least 64 bytes")
+        self.max_entry_bytes = max_entry_bytes
+        self.layout_checked = False
+
+    # -- layout -------------------------------------------------------------------------
+
+    def op_check_layout(self) -> Op[None]:
+        """Record this namespace's layout, or refuse one recorded differently."""
+        recorded = yield Call(script("layout"), (self.keys.meta,), (self.keys.layout,))
+        recorded = _to_str(recorded)
+        if recorded != self.keys.layout:
+            raise LayoutMismatchError(
+                f"namespace {self.keys.prefix!r} was created with layout {recorded!r}, "
+                f"this cache uses {self.keys.layout!r}: open it with the same shards= "
+                "(or clear it with the old settings first)"
+            )
+        self.layout_checked = True
+
+    # -- request-level helpers ----------------------------------------------------------
+
+    def request(self, fields: tuple[Any, ...]) -> tuple[RequestFields, str, int]:
+        """Normalised fields, digest and shard of a request."""
+        req = normalise_request(*fields)
+        digest = digest_of(req)
+        return req, digest, self.keys.shard_of(digest)
+
+    def get_call(self, req: RequestFields, digest: str, shard: int) -> Call:
+        k = self.keys
+        return Call(
+            script("get"),
+            (k.entry(shard, digest), k.index(shard), k.stats(shard)),
+            (digest, req[2], ACCEPT_PREFIX),
+        )
+
+    def put_call(self, digest: str, shard: int, payload: bytes, ttl_ms: int) -> Call:
+        k = self.keys
+        return Call(
+            script("put"),
+            (k.entry(shard, digest), k.index(shard), k.stats(shard)),
+            (digest, payload, ttl_ms, PRUNE_PER_PUT),
+        )
+
+    def encode(self, response: BaseModel) -> bytes:
+        """Envelope bytes, refusing ones over ``max_entry_bytes``."""
+        payload = self.codec.encode(response)
+        if len(payload) > self.max_entry_bytes:
+            raise EntryTooLargeError(
+                f"encoded response is {len(payload)} bytes, over max_entry_bytes="
+                f"{self.max_entry_bytes}; it was not stored"
+            )
+        return payload
+
+    def entry_ttl(self, ttl_seconds: object) -> int:
+        """TTL in ms for one put: the per-call one if given, else the cache's."""
+        return self.ttl_ms if ttl_seconds is None else check_ttl(ttl_seconds)
+
+    # -- operations ---------------------------------------------------------------------
+
+    def decode_hit(
+        self, raw: bytes, req: RequestFields, digest: str, shard: int
+    ) -> Op[BaseModel | None]:
+        """Decode a hit; a bad body turns the counted hit into a counted corrupt miss."""
+        try:
+            return self.codec.decode(raw)
+        except CorruptEntry:
+            k = self.keys
+            yield Call(
+                script("drop_corrupt"),
+                (k.entry(shard, digest), k.index(shard), k.stats(shard)),
+                (digest, req[2], header_tokens(raw), raw),
+            )
+            return None
+
+    def op_get(self, fields: tuple[Any, ...]) -> Op[BaseModel | None]:
+        req, digest, shard = self.request(fields)
+        raw = yield self.get_call(req, digest, shard)
+        if raw is None:
+            return None
+        return (yield from self.decode_hit(raw, req, digest, shard))
+
+    def op_put(
+        self, fields: tuple[Any, ...], response: BaseModel, ttl_seconds: object = None
+    ) -> Op[None]:
+        _req, digest, shard = self.request(fields)
+        ttl_ms = self.entry_ttl(ttl_seconds)
+        payload = self.encode(response)
+        yield self.put_call(digest, shard, payload, ttl_ms)
+
+    def op_invalidate(self, fields: tuple[Any, ...]) -> Op[bool]:
+        _req, digest, shard = self.request(fields)
+        k = self.keys
+        n = yield Call(
+            script("invalidate"),
+            (k.entry(shard, digest), k.index(shard), k.stats(shard)),
+            (digest,),
+        )
+        return bool(n)
+
+    def _each_shard(self, name: str, keys: Any, *args: str | int) -> Batch:
+        """One call of script ``name`` per shard; ``keys(shard)`` gives its KEYS."""
+        s = script(name)
+        return Batch(tuple(Call(s, keys(i), args) for i in range(self.keys.shards)))
+
+    def op_size(self) -> Op[int]:
+        k = self.keys
+        results = yield self._each_shard("size", lambda i: (k.index(i),))
+        return sum(int(r) for r in results)
+
+    def op_fleet_stats(self) -> Op[FleetStats]:
+        k = self.keys
+        results = yield self._each_shard("stats", lambda i: (k.index(i), k.stats(i)))
+        out = FleetStats()
+        for size, flat in results:
+            out.size += int(size)
+            parse_counters(flat, out)
+        return out
+
+    def op_reset_stats(self) -> Op[None]:
+        k = self.keys
+        yield self._each_shard("reset_stats", lambda i: (k.stats(i),))
+
+    def op_clear(self, chunk: int = CHUNK) -> Op[int]:
+        """Delete every entry, shard by shard, ``chunk`` entries a script call.
+
+        Returns the number of script calls made. Each shard's walk is bounded (about twice
+        the calls its size needs), so writers racing with ``clear()`` cannot keep it going
+        forever; entries they write during the clear may survive it.
+        """
+        k = self.keys
+        s = script("clear")
+        calls = 0
+        for shard in range(k.shards):
+            keys = (k.index(shard), k.stats(shard))
+            left = int((yield Call(s, keys, (chunk,))))
+            calls += 1
+            budget = 2 * (left // chunk) + 10
+            while left and budget:
+                left = int((yield Call(s, keys, (chunk,))))
+                calls += 1
+                budget -= 1
+        return calls
+
+    def op_reconcile(self, chunk: int = CHUNK) -> Op[int]:
+        """Walk every shard's index and drop members whose entry is gone; returns removed."""
+        k = self.keys
+        s = script("reconcile")
+        removed = 0
+        for shard in range(k.shards):
+            keys = (k.index(shard), k.stats(shard))
+            start = 0
+            while True:
+                nxt, gone, checked = yield Call(s, keys, (start, chunk))
+                removed += int(gone)
+                start = int(nxt)
+                if int(checked) < chunk:
+                    break
+        return removed

@@ -1,0 +1,151 @@
+"""Request fields -> digest, and namespace/shard -> Redis key names. Pure: no I/O.
+
+The digest is BLAKE2b-128 over an unambiguous encoding of the five typed, normalised request
+fields: every string is length-prefixed (8 bytes, big-endian) UTF-8 with lone surrogates
+kept (``surrogatepass``), ``temperature`` is an IEEE-754 double (``0``, ``0.0`` and
+``-0.0`` are one value), ``max_tokens`` is its length-prefixed decimal form. Two different
+requests therefore never share an encoding.
+
+Key layout of namespace ``P`` (the key prefix), shard ``s``::
+
+    {P:s}:e:<digest>   entry (envelope bytes, with its TTL)
+    {P:s}:i            index (sorted set: digest -> expiry ms, +inf without TTL)
+    {P:s}:s            counters (hash)
+    {P:s}:l:<digest>   single-flight lease
+    {P}:meta           the namespace's recorded layout
+
+Every key of one shard carries the hash tag ``{P:s}``, so each script's keys share a slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+KEY_VERSION = 1
+_PERSON = b"fleetcache-req1"
+_LEN = struct.Struct(">Q")
+_DOUBLE = struct.Struct(">d")
+_MAX_SHARDS = 16384
+
+RequestFields = tuple[str, str, str, float, int]
+
+
+def _check_str(name: str, value: object) -> str:
+    if type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    raise TypeError(f"{name} must be str, not {type(value).__name__}")
+
+
+def normalise_request(
+    user_message: Any, system_prompt: Any, model: Any, temperature: Any, max_tokens: Any
+) -> RequestFields:
+    """Check the types of the five request fields and return them normalised.
+
+    Raises ``TypeError`` for a wrong type (e.g. ``max_tokens="512"``, ``temperature=None``,
+    a ``bool``) and ``ValueError`` for a NaN or infinite temperature.
+    """
+    um = _check_str("user_message", user_message)
+    sp = _check_str("system_prompt", system_prompt)
+    mo = _check_str("model", model)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise TypeError(f"temperature must be int or float, not {type(temperature).__name__}")
+    try:
+        temp = float(temperature)
+    except OverflowError:
+        raise ValueError("temperature is too large to be a float") from None
+    if not math.isfinite(temp):
+        raise ValueError(f"temperature must be finite, not {temp!r}")
+    if temp == 0.0:
+        temp = 0.0  # folds -0.0 into 0.0
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
+        raise TypeError(f"max_tokens must be int, not {type(max_tokens).__name__}")
+    return um, sp, mo, temp, int(max_tokens)
+
+
+def _enc(s: str) -> bytes:
+    b = s.encode("utf-8", "surrogatepass")
+    return _LEN.pack(len(b)) + b
+
+
+def digest_of(fields: RequestFields) -> str:
+    """Return the 32-hex-character digest of normalised request fields."""
+    um, sp, mo, temp, mt = fields
+    h = hashlib.blake2b(digest_size=16, person=_PERSON)
+    h.update(_enc(um))
+    h.update(_enc(sp))
+    h.update(_enc(mo))
+    h.update(_DOUBLE.pack(temp))
+    h.update(_enc(str(mt)))
+    return h.hexdigest()
+
+
+def check_prefix(key_prefix: object) -> str:
+    """Validate a namespace prefix: a non-empty ``str`` without ``{`` or ``}``."""
+    if not isinstance(key_prefix, str):
+        raise TypeError(f"key_prefix must be str, not {type(key_prefix).__name__}")
+    if not key_prefix:
+        raise ValueError("key_prefix must not be empty")
+    if "{" in key_prefix or "}" in key_prefix:
+        raise ValueError(
+            f"key_prefix {key_prefix!r} must not contain '{{' or '}}': "
+            "fleetcache wraps it in a Redis Cluster hash tag"
+        )
+    try:
+        key_prefix.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"key_prefix must be encodable as UTF-8: {exc}") from None
+    return key_prefix
+
+
+def check_shards(shards: object) -> int:
+    """Validate a shard count: an ``int`` from 1 to 16384."""
+    if isinstance(shards, bool) or not isinstance(shards, int):
+        raise TypeError(f"shards must be int, not {type(shards).__name__}")
+    if not 1 <= shards <= _MAX_SHARDS:
+        raise ValueError(f"shards must be between 1 and {_MAX_SHARDS}, not {shards}")
+    return shards
+
+
+class KeySpace:
+    """Key names of one namespace (prefix) spread over ``shards`` hash-tagged shards."""
+
+    __slots__ = ("_bases", "layout", "meta", "prefix", "shards")
+
+    def __init__(self, prefix: str, shards: int = 1) -> None:
+        self.prefix = check_prefix(prefix)
+        self.shards = check_shards(shards)
+        self._bases: Sequence[str] = tuple(f"{{{prefix}:{s}}}:" for s in range(shards))
+        self.meta = f"{{{prefix}}}:meta"
+        self.layout = f"fleetcache-{KEY_VERSION};shards={shards}"
+
+    def shard_of(self, digest: str) -> int:
+        """The shard of a digest: its first 8 hex digits modulo the shard count."""
+        if self.shards == 1:
+            return 0
+        return int(digest[:8], 16) % self.shards
+
+    def base(self, shard: int) -> str:
+        """``{P:s}:``, the common start of every key of one shard."""
+        return self._bases[shard]
+
+    def entry(self, shard: int, digest: str) -> str:
+        """Entry key of a digest in its shard."""
+        return f"{self._bases[shard]}e:{digest}"
+
+    def index(self, shard: int) -> str:
+        """Index (sorted set) key of a shard."""
+        return self._bases[shard] + "i"
+
+    def stats(self, shard: int) -> str:
+        """Counters (hash) key of a shard."""
+        return self._bases[shard] + "s"
+
+    def lease(self, shard: int, digest: str) -> str:
+        """Single-flight lease key of a digest in its shard."""
+        return f"{self._bases[shard]}l:{digest}"

@@ -1,0 +1,63 @@
+"""The Lua scripts, loaded as package data.
+
+In a wheel the top-level ``lua/`` directory is installed as ``fleetcache/lua``
+(``importlib.resources``); in an editable install or a source checkout the scripts are read
+from ``<repo>/lua`` instead. Each file is ``<name>-<numkeys>.lua``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+_NAME = re.compile(r"^(?P<name>[a-z_]+)-(?P<nkeys>\d+)\.lua$")
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """One Lua script: its name, declared key count, source and SHA1."""
+
+    name: str
+    numkeys: int
+    source: str
+    sha: str
+
+
+def lua_dir() -> Path:
+    """The directory the scripts are read from (package data first, then the checkout)."""
+    try:
+        packaged = resources.files("fleetcache").joinpath("lua")
+        if packaged.is_dir():
+            return Path(str(packaged))
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):  # pragma: no cover
+        pass
+    checkout = Path(__file__).resolve().parents[2] / "lua"
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(
+        "fleetcache's Lua scripts are missing: neither the package data 'fleetcache/lua' "
+        f"nor {checkout} exists (reinstall the package)"
+    )
+
+
+@cache
+def load_scripts() -> dict[str, Script]:
+    """Every script by name (read once per process)."""
+    scripts: dict[str, Script] = {}
+    for path in sorted(lua_dir().iterdir()):
+        m = _NAME.match(path.name)
+        if not m:
+            continue
+        source = path.read_text(encoding="utf-8")
+        sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+        scripts[m["name"]] = Script(m["name"], int(m["nkeys"]), source, sha)
+    return scripts
+
+
+def script(name: str) -> Script:
+    """The script called ``name`` (``KeyError`` if there is none)."""
+    return load_scripts()[name]

@@ -1,0 +1,141 @@
+"""``AsyncRedisExactCache``: the asyncio twin of ``RedisExactCache`` (same keys, envelope,
+Lua and behaviour; a sync and an async process of one fleet share entries and counters)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from ._base import CacheBase
+from ._clients import async_client_from_url
+from ._core import Op
+from ._models import CacheStats, FleetStats
+from ._policy import REDIS_FAULTS
+from ._store import AsyncStore
+from .errors import EntryTooLargeError
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+
+class AsyncRedisExactCache(CacheBase):
+    """Fleet-wide exact-match cache of LLM responses, for asyncio (``redis.asyncio``).
+
+    Same keyword arguments and semantics as ``RedisExactCache``; ``client=`` takes a
+    ``redis.asyncio.Redis`` (or async ``RedisCluster``). ``stats()`` and ``size()`` are
+    coroutines here (``len()`` cannot await). Use ``async with`` or ``await aclose()``.
+    """
+
+    def _client_from_url(self, url: str) -> Any:
+        return async_client_from_url(url, self._socket_timeout, self._connect_timeout)
+
+    async def _run(self, op: Op[T], what: str, default: D, *, fail_open: bool = True) -> T | D:
+        fail_open = fail_open and self._policy.on_error == "miss"
+        try:
+            first, skip = self._prime(op, fail_open)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        if skip:
+            op.close()
+            return default
+        store = AsyncStore(self._client)
+        try:
+            if not self._core.layout_checked:
+                await store.drive(self._core.op_check_layout())
+            result = await store.drive(op, first)
+        except REDIS_FAULTS as exc:
+            self._policy.failed(exc, what, fail_open=fail_open)
+            return default
+        self._policy.closed()
+        return result
+
+    # -- data calls (follow on_error) ---------------------------------------------------
+
+    async def get(
+        self,
+        user_message: str,
+        system_prompt: str,
+        model: str,
+        temperature: float,
+        max_tokens: int,
+    ) -> Any | None:
+        """The cached response (an instance of ``response_model``) or ``None`` on a miss.
+
+        Reads the entry and counts the hit or miss fleet-wide in one round trip.
+        """
+        fields = (user_message, system_prompt, model, temperature, max_tokens)
+        return await self._run(self._core.op_get(fields), "get", None)
+
+    async def put(
+        self,
+        user_message: str,
+        system_prompt: str,
+        model: str,
+        temperature: float,
+        max_tokens: int,
+        response: BaseModel,
+        *,
+        ttl_seconds: float | None = None,
+    ) -> None:
+        """Store a response; ``ttl_seconds`` (float s) overrides the cache's TTL for it."""
+        fields = (user_message, system_prompt, model, temperature, max_tokens)
+        try:
+            await self._run(self._core.op_put(fields, response, ttl_seconds), "put", None)
+        except EntryTooLargeError as exc:
+            self._policy.refused(exc)
+
+    async def invalidate(
+        self,
+        user_message: str,
+        system_prompt: str,
+        model: str,
+        temperature: float,
+        max_tokens: int,
+    ) -> bool:
+        """Delete one entry; ``True`` if a live entry was deleted."""
+        fields = (user_message, system_prompt, model, temperature, max_tokens)
+        return await self._run(self._core.op_invalidate(fields), "invalidate", False)
+
+    # -- management calls (always raise CacheUnavailableError on a fault) ---------------
+
+    async def clear(self) -> None:
+        """Delete every entry of this namespace (in bounded chunks) and reset its counters.
+
+        Other namespaces, even ones whose prefix starts with this one, are not touched.
+        """
+        await self._run(self._core.op_clear(), "clear", None, fail_open=False)
+
+    async def stats(self) -> CacheStats:
+        """Fleet-wide hits, misses and live size of this namespace."""
+        return (await self.fleet_stats()).to_cache_stats()
+
+    async def size(self) -> int:
+        """Live entries of this namespace, fleet-wide (O(log n) per shard, no SCAN)."""
+        return await self._run(self._core.op_size(), "size", 0, fail_open=False)
+
+    async def fleet_stats(self) -> FleetStats:
+        """Every fleet-wide counter of this namespace, per model too."""
+        op = self._core.op_fleet_stats()
+        return await self._run(op, "fleet_stats", FleetStats(), fail_open=False)
+
+    async def reconcile(self) -> int:
+        """Drop index members whose entry vanished (eviction, manual DEL); returns how many."""
+        return await self._run(self._core.op_reconcile(), "reconcile", 0, fail_open=False)
+
+    async def reset_stats(self) -> None:
+        """Zero this namespace's fleet counters; entries stay."""
+        await self._run(self._core.op_reset_stats(), "reset_stats", None, fail_open=False)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the client if this cache built it from ``url`` (a given client is yours)."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> AsyncRedisExactCache:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

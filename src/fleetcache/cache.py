@@ -1,0 +1,164 @@
+"""``RedisExactCache``: the synchronous fleet-wide exact-match cache."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from ._base import CacheBase
+from ._clients import sync_client_from_url
+from ._core import Op
+from ._models import CacheStats, FleetStats
+from ._policy import REDIS_FAULTS
+from ._store import Store
+from .errors import EntryTooLargeError
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+
+class RedisExactCache(CacheBase):
+    """Fleet-wide exact-match cache of LLM responses on Redis / Valkey.
+
+    A drop-in for ``ractogateway``'s ``ExactMatchCache`` / ``RedisExactCache``: pass it as
+    ``exact_cache=`` to a developer kit. Every process sharing ``key_prefix`` on one Redis
+    shares the entries *and* the counters (hits, misses, size, tokens saved...).
+
+    Parameters (all keyword-only; defaults in brackets):
+
+    - ``url`` [``"redis://localhost:6379/0"``]: used when ``client`` is not given. The cache
+      builds one client with ``socket_timeout``/``connect_timeout`` and reuses it.
+    - ``client`` [None]: a ``redis.Redis`` built with ``decode_responses=False`` (or a
+      ``RedisCluster``, or ``Sentinel.master_for(...)``). Its timeouts are yours.
+    - ``ttl_seconds`` [None]: default entry TTL in seconds, float, millisecond precision;
+      ``None`` = no expiry. ``<= 0``, NaN or infinite -> ``ValueError``.
+    - ``key_prefix`` [``"ractogateway:exact"``]: the namespace; no ``{`` or ``}``.
+    - ``response_model`` [``LLMResponse``]: pydantic v2 model class ``get`` returns.
+    - ``on_error`` [``"miss"``]: on a Redis fault, ``"miss"`` makes ``get`` return None and
+      ``put``/``invalidate`` skip (logged, rate-limited); ``"raise"`` raises
+      ``CacheUnavailableError``. Management calls (``stats``, ``len``, ``fleet_stats``,
+      ``clear``, ``reconcile``, ``reset_stats``) always raise: they never report made-up
+      numbers.
+    - ``shards`` [1]: hash-tagged shards of the namespace (more for Redis Cluster); recorded
+      in the namespace, and a different value later is a ``LayoutMismatchError``.
+    - ``socket_timeout`` / ``connect_timeout`` [0.25 s each]: for URL-built clients.
+    - ``breaker_seconds`` [1.0]: after a connection fault, calls skip Redis this long.
+    - ``compress_threshold`` [4096 bytes]: zlib-compress bodies from this size (None: never).
+    - ``max_entry_bytes`` [8 MiB]: larger encoded responses are not stored
+      (``EntryTooLargeError`` with ``"raise"``, a logged skip with ``"miss"``).
+    """
+
+    def _client_from_url(self, url: str) -> Any:
+        return sync_client_from_url(url, self._socket_timeout, self._connect_timeout)
+
+    def _run(self, op: Op[T], what: str, default: D, *, fail_open: bool = True) -> T | D:
+        fail_open = fail_open and self._policy.on_error == "miss"
+        try:
+            first, skip = self._prime(op, fail_open)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        if skip:
+            op.close()
+            return default
+        store = Store(self._client)
+        try:
+            if not self._core.layout_checked:
+                store.drive(self._core.op_check_layout())
+            result = store.drive(op, first)
+        except REDIS_FAULTS as exc:
+            self._policy.failed(exc, what, fail_open=fail_open)
+            return default
+        self._policy.closed()
+        return result
+
+    # -- data calls (follow on_error) ---------------------------------------------------
+
+    def get(
+        self,
+        user_message: str,
+        system_prompt: str,
+        model: str,
+        temperature: float,
+        max_tokens: int,
+    ) -> Any | None:
+        """The cached response (an instance of ``response_model``) or ``None`` on a miss.
+
+        Reads the entry and counts the hit or miss fleet-wide in one round trip.
+        """
+        fields = (user_message, system_prompt, model, temperature, max_tokens)
+        return self._run(self._core.op_get(fields), "get", None)
+
+    def put(
+        self,
+        user_message: str,
+        system_prompt: str,
+        model: str,
+        temperature: float,
+        max_tokens: int,
+        response: BaseModel,
+        *,
+        ttl_seconds: float | None = None,
+    ) -> None:
+        """Store a response; ``ttl_seconds`` (float s) overrides the cache's TTL for it."""
+        fields = (user_message, system_prompt, model, temperature, max_tokens)
+        try:
+            self._run(self._core.op_put(fields, response, ttl_seconds), "put", None)
+        except EntryTooLargeError as exc:
+            self._policy.refused(exc)
+
+    def invalidate(
+        self,
+        user_message: str,
+        system_prompt: str,
+        model: str,
+        temperature: float,
+        max_tokens: int,
+    ) -> bool:
+        """Delete one entry; ``True`` if a live entry was deleted."""
+        fields = (user_message, system_prompt, model, temperature, max_tokens)
+        return self._run(self._core.op_invalidate(fields), "invalidate", False)
+
+    # -- management calls (always raise CacheUnavailableError on a fault) ---------------
+
+    def clear(self) -> None:
+        """Delete every entry of this namespace (in bounded chunks) and reset its counters.
+
+        Other namespaces, even ones whose prefix starts with this one, are not touched.
+        """
+        self._run(self._core.op_clear(), "clear", None, fail_open=False)
+
+    @property
+    def stats(self) -> CacheStats:
+        """Fleet-wide hits, misses and live size of this namespace."""
+        return self.fleet_stats().to_cache_stats()
+
+    def __len__(self) -> int:
+        """Live entries of this namespace, fleet-wide (O(log n) per shard, no SCAN)."""
+        return self._run(self._core.op_size(), "size", 0, fail_open=False)
+
+    def fleet_stats(self) -> FleetStats:
+        """Every fleet-wide counter of this namespace, per model too."""
+        op = self._core.op_fleet_stats()
+        return self._run(op, "fleet_stats", FleetStats(), fail_open=False)
+
+    def reconcile(self) -> int:
+        """Drop index members whose entry vanished (eviction, manual DEL); returns how many."""
+        return self._run(self._core.op_reconcile(), "reconcile", 0, fail_open=False)
+
+    def reset_stats(self) -> None:
+        """Zero this namespace's fleet counters; entries stay."""
+        self._run(self._core.op_reset_stats(), "reset_stats", None, fail_open=False)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the client if this cache built it from ``url`` (a given client is yours)."""
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> RedisExactCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
