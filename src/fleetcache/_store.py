@@ -5,12 +5,15 @@ or a failover). ``Store`` (sync) and ``AsyncStore`` (asyncio) mirror each other 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.cluster import RedisCluster
+from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
-from ._core import Batch, Call, Instruction, Op
+from ._core import Batch, Call, Compute, Instruction, Sleep, StepOp
 from .errors import UnsupportedServerError
 
 T = TypeVar("T")
@@ -26,6 +29,16 @@ def _check_script_error(exc: ResponseError) -> None:
         raise UnsupportedServerError(
             "this server has no Lua scripting (EVALSHA is an unknown command): fleetcache "
             "needs Redis >= 6.2 or Valkey >= 7.2 with scripting enabled"
+        ) from exc
+    if (
+        isinstance(exc, NoPermissionError)
+        or "can't run this command" in msg
+        or ("ACL failure in script" in msg)
+    ):
+        raise UnsupportedServerError(
+            f"the Redis user may not run a command fleetcache needs ({msg}); grant the ACL "
+            "list in docs/operations.md (+evalsha +script|load and the commands the scripts "
+            "call, on the namespace's keys)"
         ) from exc
     if "PXAT" in msg or "syntax error" in msg.lower():
         raise UnsupportedServerError(
@@ -48,18 +61,20 @@ def _first_error(results: Sequence[Any]) -> None:
 class Store:
     """Runs instructions on a sync ``redis.Redis`` (or ``RedisCluster``) client."""
 
-    __slots__ = ("client",)
+    __slots__ = ("_cluster", "client")
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self._cluster = isinstance(client, RedisCluster)
 
     def call(self, c: Call) -> Any:
         try:
-            return self.client.evalsha(*_evalsha_args(c))
-        except NoScriptError:
-            self.client.script_load(c.script.source)
-            return self.client.evalsha(*_evalsha_args(c))
-        except ResponseError as exc:
+            try:
+                return self.client.evalsha(*_evalsha_args(c))
+            except NoScriptError:
+                self.client.script_load(c.script.source)
+                return self.client.evalsha(*_evalsha_args(c))
+        except ResponseError as exc:  # also from the reload (ACL may deny SCRIPT LOAD)
             _check_script_error(exc)
             raise
 
@@ -67,8 +82,12 @@ class Store:
         results = self._pipeline(b.calls)
         retry = _failed(results)
         if retry:
-            for i in {b.calls[i].script.name: i for i in retry}.values():
-                self.client.script_load(b.calls[i].script.source)
+            try:
+                for i in {b.calls[i].script.name: i for i in retry}.values():
+                    self.client.script_load(b.calls[i].script.source)
+            except ResponseError as exc:
+                _check_script_error(exc)
+                raise
             again = self._pipeline([b.calls[i] for i in retry])
             for i, r in zip(retry, again, strict=True):
                 results[i] = r
@@ -81,9 +100,19 @@ class Store:
                 return [self.client.evalsha(*_evalsha_args(calls[0]))]
             except ResponseError as exc:
                 return [exc]
+        # execute_command, not pipe.evalsha: redis-py's ClusterPipeline blocks the evalsha
+        # method, but routes an EVALSHA command by its keys and sends one write per node.
         pipe = self.client.pipeline(transaction=False)
-        for c in calls:
-            pipe.evalsha(*_evalsha_args(c))
+        if self._cluster:
+            # the sync ClusterPipeline asks a server COMMAND GETKEYS for every EVALSHA it
+            # routes (one extra round trip per shard); naming the node skips that. A stale
+            # slot map is still fine: MOVED/ASK answers are retried by redis-py.
+            node_of = self.client.get_node_from_key
+            for c in calls:
+                pipe.execute_command("EVALSHA", *_evalsha_args(c), target_nodes=node_of(c.keys[0]))
+        else:
+            for c in calls:
+                pipe.execute_command("EVALSHA", *_evalsha_args(c))
         return list(pipe.execute(raise_on_error=False))
 
     def execute(self, ins: Instruction) -> Any:
@@ -91,11 +120,34 @@ class Store:
             return self.call(ins)
         return self.batch(ins)
 
-    def drive(self, op: Op[T], first: Instruction | None = None) -> T:
-        """Run an operation to its end; a Redis error is thrown into it (it may handle it)."""
+    def drive(
+        self,
+        op: StepOp[T],
+        first: Instruction | None = None,
+        compute: Callable[[], Any] | None = None,
+    ) -> T:
+        """Run an operation to its end; a Redis error is thrown into it (it may handle it).
+
+        ``Sleep`` steps sleep (``time.sleep``); ``Compute`` steps call ``compute()`` and send
+        its result in, or throw its exception in (the op re-raises it to the caller).
+        """
         try:
             ins = next(op) if first is None else first
             while True:
+                if isinstance(ins, Sleep):
+                    time.sleep(ins.seconds)
+                    ins = op.send(None)
+                    continue
+                if isinstance(ins, Compute):
+                    if compute is None:
+                        raise TypeError("this operation needs a compute callable")
+                    try:
+                        value = compute()
+                    except BaseException as exc:
+                        ins = op.throw(exc)
+                    else:
+                        ins = op.send(value)
+                    continue
                 try:
                     result = self.execute(ins)
                 except Exception as exc:
@@ -118,11 +170,12 @@ class AsyncStore:
 
     async def call(self, c: Call) -> Any:
         try:
-            return await self.client.evalsha(*_evalsha_args(c))
-        except NoScriptError:
-            await self.client.script_load(c.script.source)
-            return await self.client.evalsha(*_evalsha_args(c))
-        except ResponseError as exc:
+            try:
+                return await self.client.evalsha(*_evalsha_args(c))
+            except NoScriptError:
+                await self.client.script_load(c.script.source)
+                return await self.client.evalsha(*_evalsha_args(c))
+        except ResponseError as exc:  # also from the reload (ACL may deny SCRIPT LOAD)
             _check_script_error(exc)
             raise
 
@@ -130,8 +183,12 @@ class AsyncStore:
         results = await self._pipeline(b.calls)
         retry = _failed(results)
         if retry:
-            for i in {b.calls[i].script.name: i for i in retry}.values():
-                await self.client.script_load(b.calls[i].script.source)
+            try:
+                for i in {b.calls[i].script.name: i for i in retry}.values():
+                    await self.client.script_load(b.calls[i].script.source)
+            except ResponseError as exc:
+                _check_script_error(exc)
+                raise
             again = await self._pipeline([b.calls[i] for i in retry])
             for i, r in zip(retry, again, strict=True):
                 results[i] = r
@@ -144,9 +201,11 @@ class AsyncStore:
                 return [await self.client.evalsha(*_evalsha_args(calls[0]))]
             except ResponseError as exc:
                 return [exc]
+        # execute_command, not pipe.evalsha: redis-py's ClusterPipeline blocks the evalsha
+        # method, but routes an EVALSHA command by its keys and sends one write per node.
         pipe = self.client.pipeline(transaction=False)
         for c in calls:
-            pipe.evalsha(*_evalsha_args(c))
+            pipe.execute_command("EVALSHA", *_evalsha_args(c))
         return list(await pipe.execute(raise_on_error=False))
 
     async def execute(self, ins: Instruction) -> Any:
@@ -154,11 +213,34 @@ class AsyncStore:
             return await self.call(ins)
         return await self.batch(ins)
 
-    async def drive(self, op: Op[T], first: Instruction | None = None) -> T:
-        """Run an operation to its end; a Redis error is thrown into it (it may handle it)."""
+    async def drive(
+        self,
+        op: StepOp[T],
+        first: Instruction | None = None,
+        compute: Callable[[], Awaitable[Any]] | None = None,
+    ) -> T:
+        """Run an operation to its end; a Redis error is thrown into it (it may handle it).
+
+        ``Sleep`` steps sleep (``asyncio.sleep``); ``Compute`` steps await ``compute()`` and
+        send its result in, or throw its exception in (the op re-raises it to the caller).
+        """
         try:
             ins = next(op) if first is None else first
             while True:
+                if isinstance(ins, Sleep):
+                    await asyncio.sleep(ins.seconds)
+                    ins = op.send(None)
+                    continue
+                if isinstance(ins, Compute):
+                    if compute is None:
+                        raise TypeError("this operation needs a compute callable")
+                    try:
+                        value = await compute()
+                    except BaseException as exc:
+                        ins = op.throw(exc)
+                    else:
+                        ins = op.send(value)
+                    continue
                 try:
                     result = await self.execute(ins)
                 except Exception as exc:

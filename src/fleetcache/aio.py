@@ -3,13 +3,15 @@ Lua and behaviour; a sync and an async process of one fleet share entries and co
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from ._base import CacheBase
+from ._bulk import Flight, op_get_many, op_put_many, plan_get_many, plan_put_many
 from ._clients import async_client_from_url
-from ._core import Op
+from ._core import Op, ProgressFn
 from ._models import CacheStats, FleetStats
 from ._policy import REDIS_FAULTS
 from ._store import AsyncStore
@@ -97,14 +99,88 @@ class AsyncRedisExactCache(CacheBase):
         fields = (user_message, system_prompt, model, temperature, max_tokens)
         return await self._run(self._core.op_invalidate(fields), "invalidate", False)
 
+    # -- batch calls and single-flight (follow on_error) --------------------------------
+
+    async def get_many(self, requests: Iterable[Sequence[Any]]) -> list[Any | None]:
+        """Many gets in one round trip per shard: a list of responses (or ``None`` for a
+        miss) in the order of ``requests``, each a 5-tuple ``(user_message, system_prompt,
+        model, temperature, max_tokens)``. Duplicates are fine; every request is counted
+        (hits, misses, per model, tokens saved) exactly as ``get`` counts it. Each script
+        call reads at most 500 entries; bigger batches are split and still pipelined.
+        Every request is checked before any I/O (``TypeError``/``ValueError``).
+        """
+        plan = plan_get_many(self._core, requests)
+        return await self._run(op_get_many(self._core, plan), "get_many", [None] * len(plan))
+
+    async def put_many(
+        self, items: Iterable[Sequence[Any]], *, ttl_seconds: float | None = None
+    ) -> None:
+        """Many puts in one round trip per shard. Each item is a 6-tuple: the five request
+        fields, then the response. ``ttl_seconds`` (float s) overrides the cache's TTL for
+        all of them. A later duplicate wins, as with ``put`` one by one. Every item is
+        checked and encoded before any I/O.
+        """
+        plan, ttl_ms = plan_put_many(self._core, items, ttl_seconds, self._policy.refused)
+        await self._run(op_put_many(self._core, plan, ttl_ms), "put_many", 0)
+
+    async def get_or_compute(
+        self,
+        user_message: str,
+        system_prompt: str,
+        model: str,
+        temperature: float,
+        max_tokens: int,
+        compute: Callable[[], Awaitable[Any]],
+        *,
+        lease_seconds: float = 30.0,
+        wait_timeout: float | None = None,
+    ) -> Any:
+        """The cached response, or ``compute()``'s, computed ONCE across the fleet.
+
+        ``compute`` is an async callable (``async def compute() -> response``);
+        it returns an instance of ``response_model``. On a miss one
+        script call either grants this caller a lease (it computes, then stores the answer
+        and releases the lease in one more call) or says another caller holds it: then this
+        caller polls (2 ms, growing to 25 ms) until the answer lands (counted ``coalesced``).
+
+        - ``lease_seconds`` [30.0 s]: how long a lease lasts; if its holder dies, a waiter
+          takes over when it ends. If ``compute`` raises, the lease is released at once,
+          the exception reaches this caller only, and a waiter takes over.
+        - ``wait_timeout`` [None]: longest wait (s) before computing without the lease;
+          ``None`` waits until the answer lands or the lease ends.
+
+        With Redis down and ``on_error="miss"``, it just returns ``compute()``.
+        """
+        fields = (user_message, system_prompt, model, temperature, max_tokens)
+        flight = Flight(self._core, fields, lease_seconds, wait_timeout, self._policy.refused)
+        if not callable(compute):
+            raise TypeError("compute must be callable")
+        fail_open = self._policy.on_error == "miss"
+        if fail_open and self._policy.is_open():
+            return await compute()
+        store = AsyncStore(self._client)
+        try:
+            if not self._core.layout_checked:
+                await store.drive(self._core.op_check_layout())
+            result = await store.drive(flight.run(), compute=compute)
+        except REDIS_FAULTS as exc:
+            if flight.compute_error is exc:
+                raise
+            self._policy.failed(exc, "get_or_compute", fail_open=fail_open)
+            return flight.response if flight.computed else await compute()
+        self._policy.closed()
+        return result
+
     # -- management calls (always raise CacheUnavailableError on a fault) ---------------
 
-    async def clear(self) -> None:
+    async def clear(self, *, progress: ProgressFn | None = None) -> None:
         """Delete every entry of this namespace (in bounded chunks) and reset its counters.
 
         Other namespaces, even ones whose prefix starts with this one, are not touched.
+        ``progress`` [None]: called with a ``ChunkProgress`` after each chunk (<= 500 entries).
         """
-        await self._run(self._core.op_clear(), "clear", None, fail_open=False)
+        op = self._core.op_clear(progress=progress)
+        await self._run(op, "clear", None, fail_open=False)
 
     async def stats(self) -> CacheStats:
         """Fleet-wide hits, misses and live size of this namespace."""
@@ -119,9 +195,13 @@ class AsyncRedisExactCache(CacheBase):
         op = self._core.op_fleet_stats()
         return await self._run(op, "fleet_stats", FleetStats(), fail_open=False)
 
-    async def reconcile(self) -> int:
-        """Drop index members whose entry vanished (eviction, manual DEL); returns how many."""
-        return await self._run(self._core.op_reconcile(), "reconcile", 0, fail_open=False)
+    async def reconcile(self, *, progress: ProgressFn | None = None) -> int:
+        """Drop index members whose entry vanished (eviction, manual DEL); returns how many.
+
+        ``progress`` [None]: called with a ``ChunkProgress`` after each chunk (<= 500 members).
+        """
+        op = self._core.op_reconcile(progress=progress)
+        return await self._run(op, "reconcile", 0, fail_open=False)
 
     async def reset_stats(self) -> None:
         """Zero this namespace's fleet counters; entries stay."""

@@ -24,4 +24,7 @@ class EntryTooLargeError(FleetCacheError, ValueError):
 
 
 class UnsupportedServerError(FleetCacheError):
-    """The server cannot run fleetcache (no Lua scripting, or too old for PXAT)."""
+    """The server cannot run fleetcache: no Lua scripting, too old for PXAT, or the ACL user
+    may not run a command fleetcache needs (EVALSHA, SCRIPT LOAD, or one its scripts call).
+
+    Raised whatever ``on_error`` is: it is a setup problem, not a passing fault."""

@@ -1,0 +1,27 @@
+--[[
+  drop_coalesced-3: undo a coalesced answer whose body failed to decode in the client, and
+  drop the entry (the get_or_lease-4 twin of drop_corrupt-3 for a waiter's poll).
+
+  KEYS[1]  entry key      {P:s}:e:<digest>
+  KEYS[2]  index key      {P:s}:i
+  KEYS[3]  stats key      {P:s}:s
+
+  ARGV[1]  digest         the request digest (the index member)
+  ARGV[2]  tokens         tokens_saved that get_or_lease-4 credited for it (integer >= 0)
+  ARGV[3]  payload        the exact bytes that failed to decode
+
+  Returns
+    integer  1 if the entry still held those bytes and was deleted, else 0.
+]]
+redis.call('HINCRBY', KEYS[3], 'coalesced', -1)
+local tokens = tonumber(ARGV[2])
+if tokens > 0 then
+  redis.call('HINCRBY', KEYS[3], 'tokens_saved', -tokens)
+end
+redis.call('HINCRBY', KEYS[3], 'corrupt', 1)
+if redis.call('GET', KEYS[1]) == ARGV[3] then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 1
+end
+return 0

@@ -1,0 +1,70 @@
+--[[
+  get_or_lease-4: single-flight read. Reads one entry; on a miss, grants the caller a lease to
+  compute it, unless another caller holds one. Hit/miss and lease are decided atomically in
+  one round trip.
+
+  KEYS[1]  entry key      {P:s}:e:<digest>  (string: envelope bytes)
+  KEYS[2]  index key      {P:s}:i           (sorted set: member = digest, score = expiry ms)
+  KEYS[3]  stats key      {P:s}:s           (hash of integer counters)
+  KEYS[4]  lease key      {P:s}:l:<digest>  (string: the holder's token, with a PX expiry)
+
+  ARGV[1]  digest         the request digest (the index member)
+  ARGV[2]  model          model name, for the per-model counters mh:<model> / mm:<model>
+  ARGV[3]  magic          the envelope's accepted leading bytes (magic + version), "FC\1"
+  ARGV[4]  token          the caller's random lease token
+  ARGV[5]  lease_ms       lease duration in milliseconds (integer >= 1)
+  ARGV[6]  mode           "1" = the request's first look: a hit or miss is counted as get-3
+                          counts it; "0" = a waiter's poll: nothing is counted except, when
+                          the entry has landed, coalesced and tokens_saved
+
+  Returns
+    {1, bytes}   the entry is there (envelope bytes)
+    {2}          a miss; the lease KEYS[4] is now the caller's (SET NX PX lease_ms)
+    {3, pttl}    a miss; another caller holds the lease, which ends in pttl ms (integer)
+
+  A miss repairs the index like get-3 (member without entry: counted expired or evicted); an
+  entry whose header is not a valid envelope is deleted, counted corrupt, and is a miss.
+  Counter writes use pcall (OOM-tolerant), as in get-3.
+]]
+local first = ARGV[6] == '1'
+local v = redis.call('GET', KEYS[1])
+if v then
+  if string.len(v) >= 8 and string.sub(v, 1, string.len(ARGV[3])) == ARGV[3] then
+    local b1, b2, b3, b4 = string.byte(v, 5, 8)
+    local tokens = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+    if first then
+      redis.pcall('HINCRBY', KEYS[3], 'hits', 1)
+      redis.pcall('HINCRBY', KEYS[3], 'mh:' .. ARGV[2], 1)
+    else
+      redis.pcall('HINCRBY', KEYS[3], 'coalesced', 1)
+    end
+    if tokens > 0 then
+      redis.pcall('HINCRBY', KEYS[3], 'tokens_saved', tokens)
+    end
+    return {1, v}
+  end
+  redis.pcall('DEL', KEYS[1])
+  redis.pcall('ZREM', KEYS[2], ARGV[1])
+  redis.pcall('HINCRBY', KEYS[3], 'corrupt', 1)
+else
+  local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+  if score then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    redis.pcall('ZREM', KEYS[2], ARGV[1])
+    local s = tonumber(score)
+    if s and s < now then
+      redis.pcall('HINCRBY', KEYS[3], 'expired', 1)
+    else
+      redis.pcall('HINCRBY', KEYS[3], 'evicted', 1)
+    end
+  end
+end
+if first then
+  redis.pcall('HINCRBY', KEYS[3], 'misses', 1)
+  redis.pcall('HINCRBY', KEYS[3], 'mm:' .. ARGV[2], 1)
+end
+if redis.call('SET', KEYS[4], ARGV[4], 'NX', 'PX', ARGV[5]) then
+  return {2}
+end
+return {3, redis.call('PTTL', KEYS[4])}

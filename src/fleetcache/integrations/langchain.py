@@ -1,0 +1,202 @@
+"""A LangChain cache on a fleetcache namespace: ``set_llm_cache(FleetLangChainCache(...))``.
+
+Every process of a LangChain app that uses the same Redis and ``key_prefix`` shares the
+cached generations and one set of fleet-wide numbers (hits, misses, size, tokens saved),
+visible with ``fleetcache stats`` and the Prometheus collector. Needs ``langchain-core``
+(extra ``langchain``).
+
+How a LangChain lookup maps onto fleetcache's five request fields (unambiguous: the core
+hashes a length-prefixed encoding of the fields, and the whole ``llm_string`` is in one):
+
+- ``user_message`` = the prompt (LangChain's serialised prompt or messages);
+- ``system_prompt`` = ``"langchain:" + llm_string`` (the model class and every parameter);
+- ``model`` = a short model name read from ``llm_string`` (``model_name``/``model``/
+  ``_type``), so the per-model numbers are readable; it is derived from ``llm_string``, so
+  it adds no ambiguity;
+- ``temperature`` = 0.0 and ``max_tokens`` = 0 (both already inside ``llm_string``).
+
+The value is a ``LangChainGenerations`` pydantic model: each generation serialised with
+``langchain_core.load.dumps`` (read back with an allowlist of generation and message
+classes only), plus the token usage found in them so ``tokens_saved`` counts them.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.caches import BaseCache
+from langchain_core.load import dumps, loads
+from langchain_core.outputs import (
+    ChatGeneration,
+    ChatGenerationChunk,
+    Generation,
+    GenerationChunk,
+)
+from pydantic import BaseModel, Field
+
+from ..aio import AsyncRedisExactCache
+from ..cache import RedisExactCache
+
+__all__ = ["FleetLangChainCache", "LangChainGenerations"]
+
+_SYSTEM_TAG = "langchain:"
+_MODEL_KEYS = ("model_name", "model", "model_id", "_type")
+_MODEL_RES = tuple(
+    re.compile(rf"""['"]{k}['"]\s*[:=,]\s*['"]([^'"]{{1,200}})['"]""") for k in _MODEL_KEYS
+)
+
+
+class LangChainGenerations(BaseModel):
+    """What the cache stores for one LangChain call: serialised generations + usage."""
+
+    generations: list[str] = Field(
+        default_factory=list, description="Each generation as langchain_core.load.dumps JSON."
+    )
+    usage: dict[str, int] = Field(
+        default_factory=dict, description="Token usage summed over the generations."
+    )
+
+
+def _allowed() -> list[type[Any]]:
+    from langchain_core import messages as m
+
+    names = (
+        "AIMessage", "AIMessageChunk", "HumanMessage", "HumanMessageChunk", "SystemMessage",
+        "SystemMessageChunk", "ToolMessage", "ToolMessageChunk", "FunctionMessage",
+        "FunctionMessageChunk", "ChatMessage", "ChatMessageChunk",
+    )  # fmt: skip
+    classes: list[type[Any]] = [Generation, GenerationChunk, ChatGeneration, ChatGenerationChunk]
+    classes += [getattr(m, n) for n in names if hasattr(m, n)]
+    return classes
+
+
+_ALLOWED = _allowed()
+
+
+def _load(text: str) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # langchain_core marks loads() as beta
+        try:
+            return loads(text, allowed_objects=_ALLOWED)
+        except TypeError:  # an older langchain_core without allowed_objects
+            return loads(text)
+
+
+def model_of(llm_string: str) -> str:
+    """A short model name found in ``llm_string`` (``"langchain"`` if none)."""
+    for rx in _MODEL_RES:  # the most specific key first
+        m = rx.search(llm_string)
+        if m:
+            return m.group(1)
+    return "langchain"
+
+
+def _usage(gens: Sequence[Generation]) -> dict[str, int]:
+    total = 0
+    for g in gens:
+        meta = getattr(getattr(g, "message", None), "usage_metadata", None)
+        if isinstance(meta, dict) and isinstance(meta.get("total_tokens"), int):
+            total += meta["total_tokens"]
+            continue
+        info = g.generation_info or {}
+        tu = info.get("token_usage") or info.get("usage")
+        if isinstance(tu, dict) and isinstance(tu.get("total_tokens"), int):
+            total += tu["total_tokens"]
+    return {"total_tokens": total} if total else {}
+
+
+class FleetLangChainCache(BaseCache):
+    """A ``langchain_core`` ``BaseCache`` backed by a fleetcache namespace.
+
+    ``cache`` [None]: a ``RedisExactCache`` for the sync methods; ``async_cache`` [None]:
+    an ``AsyncRedisExactCache`` for ``alookup``/``aupdate``/``aclear`` (without it they run
+    the sync cache in a thread, LangChain's default). With neither, a ``RedisExactCache``
+    is built from ``**cache_kwargs`` (``url=``, ``key_prefix=`` [``"langchain:exact"``],
+    ``ttl_seconds=``...). The caches must use ``response_model=LangChainGenerations``
+    (set for you when built here); other response models raise ``ValueError``.
+    """
+
+    def __init__(
+        self,
+        cache: RedisExactCache | None = None,
+        *,
+        async_cache: AsyncRedisExactCache | None = None,
+        **cache_kwargs: Any,
+    ) -> None:
+        if cache is None and async_cache is None:
+            cache_kwargs.setdefault("key_prefix", "langchain:exact")
+            cache_kwargs["response_model"] = LangChainGenerations
+            cache = RedisExactCache(**cache_kwargs)
+        elif cache_kwargs:
+            raise TypeError("give a cache object or constructor keywords, not both")
+        for c in (cache, async_cache):
+            if c is not None and c.response_model is not LangChainGenerations:
+                raise ValueError("the cache must be built with response_model=LangChainGenerations")
+        self.cache = cache
+        self.async_cache = async_cache
+
+    @staticmethod
+    def _fields(prompt: str, llm_string: str) -> tuple[str, str, str, float, int]:
+        return (prompt, _SYSTEM_TAG + llm_string, model_of(llm_string), 0.0, 0)
+
+    @staticmethod
+    def _decode(value: Any) -> list[Generation] | None:
+        if not isinstance(value, LangChainGenerations):
+            return None
+        try:
+            gens = [_load(s) for s in value.generations]
+        except Exception:  # an entry this langchain_core cannot read: treat as a miss
+            return None
+        if not all(isinstance(g, Generation) for g in gens):
+            return None
+        return gens
+
+    @staticmethod
+    def _encode(return_val: Sequence[Generation]) -> LangChainGenerations:
+        return LangChainGenerations(
+            generations=[dumps(g) for g in return_val], usage=_usage(return_val)
+        )
+
+    def _sync(self) -> RedisExactCache:
+        if self.cache is None:
+            raise RuntimeError("this FleetLangChainCache has only an async cache: use alookup")
+        return self.cache
+
+    def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
+        """The cached generations for this prompt and LLM configuration, or ``None``."""
+        return self._decode(self._sync().get(*self._fields(prompt, llm_string)))
+
+    def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
+        """Store the generations of one call."""
+        self._sync().put(*self._fields(prompt, llm_string), self._encode(return_val))
+
+    def clear(self, **kwargs: Any) -> None:
+        """Delete every entry of the namespace (and reset its counters)."""
+        if self.cache is not None:
+            self.cache.clear()
+        elif self.async_cache is not None:
+            raise RuntimeError("this FleetLangChainCache has only an async cache: use aclear")
+
+    async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
+        """Async ``lookup`` (uses ``async_cache`` if given)."""
+        if self.async_cache is None:
+            return await super().alookup(prompt, llm_string)  # type: ignore[return-value]
+        value = await self.async_cache.get(*self._fields(prompt, llm_string))
+        return self._decode(value)
+
+    async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
+        """Async ``update`` (uses ``async_cache`` if given)."""
+        if self.async_cache is None:
+            await super().aupdate(prompt, llm_string, return_val)
+            return
+        await self.async_cache.put(*self._fields(prompt, llm_string), self._encode(return_val))
+
+    async def aclear(self, **kwargs: Any) -> None:
+        """Async ``clear`` (uses ``async_cache`` if given)."""
+        if self.async_cache is None:
+            await super().aclear(**kwargs)
+            return
+        await self.async_cache.clear()

@@ -1,0 +1,239 @@
+"""Prometheus metrics of a fleetcache namespace, read from Redis at scrape time.
+
+The counters live in Redis and are fleet-wide already, so any one process can expose them:
+no multiprocess directory, no summing across pods (sum() over pods would count them N times;
+scrape one, or use ``max by (namespace)``). Needs the ``metrics`` extra (``prometheus-client``).
+
+In an app::
+
+    from prometheus_client import REGISTRY
+    from fleetcache.metrics import FleetCacheCollector
+    REGISTRY.register(FleetCacheCollector(cache))   # cache: a RedisExactCache
+
+or as a sidecar: ``fleetcache metrics --port 9108`` (binds 127.0.0.1 unless ``--host``).
+
+Exposed (label ``namespace``; the per-model ones also ``model``):
+
+=================================  =======  =============================================
+``fleetcache_hits_total``          counter  gets answered from the cache
+``fleetcache_misses_total``        counter  gets that found nothing
+``fleetcache_puts_total``          counter  entries written
+``fleetcache_invalidations_total`` counter  entries deleted by invalidate()
+``fleetcache_expired_total``       counter  index members found past their TTL
+``fleetcache_evicted_total``       counter  entries that vanished before their TTL
+``fleetcache_corrupt_total``       counter  entries dropped because they did not decode
+``fleetcache_coalesced_total``     counter  requests that waited on a peer's computation
+``fleetcache_tokens_saved_total``  counter  LLM tokens of the responses served from cache
+``fleetcache_model_hits_total``    counter  hits per model
+``fleetcache_model_misses_total``  counter  misses per model
+``fleetcache_entries``             gauge    live entries now
+``fleetcache_up``                  gauge    1 if Redis answered this scrape, else 0
+``fleetcache_scrape_seconds``      gauge    time the Redis read of this scrape took (s)
+=================================  =======  =============================================
+
+Counters restart from zero after ``clear()`` / ``reset_stats()``; Prometheus' ``rate()``
+treats that as a counter reset.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any, TextIO
+
+import redis
+from prometheus_client.core import (  # type: ignore[import-not-found, unused-ignore]
+    CounterMetricFamily,
+    GaugeMetricFamily,
+)
+from prometheus_client.registry import (  # type: ignore[import-not-found, unused-ignore]
+    Collector,
+    CollectorRegistry,
+)
+
+from ._admin import (
+    ADMIN_CONNECT_TIMEOUT,
+    ADMIN_TIMEOUT,
+    EXIT_OK,
+    EXIT_USAGE,
+    AdminError,
+    connect,
+    recorded_shards,
+    redact,
+)
+from ._base import DEFAULT_PREFIX
+from ._clients import sync_client_from_url
+from ._models import FleetStats
+from .cache import RedisExactCache
+from .errors import FleetCacheError
+
+__all__ = ["FleetCacheCollector", "serve"]
+
+_COUNTERS: tuple[tuple[str, str], ...] = (
+    ("hits", "Cache gets answered from the cache, fleet-wide."),
+    ("misses", "Cache gets that found no entry, fleet-wide."),
+    ("puts", "Entries written, fleet-wide."),
+    ("invalidations", "Entries deleted by invalidate(), fleet-wide."),
+    ("expired", "Index members found past their TTL and removed."),
+    ("evicted", "Entries that vanished before their TTL (maxmemory eviction, manual DEL)."),
+    ("corrupt", "Entries dropped because their payload did not decode."),
+    ("coalesced", "Requests answered by waiting on another caller's computation."),
+    ("tokens_saved", "LLM tokens (usage.total_tokens) of the responses served from cache."),
+)
+
+
+class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
+    """A ``prometheus_client`` collector of one or more namespaces' fleet-wide numbers.
+
+    Give it caches (``RedisExactCache`` objects, e.g. the app's own), or ``url`` and
+    ``prefixes``: then it opens each namespace with the shard count recorded in Redis, and
+    reports zeros for a namespace nobody has written yet (without creating it). Each scrape
+    costs one round trip per namespace (a pipelined script call per shard); if Redis fails,
+    that namespace reports ``fleetcache_up 0`` and no other samples.
+    """
+
+    def __init__(
+        self,
+        *caches: RedisExactCache,
+        url: str | None = None,
+        prefixes: tuple[str, ...] = (),
+    ) -> None:
+        if not caches and url is None:
+            raise ValueError("give RedisExactCache objects, or url= and prefixes=")
+        if url is not None and not prefixes:
+            prefixes = (DEFAULT_PREFIX,)
+        self._caches: dict[str, RedisExactCache | None] = {c.key_prefix: c for c in caches}
+        for p in prefixes:
+            self._caches.setdefault(p, None)
+        self._url = url
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def _stats(self, prefix: str) -> FleetStats:
+        cache = self._caches[prefix]
+        if cache is None:
+            with self._lock:
+                if self._client is None:
+                    assert self._url is not None
+                    self._client = sync_client_from_url(
+                        self._url, ADMIN_TIMEOUT, ADMIN_CONNECT_TIMEOUT
+                    )
+                shards = recorded_shards(self._client, prefix)
+                if shards is None:
+                    return FleetStats()  # nobody has used the namespace yet
+                cache = RedisExactCache(client=self._client, key_prefix=prefix, shards=shards)
+                self._caches[prefix] = cache
+        return cache.fleet_stats()
+
+    def describe(self) -> Iterator[Any]:
+        """No fixed description: the metrics are read from Redis at scrape time."""
+        return iter(())
+
+    def collect(self) -> Iterator[Any]:
+        """Read every namespace's fleet-wide numbers from Redis and yield the families."""
+        counters = {
+            name: CounterMetricFamily(f"fleetcache_{name}", text, labels=["namespace"])
+            for name, text in _COUNTERS
+        }
+        model_hits = CounterMetricFamily(
+            "fleetcache_model_hits",
+            "Cache hits per model name, fleet-wide.",
+            labels=["namespace", "model"],
+        )
+        model_misses = CounterMetricFamily(
+            "fleetcache_model_misses",
+            "Cache misses per model name, fleet-wide.",
+            labels=["namespace", "model"],
+        )
+        entries = GaugeMetricFamily(
+            "fleetcache_entries", "Live entries in the namespace now.", labels=["namespace"]
+        )
+        up = GaugeMetricFamily(
+            "fleetcache_up", "1 if Redis answered this scrape, else 0.", labels=["namespace"]
+        )
+        took = GaugeMetricFamily(
+            "fleetcache_scrape_seconds",
+            "Seconds the Redis read of this scrape took.",
+            labels=["namespace"],
+        )
+        for prefix in list(self._caches):
+            t0 = time.perf_counter()
+            try:
+                fs = self._stats(prefix)
+            except (FleetCacheError, AdminError, redis.RedisError, OSError):
+                up.add_metric([prefix], 0.0)
+                continue
+            took.add_metric([prefix], time.perf_counter() - t0)
+            up.add_metric([prefix], 1.0)
+            for name, _ in _COUNTERS:
+                counters[name].add_metric([prefix], float(max(0, getattr(fs, name))))
+            entries.add_metric([prefix], float(fs.size))
+            for model, m in sorted(fs.by_model.items()):
+                model_hits.add_metric([prefix, model], float(m.hits))
+                model_misses.add_metric([prefix, model], float(m.misses))
+        yield from counters.values()
+        yield from (model_hits, model_misses, entries, up, took)
+
+    def close(self) -> None:
+        """Close the client this collector built from ``url`` (given caches are yours)."""
+        if self._client is not None:
+            self._client.close()
+
+
+def serve(
+    *,
+    url: str,
+    prefix: str = DEFAULT_PREFIX,
+    host: str = "127.0.0.1",
+    port: int = 9108,
+    out: TextIO,
+    stop: threading.Event | None = None,
+) -> int:
+    """Serve ``/metrics`` for ``prefix`` on ``host:port`` until Ctrl-C, SIGTERM or ``stop``.
+
+    ``port`` 0 picks a free port (printed). Checks that Redis answers first, so a wrong URL
+    or password is an error at start rather than ``fleetcache_up 0`` forever.
+    """
+    from prometheus_client.exposition import (  # type: ignore[import-not-found, unused-ignore]
+        start_http_server,
+    )
+
+    if not 0 <= port <= 65535:
+        raise AdminError(f"--port must be 0..65535, not {port}", EXIT_USAGE)
+    connect(url).close()
+    registry = CollectorRegistry()
+    collector = FleetCacheCollector(url=url, prefixes=(prefix,))
+    registry.register(collector)
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise AdminError(f"cannot listen on {host}:{port}: {exc}") from exc
+    bound = server.server_port
+    out.write(
+        f"serving fleet-wide metrics of namespace {prefix!r} on {redact(url)} at "
+        f"http://{host}:{bound}/metrics (Ctrl-C stops)\n"
+    )
+    out.flush()
+    done = stop or threading.Event()
+
+    def _term(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    in_main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _term) if in_main else None
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, old)
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        collector.close()
+    return EXIT_OK

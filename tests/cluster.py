@@ -1,0 +1,289 @@
+"""Test helpers for Redis Cluster and Sentinel: real servers on free loopback ports, started
+by the test session, readiness by polling, stopped by PID.
+
+- ``ClusterProcs``: N primaries from ``redis-server --cluster-enabled yes`` (config file in
+  each server's temp dir) joined by ``redis-cli --cluster create ... --cluster-yes``; ready
+  when every node reports ``cluster_state:ok`` and the same slot map.
+- ``move_slot``: move one hash slot to another primary while clients run (SETSLOT
+  IMPORTING/MIGRATING, MIGRATE in batches, SETSLOT NODE), the way ``redis-cli --cluster
+  reshard`` does it.
+- ``SentinelSet``: a primary, a replica and one sentinel (``redis-server --sentinel``) with a
+  short ``down-after-milliseconds`` so a failover takes about a second.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+import redis.cluster
+
+from .servers import ServerProc, free_port
+
+
+def redis_cli_bin() -> str | None:
+    """``$REDIS_CLI_BIN``, else ``redis-cli`` next to redis-server, else PATH."""
+    return os.environ.get("REDIS_CLI_BIN") or shutil.which("redis-cli")
+
+
+def poll(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    """Call ``cond`` until it is true (backing off 5 ms -> 100 ms) or ``timeout`` s pass."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return
+        except (redis.RedisError, OSError) as exc:
+            last = exc
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    raise TimeoutError(f"timed out after {timeout} s waiting for {what} (last error: {last!r})")
+
+
+@dataclass
+class ClusterProcs:
+    """A Redis Cluster of ``primaries`` nodes (no replicas) on 127.0.0.1."""
+
+    binary: str
+    cli: str
+    primaries: int = 3
+    node_timeout_ms: int = 2000
+    nodes: list[ServerProc] = field(default_factory=list)
+
+    @property
+    def ports(self) -> list[int]:
+        return [n.port for n in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """The cluster URL form fleetcache accepts (one seed node is enough)."""
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    def start(self, timeout: float = 30.0) -> ClusterProcs:
+        for _ in range(self.primaries):
+            proc = ServerProc(self.binary)
+            proc.extra = (
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", os.path.join(proc.workdir, "nodes.conf"),
+                "--cluster-port", str(free_port()),  # bus port; port+10000 may be taken
+                "--cluster-node-timeout", str(self.node_timeout_ms),
+                "--cluster-require-full-coverage", "yes",
+            )  # fmt: skip
+            self.nodes.append(proc)
+        try:
+            for n in self.nodes:
+                n.start()
+            create = [self.cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports)]
+            subprocess.run(
+                [*create, "--cluster-replicas", "0", "--cluster-yes"],
+                check=True,
+                capture_output=True,
+                timeout=timeout,
+            )
+            self.wait_ok(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def node_client(self, port: int) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+
+    def _slot_view(self, port: int) -> list[tuple[int, int, int]]:
+        with self.node_client(port) as c:
+            info = c.execute_command("CLUSTER", "INFO")
+            if isinstance(info, bytes):
+                info = info.decode()
+            if "cluster_state:ok" not in str(info):
+                return []
+            slots = c.execute_command("CLUSTER", "SLOTS")
+        return sorted((int(s[0]), int(s[1]), int(s[2][1])) for s in slots)
+
+    def wait_ok(self, timeout: float = 30.0) -> None:
+        """Poll until every node says ``cluster_state:ok`` with one, complete slot map."""
+
+        def agreed() -> bool:
+            views = [self._slot_view(p) for p in self.ports]
+            if not views[0] or any(v != views[0] for v in views):
+                return False
+            return sum(hi - lo + 1 for lo, hi, _ in views[0]) == 16384
+
+        poll(agreed, timeout, "cluster_state:ok on every node")
+
+    def client(self, **kw: object) -> redis.cluster.RedisCluster:
+        return redis.cluster.RedisCluster(
+            host="127.0.0.1",
+            port=self.nodes[0].port,
+            socket_timeout=5,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def node_id(self, port: int) -> str:
+        with self.node_client(port) as c:
+            return str(c.execute_command("CLUSTER", "MYID").decode())
+
+    def owner_port(self, slot: int) -> int:
+        """Port of the primary that serves ``slot`` (per the first node's view)."""
+        for lo, hi, port in self._slot_view(self.ports[0]):
+            if lo <= slot <= hi:
+                return port
+        raise LookupError(f"slot {slot} is not covered")
+
+    def stop(self) -> None:
+        for n in self.nodes:
+            n.stop()
+
+
+def move_slot(
+    cluster: ClusterProcs,
+    slot: int,
+    dst_port: int,
+    *,
+    batch: int = 10,
+    pause: Callable[[], None] | None = None,
+) -> int:
+    """Move ``slot`` to the primary on ``dst_port`` while clients keep running.
+
+    Steps: IMPORTING on the target, MIGRATING on the source, MIGRATE the slot's keys
+    ``batch`` at a time (``pause()`` runs between batches so the test can let traffic hit the
+    half-moved slot), then SETSLOT NODE on target, source and the rest. Returns the number
+    of keys moved.
+    """
+    src_port = cluster.owner_port(slot)
+    if src_port == dst_port:
+        raise ValueError("slot already on the target node")
+    src_id, dst_id = cluster.node_id(src_port), cluster.node_id(dst_port)
+    moved = 0
+    with cluster.node_client(src_port) as src, cluster.node_client(dst_port) as dst:
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        for _ in range(100_000):  # bounded: a slot holds far fewer keys in these tests
+            keys = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch)
+            if not keys:
+                break
+            src.execute_command(
+                "MIGRATE", "127.0.0.1", dst_port, "", 0, 5000, "REPLACE", "KEYS", *keys
+            )
+            moved += len(keys)
+            if pause is not None:
+                pause()
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        src.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+    for port in cluster.ports:
+        if port not in (src_port, dst_port):
+            with cluster.node_client(port) as c:
+                c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+    cluster.wait_ok()
+    return moved
+
+
+@dataclass
+class SentinelSet:
+    """A primary, one replica and one sentinel watching them as ``name``, on 127.0.0.1."""
+
+    binary: str
+    name: str = "fcprimary"
+    down_after_ms: int = 500
+    failover_timeout_ms: int = 2000
+    primary: ServerProc | None = None
+    replica: ServerProc | None = None
+    sentinel: ServerProc | None = None
+
+    def start(self, timeout: float = 30.0, *, wait_discovery: bool = True) -> SentinelSet:
+        """Start all three; with ``wait_discovery`` (needed for a failover) also poll until
+        the sentinel knows the replica."""
+        try:
+            # no 5 s wait before the diskless full sync (both nodes: either may be primary)
+            fast = ("--repl-diskless-sync-delay", "0")
+            self.primary = ServerProc(self.binary, extra=fast).start()
+            self.replica = ServerProc(
+                self.binary,
+                extra=(*fast, "--replicaof", "127.0.0.1", str(self.primary.port)),
+            ).start()
+            sport = free_port()
+            workdir = Path(self.replica.workdir).parent / f"fleetcache-sentinel-{sport}"
+            workdir.mkdir()
+            conf = workdir / "sentinel.conf"
+            conf.write_text(
+                "\n".join(
+                    [
+                        f"port {sport}",
+                        "bind 127.0.0.1",
+                        f"dir {workdir}",
+                        f"logfile {workdir / 'sentinel.log'}",
+                        f"sentinel monitor {self.name} 127.0.0.1 {self.primary.port} 1",
+                        f"sentinel down-after-milliseconds {self.name} {self.down_after_ms}",
+                        f"sentinel failover-timeout {self.name} {self.failover_timeout_ms}",
+                        f"sentinel parallel-syncs {self.name} 1",
+                        "",
+                    ]
+                )
+            )
+            self.sentinel = _SentinelProc(self.binary, port=sport, workdir=str(workdir))
+            self.sentinel.start()
+            self.wait_replica_synced(timeout)
+            poll(self._sentinel_knows_primary, timeout, "the sentinel to see the primary")
+            if wait_discovery:
+                poll(self._sentinel_sees_replica, timeout, "the sentinel to find the replica")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def sentinel_client(self) -> redis.Redis:
+        assert self.sentinel is not None
+        return redis.Redis(host="127.0.0.1", port=self.sentinel.port, socket_timeout=5)
+
+    def _sentinel_knows_primary(self) -> bool:
+        assert self.primary is not None
+        return self.primary_port() == self.primary.port
+
+    def _sentinel_sees_replica(self) -> bool:
+        with self.sentinel_client() as c:
+            replicas = c.execute_command("SENTINEL", "REPLICAS", self.name)
+        return len(replicas) >= 1
+
+    def wait_replica_synced(self, timeout: float) -> None:
+        assert self.replica is not None
+
+        def synced() -> bool:
+            assert self.replica is not None
+            with self.replica.client() as c:
+                info = c.info("replication")
+            return bool(info.get("master_link_status") == "up")
+
+        poll(synced, timeout, "the replica to sync")
+
+    def primary_port(self) -> int:
+        with self.sentinel_client() as c:
+            _host, port = c.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name)
+        return int(port)
+
+    def stop(self) -> None:
+        for p in (self.sentinel, self.replica, self.primary):
+            if p is not None:
+                p.stop()
+
+
+@dataclass
+class _SentinelProc(ServerProc):
+    """``redis-server <conf> --sentinel`` (the config file must be writable)."""
+
+    def start(self, timeout: float = 15.0) -> ServerProc:
+        conf = os.path.join(self.workdir, "sentinel.conf")
+        self.proc = subprocess.Popen(
+            [self.binary, conf, "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.wait_ready(timeout)
+        return self

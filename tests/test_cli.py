@@ -1,0 +1,238 @@
+"""The ``fleetcache`` command, in-process (``main([...])``) and as a subprocess, against the
+session's test server (never port 6379)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from fleetcache import LLMResponse, RedisExactCache
+from fleetcache._keys import KeySpace, digest_of, normalise_request
+from fleetcache.cli import main
+
+from .servers import ServerProc, free_port, redis_server_bin
+
+
+def _fields(i: int, model: str = "m-small") -> tuple[str, str, str, float, int]:
+    return (f"question {i}", "sys", model, 0.0, 64)
+
+
+def _resp(i: int) -> LLMResponse:
+    return LLMResponse(content=f"answer {i}", usage={"total_tokens": 10})
+
+
+@pytest.fixture
+def filled(make_cache: Callable[..., RedisExactCache]) -> RedisExactCache:
+    """3 entries; 2 hits (one per model) and 1 miss."""
+    c = make_cache()
+    for i in range(3):
+        c.put(*_fields(i, "m-large" if i == 2 else "m-small"), _resp(i))
+    assert c.get(*_fields(0)) is not None
+    assert c.get(*_fields(2, "m-large")) is not None
+    assert c.get(*_fields(99)) is None
+    return c
+
+
+def run_cli(*args: str, stdin: str = "", env: dict[str, str] | None = None):
+    e = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    e.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "fleetcache", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=e,
+    )
+
+
+def test_stats_table(backend, prefix, filled, capsys):
+    assert main(["stats", "--url", backend.url, "--prefix", prefix]) == 0
+    out = capsys.readouterr().out
+    assert f"namespace {prefix!r}" in out
+    assert "hit rate" in out and "66.7%" in out
+    assert "m-large" in out and "m-small" in out
+    assert "tokens saved" in out
+
+
+def test_stats_json_matches_fleet_stats(backend, prefix, filled, capsys):
+    assert main(["stats", "--url", backend.url, "--prefix", prefix, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    fs = filled.fleet_stats()
+    assert data["hits"] == fs.hits == 2
+    assert data["misses"] == 1
+    assert data["size"] == 3
+    assert data["tokens_saved"] == 20
+    assert data["shards"] == filled.shards
+    assert data["by_model"]["m-large"] == {"hits": 1, "misses": 0, "hit_rate": 1.0}
+
+
+def test_stats_watch_refreshes(backend, prefix, filled, capsys):
+    args = ["stats", "--url", backend.url, "--prefix", prefix, "--json", "--watch", "0.05"]
+    assert main([*args, "--count", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    assert all(json.loads(x)["size"] == 3 for x in lines)
+    assert (
+        main(["stats", "--url", backend.url, "--prefix", prefix, "--watch", "0.05", "--count", "2"])
+        == 0
+    )
+    assert capsys.readouterr().out.count("refreshed") == 2
+
+
+def test_stats_uses_recorded_shards(backend, prefix, make_cache, capsys):
+    c = make_cache(shards=4)
+    for i in range(20):
+        c.put(*_fields(i), _resp(i))
+    assert main(["stats", "--url", backend.url, "--prefix", prefix, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["shards"] == 4 and data["size"] == 20
+
+
+def test_subprocess_stats_and_redis_url_env(backend, prefix, filled):
+    p = run_cli("stats", "--prefix", prefix, "--json", env={"REDIS_URL": backend.url})
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["hits"] == 2
+
+
+def test_console_script(backend, prefix, filled):
+    exe = Path(sys.executable).with_name("fleetcache")
+    if not exe.exists():
+        pytest.skip("console script not installed in this environment")
+    p = subprocess.run(
+        [str(exe), "stats", "--url", backend.url, "--prefix", prefix],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    assert "hit rate" in p.stdout
+
+
+def test_clear_needs_confirmation(backend, prefix, filled):
+    p = run_cli("clear", "--url", backend.url, "--prefix", prefix, stdin="n\n")
+    assert p.returncode == 1
+    assert "aborted" in p.stdout
+    assert len(filled) == 3
+    p = run_cli("clear", "--url", backend.url, "--prefix", prefix)  # EOF: no answer
+    assert p.returncode == 1 and len(filled) == 3
+    p = run_cli("clear", "--url", backend.url, "--prefix", prefix, stdin="y\n")
+    assert p.returncode == 0, p.stderr
+    assert "3 live entries deleted" in p.stdout
+    assert len(filled) == 0
+    assert filled.fleet_stats().hits == 0
+
+
+def test_clear_yes_with_progress(backend, prefix, make_cache, capsys):
+    c = make_cache()
+    pipe_items = 1200  # > one chunk (500): progress is shown
+    for i in range(pipe_items):
+        c.put(*_fields(i), _resp(i))
+    assert main(["clear", "--url", backend.url, "--prefix", prefix, "--yes"]) == 0
+    cap = capsys.readouterr()
+    assert "clearing shard 1/" in cap.err
+    assert "1,200 live entries deleted" in cap.out
+    assert len(c) == 0
+
+
+def test_clear_progress_callback_core(make_cache):
+    c = make_cache(shards=1)
+    for i in range(1100):
+        c.put(*_fields(i), _resp(i))
+    seen = []
+    c.clear(progress=seen.append)
+    assert [p.left for p in seen] == [600, 100, 0]
+    assert [p.calls for p in seen] == [1, 2, 3]
+
+
+def test_reconcile_reports_removed(backend, prefix, filled, r, capsys):
+    digest = digest_of(normalise_request(*_fields(1)))
+    ks = KeySpace(prefix, filled.shards)
+    assert r.delete(ks.entry(ks.shard_of(digest), digest)) == 1  # vanished behind our back
+    assert main(["reconcile", "--url", backend.url, "--prefix", prefix]) == 0
+    out = capsys.readouterr().out
+    assert "checked 3 index members" in out
+    assert "removed 1 whose entry was gone (0 expired, 1 evicted)" in out
+    assert filled.fleet_stats().evicted == 1
+
+
+def test_reset_stats(backend, prefix, filled, capsys):
+    assert main(["reset-stats", "--url", backend.url, "--prefix", prefix]) == 0
+    assert "3 entries kept" in capsys.readouterr().out
+    fs = filled.fleet_stats()
+    assert (fs.hits, fs.misses, fs.size) == (0, 0, 3)
+
+
+@pytest.mark.parametrize("cmd", ["stats", "clear", "reconcile", "reset-stats"])
+def test_missing_namespace(backend, prefix, r, capsys, cmd):
+    args = [cmd, "--url", backend.url, "--prefix", prefix]
+    assert main([*args, "--yes"] if cmd == "clear" else args) == 4
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
+    assert r.exists(f"{{{prefix}}}:meta") == 0  # looking did not create it
+
+
+def test_unreachable_server():
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    p = run_cli("stats", "--url", url)
+    assert p.returncode == 3
+    assert "cannot reach Redis" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+class AuthServer(ServerProc):
+    """A server with ``requirepass``: readiness is polled with the password."""
+
+    password = "s3cret"
+
+    def client(self, **kw: object) -> redis.Redis:
+        return super().client(password=self.password, **kw)
+
+
+@pytest.fixture(scope="module")
+def auth_server() -> Iterator[ServerProc]:
+    binary = redis_server_bin()
+    assert binary is not None
+    s = AuthServer(binary, extra=("--requirepass", AuthServer.password)).start()
+    yield s
+    s.stop()
+
+
+def test_wrong_or_missing_password(auth_server):
+    port = auth_server.port
+    for url in (f"redis://127.0.0.1:{port}/0", f"redis://:wrong@127.0.0.1:{port}/0"):
+        p = run_cli("stats", "--url", url)
+        assert p.returncode == 3, p.stderr
+        assert "password" in p.stderr or "credentials" in p.stderr
+        assert "Traceback" not in p.stderr
+        assert "wrong@" not in p.stderr  # the password is never printed
+    p = run_cli("stats", "--url", f"redis://:s3cret@127.0.0.1:{port}/0", "--prefix", "nope")
+    assert p.returncode == 4  # got in; the namespace does not exist
+    assert "s3cret" not in p.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["bogus"],
+        ["stats", "--watch", "abc"],
+        ["stats", "--watch", "-1"],
+        ["stats", "--prefix", "a{b"],
+        ["stats", "--url", "http://x"],
+        ["metrics", "--port", "70000"],
+    ],
+)
+def test_bad_arguments(args, backend, capsys):
+    if "--url" not in args and args and args[0] in ("stats", "metrics"):
+        args = [*args, "--url", backend.url]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip()

@@ -1,0 +1,132 @@
+"""The envelope codec, pure (no Redis): layout, compression flag, tokens in the header, and
+that no byte string makes ``decode`` raise anything but ``CorruptEntry``."""
+
+from __future__ import annotations
+
+import zlib
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fleetcache import LLMResponse, ToolCallResult
+from fleetcache._codec import (
+    ACCEPT_PREFIX,
+    FLAG_ZLIB,
+    HEADER,
+    HEADER_SIZE,
+    Codec,
+    CorruptEntry,
+    header_tokens,
+    tokens_of,
+)
+
+
+def test_layout() -> None:
+    c = Codec(LLMResponse)
+    data = c.encode(LLMResponse(content="hi", usage={"total_tokens": 513}))
+    magic, version, flags, tokens = HEADER.unpack_from(data)
+    assert (magic, version, flags, tokens) == (b"FC", 1, 0, 513)
+    assert data.startswith(ACCEPT_PREFIX)
+    assert header_tokens(data) == 513
+    assert msgpack.unpackb(data[HEADER_SIZE:]) == {"content": "hi", "usage": {"total_tokens": 513}}
+
+
+def test_defaults_are_not_stored() -> None:
+    c = Codec(LLMResponse)
+    assert msgpack.unpackb(c.encode(LLMResponse())[HEADER_SIZE:]) == {}
+    assert c.decode(c.encode(LLMResponse())) == LLMResponse()
+
+
+def test_compression_flag() -> None:
+    c = Codec(LLMResponse, compress_threshold=1024)
+    big = c.encode(LLMResponse(content="abc" * 5000))
+    assert big[3] & FLAG_ZLIB
+    assert len(big) < 5000
+    assert c.decode(big).content == "abc" * 5000
+    small = c.encode(LLMResponse(content="abc" * 10))
+    assert not small[3] & FLAG_ZLIB
+    noisy = bytes(range(256)).hex() * 2  # 1 KB+, compresses poorly but still some
+    assert c.decode(c.encode(LLMResponse(content=noisy))).content == noisy
+    off = Codec(LLMResponse, compress_threshold=None)
+    assert not off.encode(LLMResponse(content="abc" * 5000))[3] & FLAG_ZLIB
+
+
+@pytest.mark.parametrize(
+    ("usage", "tokens"),
+    [
+        ({"total_tokens": 42, "prompt_tokens": 1}, 42),
+        ({"prompt_tokens": 3, "completion_tokens": 4}, 7),
+        ({"prompt_tokens": 3}, 3),
+        ({}, 0),
+        ({"total_tokens": -5}, 0),
+        ({"total_tokens": 2**40}, 2**32 - 1),
+    ],
+)
+def test_tokens_of(usage: dict[str, int], tokens: int) -> None:
+    assert tokens_of(LLMResponse(usage=usage)) == tokens
+
+
+def test_tokens_of_model_without_usage() -> None:
+    from pydantic import BaseModel
+
+    class NoUsage(BaseModel):
+        content: str = ""
+
+    assert tokens_of(NoUsage()) == 0
+
+
+def test_bad_constructor_args() -> None:
+    with pytest.raises(TypeError):
+        Codec(dict)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Codec(LLMResponse, compress_threshold=-1)
+
+
+def test_encode_refuses_non_models() -> None:
+    with pytest.raises(TypeError):
+        Codec(LLMResponse).encode({"content": "x"})  # type: ignore[arg-type]
+
+
+def test_round_trip_tool_calls_and_unicode() -> None:
+    c = Codec(LLMResponse)
+    resp = LLMResponse(
+        content="\x00\ud800 😀",
+        tool_calls=[ToolCallResult(id="1", name="f", arguments={"k": ["v", 1, None]})],
+        parsed={"a": 1.5},
+    )
+    assert c.decode(c.encode(resp)) == resp
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"FC",
+        b"FC\x01\x00\x00\x00",
+        HEADER.pack(b"FC", 2, 0, 0) + msgpack.packb({}),
+        HEADER.pack(b"XX", 1, 0, 0) + msgpack.packb({}),
+        HEADER.pack(b"FC", 1, 0x02, 0) + msgpack.packb({}),
+        HEADER.pack(b"FC", 1, FLAG_ZLIB, 0) + b"nope",
+        HEADER.pack(b"FC", 1, FLAG_ZLIB, 0) + zlib.compress(b"\xc1"),
+        HEADER.pack(b"FC", 1, 0, 0) + msgpack.packb("a string"),
+        HEADER.pack(b"FC", 1, 0, 0) + msgpack.packb({"finish_reason": "??"}),
+        HEADER.pack(b"FC", 1, 0, 0) + b"\x81",  # truncated map
+        HEADER.pack(b"FC", 1, 0, 0) + msgpack.packb({}) + b"trailing",
+    ],
+)
+def test_decode_rejects(data: bytes) -> None:
+    with pytest.raises(CorruptEntry):
+        Codec(LLMResponse).decode(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64), st.sampled_from([b"", b"FC\x01\x00", b"FC\x01\x01"]))
+def test_decode_never_raises_anything_else(tail: bytes, head: bytes) -> None:
+    data = head + tail
+    try:
+        out = Codec(LLMResponse).decode(data)
+    except CorruptEntry:
+        return
+    assert isinstance(out, LLMResponse)

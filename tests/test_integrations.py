@@ -1,0 +1,163 @@
+"""Framework integrations, each with the real library: ractogateway's developer kit with a
+stubbed provider adapter (no network), and LangChain's BaseCache with its fake LLM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fleetcache import RedisExactCache
+
+# -- ractogateway -----------------------------------------------------------------------------
+
+
+def _kit(cache: RedisExactCache) -> tuple[Any, list[str]]:
+    """An OpenAI developer kit whose provider adapter is a stub that counts its calls."""
+    rg = pytest.importorskip("ractogateway")
+    from ractogateway import openai_developer_kit as gpt
+    from ractogateway.adapters.openai_kit import OpenAILLMKit
+    from ractogateway.prompts.engine import RactoPrompt
+
+    calls: list[str] = []
+
+    class StubAdapter(OpenAILLMKit):  # the seam: the kit's per-model adapter pool
+        def run(self, prompt: Any, user_message: str, **kw: Any) -> Any:
+            calls.append(user_message)
+            return gpt.LLMResponse(
+                content=f"echo: {user_message}",
+                usage={"prompt_tokens": 11, "completion_tokens": 31, "total_tokens": 42},
+            )
+
+    prompt = RactoPrompt(
+        role="You are a test assistant.",
+        aim="Answer the question.",
+        constraints=["Be brief."],
+        tone="Plain",
+        output_format="text",
+    )
+    kit = gpt.OpenAIDeveloperKit(model="gpt-4o", exact_cache=cache, default_prompt=prompt)
+    kit._adapters["gpt-4o"] = StubAdapter(model="gpt-4o", api_key="not-used")
+    assert rg is not None
+    return kit, calls
+
+
+def test_ractogateway_kit_second_chat_from_cache(make_cache):
+    from ractogateway import openai_developer_kit as gpt
+
+    cache = make_cache()
+    kit, calls = _kit(cache)
+    first = kit.chat(gpt.ChatConfig(user_message="What is Redis?"))
+    assert calls == ["What is Redis?"]
+    before = cache.fleet_stats()
+    second = kit.chat(gpt.ChatConfig(user_message="What is Redis?"))
+    assert calls == ["What is Redis?"]  # no second provider call
+    assert second.content == first.content == "echo: What is Redis?"
+    after = cache.fleet_stats()
+    assert after.hits == before.hits + 1
+    assert after.tokens_saved == before.tokens_saved + 42
+    assert after.by_model["gpt-4o"].hits == 1
+
+
+def test_ractogateway_response_model_is_its_own_llmresponse(make_cache):
+    from ractogateway import openai_developer_kit as gpt
+
+    cache = make_cache(response_model=gpt.LLMResponse)
+    kit, calls = _kit(cache)
+    kit.chat(gpt.ChatConfig(user_message="hi", temperature=0.3, max_tokens=100))
+    got = kit.chat(gpt.ChatConfig(user_message="hi", temperature=0.3, max_tokens=100))
+    assert type(got) is gpt.LLMResponse
+    assert len(calls) == 1
+    assert type(cache.get("hi", kit._default_prompt.compile(), "gpt-4o", 0.3, 100)) is (
+        gpt.LLMResponse
+    )
+
+
+# -- LangChain --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lc_cache(backend, prefix):
+    pytest.importorskip("langchain_core")
+    from fleetcache.integrations.langchain import FleetLangChainCache
+
+    c = FleetLangChainCache(url=backend.url, key_prefix=prefix, **backend.cache_defaults)
+    yield c
+    c.cache.close()
+
+
+def _counting_llm() -> tuple[Any, list[str]]:
+    from langchain_core.language_models.fake import FakeListLLM
+
+    seen: list[str] = []
+
+    class CountingFakeLLM(FakeListLLM):
+        def _call(self, prompt: str, *args: Any, **kwargs: Any) -> str:
+            seen.append(prompt)
+            return super()._call(prompt, *args, **kwargs)
+
+    return CountingFakeLLM(responses=["first answer", "second answer"]), seen
+
+
+def test_langchain_second_call_from_cache(lc_cache):
+    from langchain_core.globals import set_llm_cache
+
+    llm, seen = _counting_llm()
+    set_llm_cache(lc_cache)
+    try:
+        assert llm.invoke("tell me a joke") == "first answer"
+        assert llm.invoke("tell me a joke") == "first answer"  # served from the cache
+        assert seen == ["tell me a joke"]
+        assert llm.invoke("another") == "second answer"
+    finally:
+        set_llm_cache(None)
+    fs = lc_cache.cache.fleet_stats()
+    assert (fs.hits, fs.misses, fs.size) == (1, 2, 2)
+    assert "fake-list" in fs.by_model
+
+
+async def test_langchain_async_and_chat_generations(backend, prefix, make_async_cache):
+    pytest.importorskip("langchain_core")
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, Generation
+
+    from fleetcache.integrations.langchain import FleetLangChainCache, LangChainGenerations
+
+    ac = make_async_cache(response_model=LangChainGenerations)
+    cache = FleetLangChainCache(async_cache=ac)
+    gens = [
+        ChatGeneration(
+            message=AIMessage(
+                content="hello",
+                usage_metadata={"input_tokens": 3, "output_tokens": 4, "total_tokens": 7},
+            )
+        ),
+        Generation(text="plain", generation_info={"finish_reason": "stop"}),
+    ]
+    assert await cache.alookup("p", "llm-a") is None
+    await cache.aupdate("p", "llm-a", gens)
+    got = await cache.alookup("p", "llm-a")
+    assert got == gens and type(got[0]) is ChatGeneration
+    assert await cache.alookup("p", "llm-b") is None  # the llm_string is part of the key
+    fs = await ac.fleet_stats()
+    assert fs.tokens_saved == 7
+    await cache.aclear()
+    assert await cache.alookup("p", "llm-a") is None
+
+
+def test_langchain_key_is_unambiguous(lc_cache):
+    from langchain_core.outputs import Generation
+
+    lc_cache.update("a", "b:c", [Generation(text="1")])
+    assert lc_cache.lookup("a:b", "c") is None
+    assert lc_cache.lookup("a", "b:c") == [Generation(text="1")]
+    lc_cache.clear()
+    assert lc_cache.lookup("a", "b:c") is None
+
+
+def test_langchain_cache_needs_its_response_model(make_cache):
+    pytest.importorskip("langchain_core")
+    from fleetcache.integrations.langchain import FleetLangChainCache
+
+    with pytest.raises(ValueError, match="LangChainGenerations"):
+        FleetLangChainCache(make_cache())

@@ -1,0 +1,130 @@
+"""The Prometheus collector: fleet-wide numbers read from Redis at scrape time, served over
+HTTP by ``fleetcache metrics`` and parsed with prometheus_client's own text parser."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+
+import pytest
+
+pytest.importorskip("prometheus_client")
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from fleetcache import LLMResponse, RedisExactCache
+from fleetcache.metrics import FleetCacheCollector
+
+from .servers import free_port
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def _fill(cache: RedisExactCache) -> None:
+    for i in range(3):
+        model = "m-large" if i == 0 else "m-small"
+        cache.put(
+            f"q{i}", "sys", model, 0.0, 8, LLMResponse(content="a", usage={"total_tokens": 7})
+        )
+    cache.get("q0", "sys", "m-large", 0.0, 8)
+    cache.get("q1", "sys", "m-small", 0.0, 8)
+    cache.get("nope", "sys", "m-small", 0.0, 8)
+
+
+def test_collector_in_process(make_cache, prefix):
+    cache = make_cache()
+    _fill(cache)
+    reg = CollectorRegistry()
+    reg.register(FleetCacheCollector(cache))
+    text = generate_latest(reg).decode()
+    assert "# HELP fleetcache_hits_total" in text
+    assert "# TYPE fleetcache_entries gauge" in text
+    s = _samples(text)
+    ns = (("namespace", prefix),)
+    assert s[("fleetcache_hits_total", ns)] == 2
+    assert s[("fleetcache_misses_total", ns)] == 1
+    assert s[("fleetcache_entries", ns)] == 3
+    assert s[("fleetcache_tokens_saved_total", ns)] == 14
+    assert s[("fleetcache_puts_total", ns)] == 3
+    assert s[("fleetcache_up", ns)] == 1
+    assert s[("fleetcache_model_hits_total", (("model", "m-large"), ("namespace", prefix)))] == 1
+    assert s[("fleetcache_model_misses_total", (("model", "m-small"), ("namespace", prefix)))] == 1
+
+
+def test_collector_reports_down_without_raising(prefix):
+    dead = RedisExactCache(url=f"redis://127.0.0.1:{free_port()}/0", key_prefix=prefix)
+    reg = CollectorRegistry()
+    reg.register(FleetCacheCollector(dead))
+    s = _samples(generate_latest(reg).decode())
+    assert s[("fleetcache_up", (("namespace", prefix),))] == 0
+    assert ("fleetcache_hits_total", (("namespace", prefix),)) not in s
+    dead.close()
+
+
+def test_collector_by_url_does_not_create_namespace(redis_proc, prefix):
+    col = FleetCacheCollector(url=redis_proc.url, prefixes=(prefix,))
+    reg = CollectorRegistry()
+    reg.register(col)
+    s = _samples(generate_latest(reg).decode())
+    assert s[("fleetcache_entries", (("namespace", prefix),))] == 0
+    with redis_proc.client() as c:
+        assert c.exists(f"{{{prefix}}}:meta") == 0
+    col.close()
+
+
+def _read_line(stream, timeout: float) -> str:
+    q: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: q.put(stream.readline()), daemon=True).start()
+    return q.get(timeout=timeout)
+
+
+def test_fleetcache_metrics_serves_http(redis_proc, prefix):
+    cache = RedisExactCache(url=redis_proc.url, key_prefix=prefix, shards=2)
+    _fill(cache)
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetcache", "metrics", "--url", redis_proc.url,
+         "--prefix", prefix, "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        line = _read_line(proc.stdout, 30)
+        assert "http://127.0.0.1:" in line, (line, proc.poll())
+        url = line.split("at ", 1)[1].split()[0]
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+        s = _samples(text)
+        ns = (("namespace", prefix),)
+        assert s[("fleetcache_hits_total", ns)] == 2
+        assert s[("fleetcache_entries", ns)] == 3
+        # fleet-wide: a hit made by another process shows up at the next scrape
+        cache.get("q2", "sys", "m-small", 0.0, 8)
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert _samples(resp.read().decode())[("fleetcache_hits_total", ns)] == 3
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(15)
+        cache.close()
+    assert rc == 0, proc.stderr.read()
+
+
+def test_fleetcache_metrics_unreachable_is_an_error():
+    p = subprocess.run(
+        [sys.executable, "-m", "fleetcache", "metrics", "--url",
+         f"redis://127.0.0.1:{free_port()}/0", "--port", "0"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert p.returncode == 3
+    assert "cannot reach Redis" in p.stderr and "Traceback" not in p.stderr
