@@ -181,3 +181,13 @@ async def test_response_model_instance_and_finish_reason(cache: Flavor) -> None:
     assert isinstance(got, LLMResponse)
     assert got.finish_reason is FinishReason.TOOL_CALL
     assert got == resp
+
+
+async def test_adapter_passes_other_methods_through(cache: Flavor) -> None:
+    """The parity adapter forwards methods it does not wrap (get_many, put_many, ...)."""
+    if not hasattr(cache.cache, "get_many"):
+        pytest.skip("this version has no get_many")
+    await cache.put(*req(1), response(1))
+    assert await cache.get_many([req(1), req(2)]) == [response(1), None]
+    with pytest.raises(AttributeError):
+        cache.no_such_method

@@ -5,6 +5,7 @@ in test_core_size.py, against the server clock)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -53,7 +54,7 @@ async def test_bad_ttl_at_put_even_when_redis_is_down(cache_factory: CacheFactor
         await c.size()
 
 
-async def test_put_ttl_none_uses_cache_default(cache_factory: CacheFactory, r: object) -> None:
+async def test_put_ttl_none_uses_cache_default(cache_factory: CacheFactory, r: Any) -> None:
     c = cache_factory(ttl_seconds=50)
     await c.put(*req(1), response(1), ttl_seconds=None)
-    assert 40_000 < r.pttl(c.keys_of(*req(1))[0]) <= 50_000  # type: ignore[attr-defined]
+    assert 40_000 < r.pttl(c.keys_of(*req(1))[0]) <= 50_000

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ._codec import ACCEPT_PREFIX, CorruptEntry, header_tokens
-from ._core import PRUNE_PER_PUT, Batch, Call, Compute, Core, Op, Sleep, StepOp
+from ._core import PRUNE_PER_PUT, Batch, Call, Compute, Core, Op, Sleep, StepOp, model_arg
 from ._keys import RequestFields
 from ._scripts import script
 from .errors import EntryTooLargeError
@@ -94,7 +94,7 @@ def op_get_many(core: Core, plan: list[Planned]) -> Op[list[BaseModel | None]]:
         keys = (k.index(shard), k.stats(shard), *(k.entry(shard, plan[i][1]) for i in part))
         args: list[str | bytes] = [ACCEPT_PREFIX]
         for i in part:
-            args += (plan[i][1], plan[i][0][2])
+            args += (plan[i][1], model_arg(plan[i][0][2]))
         calls.append(Call(s, keys, tuple(args)))
     results = yield Batch(tuple(calls))
     drops = []
@@ -105,14 +105,7 @@ def op_get_many(core: Core, plan: list[Planned]) -> Op[list[BaseModel | None]]:
             try:
                 out[i] = core.codec.decode(raw)
             except CorruptEntry:
-                req, digest, shard = plan[i]
-                drops.append(
-                    Call(
-                        script("drop_corrupt"),
-                        (k.entry(shard, digest), k.index(shard), k.stats(shard)),
-                        (digest, req[2], header_tokens(raw), raw),
-                    )
-                )
+                drops.append(core.drop_corrupt_call(*plan[i], raw))
     if drops:
         yield Batch(tuple(drops))
     return out
@@ -219,7 +212,14 @@ class Flight:
         return Call(
             script("get_or_lease"),
             (k.entry(sh, d), k.index(sh), k.stats(sh), k.lease(sh, d)),
-            (d, self.req[2], ACCEPT_PREFIX, self.token, self.lease_ms, "1" if first else "0"),
+            (
+                d,
+                model_arg(self.req[2]),
+                ACCEPT_PREFIX,
+                self.token,
+                self.lease_ms,
+                "1" if first else "0",
+            ),
         )
 
     def _release_call(self) -> Call:
@@ -243,18 +243,13 @@ class Flight:
                 try:
                     response = self.core.codec.decode(raw)
                 except CorruptEntry:
-                    tokens = header_tokens(raw)
                     if first:
-                        drop = Call(
-                            script("drop_corrupt"),
-                            (k.entry(sh, d), k.index(sh), k.stats(sh)),
-                            (d, self.req[2], tokens, raw),
-                        )
+                        drop = self.core.drop_corrupt_call(self.req, d, sh, raw)
                     else:
                         drop = Call(
                             script("drop_coalesced"),
                             (k.entry(sh, d), k.index(sh), k.stats(sh)),
-                            (d, tokens, raw),
+                            (d, header_tokens(raw), raw),
                         )
                     yield drop
                     first = False

@@ -160,14 +160,16 @@ def async_client_from_url(url: str, socket_timeout: float, connect_timeout: floa
     """The asyncio twin of ``sync_client_from_url``: ``redis.asyncio.Redis``, async
     ``RedisCluster`` or a sentinel-managed primary."""
     import redis.asyncio
+    from redis.asyncio.retry import Retry as AsyncRetry
 
     kind, url = _split_scheme(url)
     kw = _client_kwargs(socket_timeout, connect_timeout)
+    # the asyncio clients need the asyncio Retry: a sync one returns the coroutine from its
+    # loop without awaiting it, so it would never retry
+    kw["retry"] = AsyncRetry(NoBackoff(), 1)
     if kind == "cluster":
         from redis.asyncio.cluster import RedisCluster
-        from redis.asyncio.retry import Retry as AsyncRetry
 
-        kw["retry"] = AsyncRetry(NoBackoff(), 1)
         # redis-py's async cluster raises MaxConnectionsError past 100 connections per node
         # (it does not wait for a free one): 200 concurrent gets would be 100 misses
         kw["max_connections"] = ASYNC_CLUSTER_MAX_CONNECTIONS

@@ -232,13 +232,17 @@ class Core:
         try:
             return self.codec.decode(raw)
         except CorruptEntry:
-            k = self.keys
-            yield Call(
-                script("drop_corrupt"),
-                (k.entry(shard, digest), k.index(shard), k.stats(shard)),
-                (digest, model_arg(req[2]), header_tokens(raw), raw),
-            )
+            yield self.drop_corrupt_call(req, digest, shard, raw)
             return None
+
+    def drop_corrupt_call(self, req: RequestFields, digest: str, shard: int, raw: bytes) -> Call:
+        """Undo the hit ``raw`` was counted as, count a corrupt miss, drop the entry."""
+        k = self.keys
+        return Call(
+            script("drop_corrupt"),
+            (k.entry(shard, digest), k.index(shard), k.stats(shard)),
+            (digest, model_arg(req[2]), header_tokens(raw), raw),
+        )
 
     def op_get(self, fields: tuple[Any, ...]) -> Op[BaseModel | None]:
         req, digest, shard = self.request(fields)

@@ -61,6 +61,10 @@ requests = st.tuples(
 )
 
 
+#: Examples each property test ran in this session (folded into the fault summary).
+EXAMPLES = {"keys": 0, "codec": 0, "garbage": 0}
+
+
 @pytest.fixture(scope="module")
 def hostile_server() -> Iterator[ServerProc]:
     binary = redis_server_bin()
@@ -75,6 +79,7 @@ def hostile_server() -> Iterator[ServerProc]:
 @given(a=requests, b=requests)
 def test_key_encoding_injective(a: tuple[Any, ...], b: tuple[Any, ...]) -> None:
     """Invariant: different normalised requests never share a digest; equal ones do."""
+    EXAMPLES["keys"] += 1
     na, nb = normalise_request(*a), normalise_request(*b)
     assert (na == nb) == (digest_of(na) == digest_of(nb))
 
@@ -95,6 +100,7 @@ def test_key_encoding_field_boundaries(s: str, cut: int) -> None:
 @given(fields=responses, threshold=st.sampled_from([None, 0, 64, 4096]))
 def test_codec_round_trips_any_response(fields: dict[str, Any], threshold: int | None) -> None:
     """Invariant: decode(encode(r)) == r for any LLMResponse-shaped data."""
+    EXAMPLES["codec"] += 1
     resp = LLMResponse.model_validate(fields)
     codec = Codec(LLMResponse, threshold)
     assert codec.decode(codec.encode(resp)) == resp
@@ -114,6 +120,7 @@ def _plant_and_get(cache: RedisExactCache, r: redis.Redis, data: bytes, n: int) 
 def test_garbage_entries_never_raise(hostile_server: ServerProc, data: bytes) -> None:
     """Invariant: random bytes planted as an entry: get returns None (corrupt counted, entry
     dropped) or, if they happen to be a valid envelope, a valid response; never raises."""
+    EXAMPLES["garbage"] += 1
     r = hostile_server.client()
     cache = RedisExactCache(url=hostile_server.url, key_prefix="hostile", on_error="raise")
     try:
@@ -206,3 +213,18 @@ def test_huge_responses_refused_never_half_written(
     record.update(operations=ops, failures=failures)
     assert failures == 0
     r.close()
+
+
+def test_property_summary(record: dict[str, Any]) -> None:
+    """Records how many examples the property tests above ran (they passed if we got here
+    in the same session; a failure among them fails the run on its own)."""
+    total = sum(EXAMPLES.values())
+    if not total:
+        pytest.skip("the property tests did not run in this session")
+    record.update(
+        name="hostile input: hypothesis properties",
+        invariant="key encoding injective; codec round-trips any LLMResponse; garbage "
+        "entries never raise from get (corrupt counted)",
+        operations=total,
+    )
+    record["examples"] = dict(EXAMPLES)

@@ -135,12 +135,16 @@ def test_noeviction_at_oom(server_factory: Any, record: dict[str, Any]) -> None:
         _, d, s = cache._core.request(req(j))
         half += int(r.exists(k.entry(s, d))) + int(r.zscore(k.index(s), d) is not None)
     # gets at OOM still serve the entries
+    hits_before = cache.fleet_stats().hits
     served = 0
     for i, resp in enumerate(small):
         served += int(cache.get(*req(i)) == resp)
         ops += 1
     failures += (len(small) - served) + half
     record.update(operations=ops, failures=failures, data_lost=len(small) - served)
+    # documented: while OOM the get script's counter writes (pcall) are refused, so these
+    # hits may go uncounted; the entries are served all the same
+    record["hits_counted_during_oom"] = cache.fleet_stats().hits - hits_before
     assert cache.error_count > errors_before  # the skipped puts were seen and logged
     assert half == 0, "a refused put left an entry or an index member behind"
     assert served == len(small)
