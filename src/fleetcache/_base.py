@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ._clients import DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT, check_client, check_timeout
-from ._core import DEFAULT_MAX_ENTRY_BYTES, Core, Instruction, Op
+from ._core import DEFAULT_MAX_ENTRY_BYTES, Core
 from ._models import LLMResponse
 from ._policy import ErrorPolicy
 
@@ -53,18 +53,13 @@ class CacheBase:
         self._client: Any = (
             check_client(client) if client is not None else self._client_from_url(url)
         )
+        self._store: Any = self._store_class(self._client)
+
+    #: ``Store`` or ``AsyncStore``: what runs the core's instructions (set by the subclass).
+    _store_class: Any = None
 
     def _client_from_url(self, url: str) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
-
-    def _prime(self, op: Op[Any], fail_open: bool) -> tuple[Instruction | None, bool]:
-        """Run an op up to its first I/O (checks the input even during an outage).
-
-        Returns the first instruction (``None`` if the op finished without I/O) and whether
-        the call should be short-circuited by the open breaker.
-        """
-        first = next(op)
-        return first, fail_open and self._policy.is_open()
 
     # -- I/O-free surface ---------------------------------------------------------------
 

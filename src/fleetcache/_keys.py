@@ -1,10 +1,11 @@
 """Request fields -> digest, and namespace/shard -> Redis key names. Pure: no I/O.
 
 The digest is BLAKE2b-128 over an unambiguous encoding of the five typed, normalised request
-fields: every string is length-prefixed (8 bytes, big-endian) UTF-8 with lone surrogates
-kept (``surrogatepass``), ``temperature`` is an IEEE-754 double (``0``, ``0.0`` and
-``-0.0`` are one value), ``max_tokens`` is its length-prefixed decimal form. Two different
-requests therefore never share an encoding.
+fields: a fixed-width header holding the byte lengths (8 bytes each, big-endian) of the three
+strings and of ``max_tokens``'s decimal form, and ``temperature`` as an IEEE-754 double
+(``0``, ``0.0`` and ``-0.0`` are one value), followed by those bytes; strings are UTF-8 with
+lone surrogates kept (``surrogatepass``). Two different requests therefore never share an
+encoding.
 
 Key layout of namespace ``P`` (the key prefix), shard ``s``::
 
@@ -27,8 +28,7 @@ from typing import Any
 
 KEY_VERSION = 1
 _PERSON = b"fleetcache-req1"
-_LEN = struct.Struct(">Q")
-_DOUBLE = struct.Struct(">d")
+_HEAD = struct.Struct(">QQQQd")
 _MAX_SHARDS = 16384
 
 RequestFields = tuple[str, str, str, float, int]
@@ -50,6 +50,15 @@ def normalise_request(
     Raises ``TypeError`` for a wrong type (e.g. ``max_tokens="512"``, ``temperature=None``,
     a ``bool``) and ``ValueError`` for a NaN or infinite temperature.
     """
+    if (
+        type(user_message) is str
+        and type(system_prompt) is str
+        and type(model) is str
+        and type(temperature) is float
+        and type(max_tokens) is int
+        and temperature - temperature == 0.0  # finite: inf - inf and nan - nan are nan
+    ):  # the common case, checked in one go
+        return user_message, system_prompt, model, temperature + 0.0, max_tokens
     um = _check_str("user_message", user_message)
     sp = _check_str("system_prompt", system_prompt)
     mo = _check_str("model", model)
@@ -61,28 +70,24 @@ def normalise_request(
         raise ValueError("temperature is too large to be a float") from None
     if not math.isfinite(temp):
         raise ValueError(f"temperature must be finite, not {temp!r}")
-    if temp == 0.0:
-        temp = 0.0  # folds -0.0 into 0.0
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
         raise TypeError(f"max_tokens must be int, not {type(max_tokens).__name__}")
-    return um, sp, mo, temp, int(max_tokens)
-
-
-def _enc(s: str) -> bytes:
-    b = s.encode("utf-8", "surrogatepass")
-    return _LEN.pack(len(b)) + b
+    return um, sp, mo, temp + 0.0, int(max_tokens)  # + 0.0 folds -0.0 into 0.0
 
 
 def digest_of(fields: RequestFields) -> str:
-    """Return the 32-hex-character digest of normalised request fields."""
+    """Return the 32-hex-character digest of normalised request fields.
+
+    Encoding: the byte lengths of the three strings and of ``str(max_tokens)`` and the
+    temperature's IEEE-754 double, in a fixed-width header, then the bytes themselves.
+    """
     um, sp, mo, temp, mt = fields
-    h = hashlib.blake2b(digest_size=16, person=_PERSON)
-    h.update(_enc(um))
-    h.update(_enc(sp))
-    h.update(_enc(mo))
-    h.update(_DOUBLE.pack(temp))
-    h.update(_enc(str(mt)))
-    return h.hexdigest()
+    a = um.encode("utf-8", "surrogatepass")
+    b = sp.encode("utf-8", "surrogatepass")
+    c = mo.encode("utf-8", "surrogatepass")
+    d = str(mt).encode("ascii")
+    head = _HEAD.pack(len(a), len(b), len(c), len(d), temp)
+    return hashlib.blake2b(head + a + b + c + d, digest_size=16, person=_PERSON).hexdigest()
 
 
 def check_prefix(key_prefix: object) -> str:

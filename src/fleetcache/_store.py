@@ -115,11 +115,6 @@ class Store:
                 pipe.execute_command("EVALSHA", *_evalsha_args(c))
         return list(pipe.execute(raise_on_error=False))
 
-    def execute(self, ins: Instruction) -> Any:
-        if isinstance(ins, Call):
-            return self.call(ins)
-        return self.batch(ins)
-
     def drive(
         self,
         op: StepOp[T],
@@ -134,6 +129,14 @@ class Store:
         try:
             ins = next(op) if first is None else first
             while True:
+                if isinstance(ins, Call):  # the common case first
+                    try:
+                        result = self.call(ins)
+                    except Exception as exc:
+                        ins = op.throw(exc)
+                    else:
+                        ins = op.send(result)
+                    continue
                 if isinstance(ins, Sleep):
                     time.sleep(ins.seconds)
                     ins = op.send(None)
@@ -149,7 +152,7 @@ class Store:
                         ins = op.send(value)
                     continue
                 try:
-                    result = self.execute(ins)
+                    result = self.batch(ins)
                 except Exception as exc:
                     ins = op.throw(exc)
                 else:
@@ -208,11 +211,6 @@ class AsyncStore:
             pipe.execute_command("EVALSHA", *_evalsha_args(c))
         return list(await pipe.execute(raise_on_error=False))
 
-    async def execute(self, ins: Instruction) -> Any:
-        if isinstance(ins, Call):
-            return await self.call(ins)
-        return await self.batch(ins)
-
     async def drive(
         self,
         op: StepOp[T],
@@ -227,6 +225,14 @@ class AsyncStore:
         try:
             ins = next(op) if first is None else first
             while True:
+                if isinstance(ins, Call):  # the common case first
+                    try:
+                        result = await self.call(ins)
+                    except Exception as exc:
+                        ins = op.throw(exc)
+                    else:
+                        ins = op.send(result)
+                    continue
                 if isinstance(ins, Sleep):
                     await asyncio.sleep(ins.seconds)
                     ins = op.send(None)
@@ -242,7 +248,7 @@ class AsyncStore:
                         ins = op.send(value)
                     continue
                 try:
-                    result = await self.execute(ins)
+                    result = await self.batch(ins)
                 except Exception as exc:
                     ins = op.throw(exc)
                 else:

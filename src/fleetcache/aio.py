@@ -29,19 +29,22 @@ class AsyncRedisExactCache(CacheBase):
     coroutines here (``len()`` cannot await). Use ``async with`` or ``await aclose()``.
     """
 
+    _store_class = AsyncStore
+    _store: AsyncStore
+
     def _client_from_url(self, url: str) -> Any:
         return async_client_from_url(url, self._socket_timeout, self._connect_timeout)
 
     async def _run(self, op: Op[T], what: str, default: D, *, fail_open: bool = True) -> T | D:
         fail_open = fail_open and self._policy.on_error == "miss"
-        try:
-            first, skip = self._prime(op, fail_open)
+        try:  # run the op up to its first I/O: checks the input even during an outage
+            first = next(op)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
-        if skip:
+        if fail_open and self._policy.is_open():
             op.close()
             return default
-        store = AsyncStore(self._client)
+        store = self._store
         try:
             if not self._core.layout_checked:
                 await store.drive(self._core.op_check_layout())
@@ -158,7 +161,7 @@ class AsyncRedisExactCache(CacheBase):
         fail_open = self._policy.on_error == "miss"
         if fail_open and self._policy.is_open():
             return await compute()
-        store = AsyncStore(self._client)
+        store = self._store
         try:
             if not self._core.layout_checked:
                 await store.drive(self._core.op_check_layout())

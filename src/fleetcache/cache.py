@@ -51,19 +51,22 @@ class RedisExactCache(CacheBase):
       (``EntryTooLargeError`` with ``"raise"``, a logged skip with ``"miss"``).
     """
 
+    _store_class = Store
+    _store: Store
+
     def _client_from_url(self, url: str) -> Any:
         return sync_client_from_url(url, self._socket_timeout, self._connect_timeout)
 
     def _run(self, op: Op[T], what: str, default: D, *, fail_open: bool = True) -> T | D:
         fail_open = fail_open and self._policy.on_error == "miss"
-        try:
-            first, skip = self._prime(op, fail_open)
+        try:  # run the op up to its first I/O: checks the input even during an outage
+            first = next(op)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
-        if skip:
+        if fail_open and self._policy.is_open():
             op.close()
             return default
-        store = Store(self._client)
+        store = self._store
         try:
             if not self._core.layout_checked:
                 store.drive(self._core.op_check_layout())
@@ -178,7 +181,7 @@ class RedisExactCache(CacheBase):
         fail_open = self._policy.on_error == "miss"
         if fail_open and self._policy.is_open():
             return compute()
-        store = Store(self._client)
+        store = self._store
         try:
             if not self._core.layout_checked:
                 store.drive(self._core.op_check_layout())
