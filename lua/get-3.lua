@@ -19,35 +19,11 @@
   Counter writes use pcall: at maxmemory with noeviction the entry is still served and
   only the counting is skipped.
 ]]
-local v = redis.call('GET', KEYS[1])
+--- @include "lookup"
+local v, tokens = lookup(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3])
 if v then
-  if string.len(v) >= 8 and string.sub(v, 1, string.len(ARGV[3])) == ARGV[3] then
-    local b1, b2, b3, b4 = string.byte(v, 5, 8)
-    local tokens = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-    redis.pcall('HINCRBY', KEYS[3], 'hits', 1)
-    redis.pcall('HINCRBY', KEYS[3], 'mh:' .. ARGV[2], 1)
-    if tokens > 0 then
-      redis.pcall('HINCRBY', KEYS[3], 'tokens_saved', tokens)
-    end
-    return v
-  end
-  redis.pcall('DEL', KEYS[1])
-  redis.pcall('ZREM', KEYS[2], ARGV[1])
-  redis.pcall('HINCRBY', KEYS[3], 'corrupt', 1)
-else
-  local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
-  if score then
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    redis.pcall('ZREM', KEYS[2], ARGV[1])
-    local s = tonumber(score)
-    if s and s < now then
-      redis.pcall('HINCRBY', KEYS[3], 'expired', 1)
-    else
-      redis.pcall('HINCRBY', KEYS[3], 'evicted', 1)
-    end
-  end
+  count_hit(KEYS[3], ARGV[2], tokens)
+  return v
 end
-redis.pcall('HINCRBY', KEYS[3], 'misses', 1)
-redis.pcall('HINCRBY', KEYS[3], 'mm:' .. ARGV[2], 1)
+count_miss(KEYS[3], ARGV[2])
 return false

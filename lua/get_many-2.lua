@@ -21,56 +21,20 @@
 
   Counter writes use pcall, as in get-3. Bounded work: n <= 998 entries per call.
 ]]
+--- @include "lookup"
 local n = #KEYS - 2
 if n > 998 then
   return redis.error_reply('get_many-2: at most 998 entry keys per call')
 end
-local magic = ARGV[1]
-local mlen = string.len(magic)
 local out = {}
-local now = nil
 for i = 1, n do
-  local ek = KEYS[i + 2]
-  local digest = ARGV[2 * i]
   local model = ARGV[2 * i + 1]
-  local v = redis.call('GET', ek)
-  local hit = false
+  local v, tokens = lookup(KEYS[i + 2], KEYS[1], KEYS[2], ARGV[2 * i], ARGV[1])
   if v then
-    if string.len(v) >= 8 and string.sub(v, 1, mlen) == magic then
-      local b1, b2, b3, b4 = string.byte(v, 5, 8)
-      local tokens = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-      redis.pcall('HINCRBY', KEYS[2], 'hits', 1)
-      redis.pcall('HINCRBY', KEYS[2], 'mh:' .. model, 1)
-      if tokens > 0 then
-        redis.pcall('HINCRBY', KEYS[2], 'tokens_saved', tokens)
-      end
-      hit = true
-    else
-      redis.pcall('DEL', ek)
-      redis.pcall('ZREM', KEYS[1], digest)
-      redis.pcall('HINCRBY', KEYS[2], 'corrupt', 1)
-    end
-  else
-    local score = redis.call('ZSCORE', KEYS[1], digest)
-    if score then
-      if not now then
-        local t = redis.call('TIME')
-        now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-      end
-      redis.pcall('ZREM', KEYS[1], digest)
-      local s = tonumber(score)
-      if s and s < now then
-        redis.pcall('HINCRBY', KEYS[2], 'expired', 1)
-      else
-        redis.pcall('HINCRBY', KEYS[2], 'evicted', 1)
-      end
-    end
-  end
-  if hit then
+    count_hit(KEYS[2], model, tokens)
     out[i] = v
   else
-    redis.pcall('HINCRBY', KEYS[2], 'misses', 1)
-    redis.pcall('HINCRBY', KEYS[2], 'mm:' .. model, 1)
+    count_miss(KEYS[2], model)
     out[i] = false
   end
 end

@@ -18,34 +18,18 @@
 
   Expiry is absolute server time (TIME + ttl_ms, PXAT), also the index score, as in put-3.
 ]]
+--- @include "now_ms"
+--- @include "store"
 local n = #KEYS - 2
 if n > 998 then
   return redis.error_reply('put_many-2: at most 998 entry keys per call')
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local ttl = tonumber(ARGV[1])
 local added = 0
 for i = 1, n do
-  local ek = KEYS[i + 2]
-  local digest = ARGV[2 * i + 1]
-  local payload = ARGV[2 * i + 2]
-  if ttl > 0 then
-    local exp = now + ttl
-    redis.call('SET', ek, payload, 'PXAT', exp)
-    added = added + redis.call('ZADD', KEYS[1], exp, digest)
-  else
-    redis.call('SET', ek, payload)
-    added = added + redis.call('ZADD', KEYS[1], 'inf', digest)
-  end
+  added = added + store_entry(KEYS[i + 2], KEYS[1], ARGV[2 * i + 1], ARGV[2 * i + 2], ttl, now)
 end
 redis.call('HINCRBY', KEYS[2], 'puts', n)
-local limit = math.min(tonumber(ARGV[2]), 1000)
-if limit > 0 then
-  local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, limit)
-  if #old > 0 then
-    redis.call('ZREM', KEYS[1], unpack(old))
-    redis.call('HINCRBY', KEYS[2], 'expired', #old)
-  end
-end
+prune_expired(KEYS[1], KEYS[2], now, tonumber(ARGV[2]))
 return added

@@ -18,27 +18,12 @@
       added     1 if the digest was not in the index (a new entry), else 0
       released  1 if the lease was still ours and was deleted, else 0 (it had expired)
 ]]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[3])
-local added
-if ttl > 0 then
-  local exp = now + ttl
-  redis.call('SET', KEYS[1], ARGV[2], 'PXAT', exp)
-  added = redis.call('ZADD', KEYS[2], exp, ARGV[1])
-else
-  redis.call('SET', KEYS[1], ARGV[2])
-  added = redis.call('ZADD', KEYS[2], 'inf', ARGV[1])
-end
+--- @include "now_ms"
+--- @include "store"
+local now = now_ms()
+local added = store_entry(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), now)
 redis.call('HINCRBY', KEYS[3], 'puts', 1)
-local limit = math.min(tonumber(ARGV[4]), 1000)
-if limit > 0 then
-  local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now, 'LIMIT', 0, limit)
-  if #old > 0 then
-    redis.call('ZREM', KEYS[2], unpack(old))
-    redis.call('HINCRBY', KEYS[3], 'expired', #old)
-  end
-end
+prune_expired(KEYS[2], KEYS[3], now, tonumber(ARGV[4]))
 local released = 0
 if redis.call('GET', KEYS[4]) == ARGV[5] then
   redis.call('DEL', KEYS[4])

@@ -15,11 +15,11 @@
                passed on the server clock, else as evicted)
       checked  members looked at; fewer than chunk means the walk is complete
 ]]
+--- @include "now_ms"
 local base = string.sub(KEYS[1], 1, -2) .. 'e:'
 local start = math.max(0, tonumber(ARGV[1]))
 local n = math.max(1, math.min(tonumber(ARGV[2]), 1000))
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local rows = redis.call('ZRANGE', KEYS[1], start, start + n - 1, 'WITHSCORES')
 local gone = {}
 local expired = 0

@@ -6,6 +6,6 @@
   Returns
     integer  members whose expiry is now or later (ZCOUNT index now +inf).
 ]]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include "now_ms"
+local now = now_ms()
 return redis.call('ZCOUNT', KEYS[1], now, '+inf')

@@ -9,6 +9,6 @@
       size     live entries (ZCOUNT index now +inf; now = server clock, ms)
       fields   the stats hash as a flat array {name1, value1, name2, value2, ...}
 ]]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include "now_ms"
+local now = now_ms()
 return {redis.call('ZCOUNT', KEYS[1], now, '+inf'), redis.call('HGETALL', KEYS[2])}

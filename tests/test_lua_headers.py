@@ -128,9 +128,35 @@ FORBIDDEN_PY = re.compile(
 )
 
 
-@pytest.mark.parametrize("path", lua_files(), ids=lambda p: p.name)
+def include_files() -> list[Path]:
+    return sorted(_scripts.lua_dir().glob("includes/*.lua"))
+
+
+@pytest.mark.parametrize("path", lua_files() + include_files(), ids=lambda p: p.name)
 def test_no_keyspace_walks_in_lua(path: Path) -> None:
     assert not FORBIDDEN_LUA.search(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", include_files(), ids=lambda p: p.name)
+def test_includes_take_keys_and_args_as_parameters(path: Path) -> None:
+    """Rule 1 holds through includes: they only touch the keys their caller passes in."""
+    text = path.read_text(encoding="utf-8")
+    end = text.index("]]")
+    assert text.lstrip().startswith("--[["), f"{path.name}: starts with a header comment"
+    assert not re.search(r"\b(KEYS|ARGV)\s*\[", text[end:]), f"{path.name} uses KEYS/ARGV"
+
+
+def test_includes_are_expanded_once_and_resolved() -> None:
+    scripts = _scripts.load_scripts()
+    for s in scripts.values():
+        assert "--- @include" not in s.source, f"{s.name}: unexpanded include"
+        for fn in re.findall(r"^local function (\w+)", s.source, re.M):
+            assert len(re.findall(rf"^local function {fn}\b", s.source, re.M)) == 1, (
+                f"{s.name}: {fn} defined twice"
+            )
+    # the body uses what it includes, and an include's own include comes first
+    get = scripts["get"].source
+    assert get.index("local function now_ms") < get.index("local function lookup")
 
 
 def test_no_keyspace_walks_in_python() -> None:
@@ -153,8 +179,8 @@ def test_loaded_from_installed_package_data() -> None:
     else:
         assert d == REPO_LUA.resolve()
     if REPO_LUA.is_dir():
-        ours = {p.name: p.read_bytes() for p in REPO_LUA.glob("*.lua")}
-        theirs = {p.name: p.read_bytes() for p in d.glob("*.lua")}
+        ours = {p.relative_to(REPO_LUA): p.read_bytes() for p in REPO_LUA.rglob("*.lua")}
+        theirs = {p.relative_to(d): p.read_bytes() for p in d.rglob("*.lua")}
         assert theirs == ours, "installed scripts differ from the checkout (reinstall)"
     scripts = _scripts.load_scripts()
     assert {s.name for s in scripts.values()} == {
