@@ -12,13 +12,15 @@
 
   Returns
     integer  1 if the entry still held those bytes and was deleted, else 0.
+
+  Counter writes use pcall: at maxmemory (noeviction) the bad entry is still dropped.
 ]]
-redis.call('HINCRBY', KEYS[3], 'coalesced', -1)
+redis.pcall('HINCRBY', KEYS[3], 'coalesced', -1)
 local tokens = tonumber(ARGV[2])
 if tokens > 0 then
-  redis.call('HINCRBY', KEYS[3], 'tokens_saved', -tokens)
+  redis.pcall('HINCRBY', KEYS[3], 'tokens_saved', -tokens)
 end
-redis.call('HINCRBY', KEYS[3], 'corrupt', 1)
+redis.pcall('HINCRBY', KEYS[3], 'corrupt', 1)
 if redis.call('GET', KEYS[1]) == ARGV[3] then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[1])

@@ -16,16 +16,18 @@
 
   Returns
     integer  1 if the entry still held those bytes and was deleted, else 0.
+
+  Counter writes use pcall: at maxmemory (noeviction) the bad entry is still dropped.
 ]]
-redis.call('HINCRBY', KEYS[3], 'hits', -1)
-redis.call('HINCRBY', KEYS[3], 'mh:' .. ARGV[2], -1)
+redis.pcall('HINCRBY', KEYS[3], 'hits', -1)
+redis.pcall('HINCRBY', KEYS[3], 'mh:' .. ARGV[2], -1)
 local tokens = tonumber(ARGV[3])
 if tokens > 0 then
-  redis.call('HINCRBY', KEYS[3], 'tokens_saved', -tokens)
+  redis.pcall('HINCRBY', KEYS[3], 'tokens_saved', -tokens)
 end
-redis.call('HINCRBY', KEYS[3], 'misses', 1)
-redis.call('HINCRBY', KEYS[3], 'mm:' .. ARGV[2], 1)
-redis.call('HINCRBY', KEYS[3], 'corrupt', 1)
+redis.pcall('HINCRBY', KEYS[3], 'misses', 1)
+redis.pcall('HINCRBY', KEYS[3], 'mm:' .. ARGV[2], 1)
+redis.pcall('HINCRBY', KEYS[3], 'corrupt', 1)
 if redis.call('GET', KEYS[1]) == ARGV[4] then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
