@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: test lint types pytest demo bench install clean check-redis
+.PHONY: test lint types pytest demo bench faults install clean check-redis
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,13 @@ BENCH_MODE ?= quick
 bench: install
 	$(PIP) install ".[bench]"
 	BENCH_MODE=$(BENCH_MODE) $(PY) bench/run.py $(BENCH_ARGS)
+
+# The fault-injection suite alone, with the full 60 s soak, recording its figures into
+# bench/faults-summary.json and bench/RESULTS.md.
+faults: install check-redis
+	FLEETCACHE_SOAK_SECONDS=60 FLEETCACHE_FAULTS_SUMMARY=$(CURDIR)/bench/faults-summary.json \
+	  $(PY) -m pytest -m faults $(PYTEST_ARGS)
+	$(PY) bench/run.py --render
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

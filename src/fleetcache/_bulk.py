@@ -248,7 +248,7 @@ class Flight:
                     else:
                         drop = Call(
                             script("drop_coalesced"),
-                            (k.entry(sh, d), k.index(sh), k.stats(sh)),
+                            k.entry_keys(sh, d),
                             (d, header_tokens(raw), raw),
                         )
                     yield drop

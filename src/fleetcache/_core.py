@@ -41,6 +41,9 @@ _COUNTERS = (
 )
 
 
+_GET = script("get")
+
+
 class Call:
     """Run one script: ``EVALSHA script.sha len(keys) *keys *args``.
 
@@ -208,18 +211,15 @@ class Core:
         return req, digest, self.keys.shard_of(digest)
 
     def get_call(self, req: RequestFields, digest: str, shard: int) -> Call:
-        k = self.keys
         return Call(
-            script("get"),
-            (k.entry(shard, digest), k.index(shard), k.stats(shard)),
-            (digest, model_arg(req[2]), ACCEPT_PREFIX),
+            _GET, self.keys.entry_keys(shard, digest), (digest, model_arg(req[2]), ACCEPT_PREFIX)
         )
 
     def put_call(self, digest: str, shard: int, payload: bytes, ttl_ms: int) -> Call:
         k = self.keys
         return Call(
             script("put"),
-            (k.entry(shard, digest), k.index(shard), k.stats(shard)),
+            k.entry_keys(shard, digest),
             (digest, payload, ttl_ms, PRUNE_PER_PUT),
         )
 
@@ -254,7 +254,7 @@ class Core:
         k = self.keys
         return Call(
             script("drop_corrupt"),
-            (k.entry(shard, digest), k.index(shard), k.stats(shard)),
+            k.entry_keys(shard, digest),
             (digest, model_arg(req[2]), header_tokens(raw), raw),
         )
 
@@ -278,7 +278,7 @@ class Core:
         k = self.keys
         n = yield Call(
             script("invalidate"),
-            (k.entry(shard, digest), k.index(shard), k.stats(shard)),
+            k.entry_keys(shard, digest),
             (digest,),
         )
         return bool(n)

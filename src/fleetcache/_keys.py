@@ -120,12 +120,14 @@ def check_shards(shards: object) -> int:
 class KeySpace:
     """Key names of one namespace (prefix) spread over ``shards`` hash-tagged shards."""
 
-    __slots__ = ("_bases", "layout", "meta", "prefix", "shards")
+    __slots__ = ("_bases", "_index", "_stats", "layout", "meta", "prefix", "shards")
 
     def __init__(self, prefix: str, shards: int = 1) -> None:
         self.prefix = check_prefix(prefix)
         self.shards = check_shards(shards)
         self._bases: Sequence[str] = tuple(f"{{{prefix}:{s}}}:" for s in range(shards))
+        self._index = tuple(b + "i" for b in self._bases)
+        self._stats = tuple(b + "s" for b in self._bases)
         self.meta = f"{{{prefix}}}:meta"
         self.layout = f"fleetcache-{KEY_VERSION};shards={shards}"
 
@@ -145,11 +147,15 @@ class KeySpace:
 
     def index(self, shard: int) -> str:
         """Index (sorted set) key of a shard."""
-        return self._bases[shard] + "i"
+        return self._index[shard]
 
     def stats(self, shard: int) -> str:
         """Counters (hash) key of a shard."""
-        return self._bases[shard] + "s"
+        return self._stats[shard]
+
+    def entry_keys(self, shard: int, digest: str) -> tuple[str, str, str]:
+        """``(entry, index, stats)``: the KEYS of every single-entry script."""
+        return self._bases[shard] + "e:" + digest, self._index[shard], self._stats[shard]
 
     def lease(self, shard: int, digest: str) -> str:
         """Single-flight lease key of a digest in its shard."""
