@@ -108,6 +108,29 @@ async def test_async_url_form_builds_a_cluster_client(
         await c.aclose()
 
 
+async def test_cold_async_cluster_burst_is_served(cluster_proc: ClusterProcs, prefix: str) -> None:
+    """A burst of concurrent first calls on fresh async cluster caches (an app's first
+    requests after start): every call is answered and none raises. redis-py's cold async
+    RedisCluster breaks under such a burst (an AttributeError from a connection being set
+    up); the cache serialises its first call, and a non-Redis exception from the client
+    would be a counted fault, not an exception in the caller."""
+    url = cluster_proc.url
+    seed = RedisExactCache(url=url, key_prefix=prefix, shards=4)
+    seed.put(*req(1), response(1))
+    seed.close()
+    caches = [
+        AsyncRedisExactCache(url=url, key_prefix=prefix, shards=4, socket_timeout=5)
+        for _ in range(4)
+    ]
+    try:
+        got = await asyncio.gather(*(c.get(*req(1)) for c in caches for _ in range(25)))
+        assert got == [response(1)] * 100
+        assert sum(c.error_count for c in caches) == 0
+    finally:
+        for c in caches:
+            await c.aclose()
+
+
 def test_shards_spread_over_every_primary(cluster_proc: ClusterProcs) -> None:
     """A fixed namespace (deterministic slots) with S=16 has keys on all 3 primaries."""
     prefix = "t:spread-fixed"

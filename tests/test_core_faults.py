@@ -350,3 +350,28 @@ async def test_pool_exhaustion_does_not_open_breaker(
             await client.aclose()
         else:
             client.close()
+
+
+class _BrokenClient:
+    """A client object whose I/O method fails with a non-Redis exception, as redis-py's cold
+    async cluster client once did (AttributeError). Not a stand-in for Redis behaviour: it
+    checks that a client-library bug meets the error policy instead of the caller."""
+
+    def evalsha(self, *_: Any) -> Any:
+        raise AttributeError("'NoneType' object has no attribute 'writelines'")
+
+
+def test_client_library_bug_is_a_fault_not_an_exception() -> None:
+    from fleetcache import RedisExactCache
+
+    cache = RedisExactCache(client=_BrokenClient(), key_prefix="t:broken")
+    assert cache.get(*req(1)) is None
+    cache.put(*req(1), response(1))
+    assert cache.error_count == 2
+    strict = RedisExactCache(client=_BrokenClient(), key_prefix="t:broken", on_error="raise")
+    with pytest.raises(CacheUnavailableError) as info:
+        strict.get(*req(1))
+    assert isinstance(info.value.__cause__, redis.RedisError)
+    assert isinstance(info.value.__cause__.__cause__, AttributeError)
+    with pytest.raises(TypeError):  # bad input still raises, whatever the client does
+        cache.get("u", "s", "m", None, 1)  # type: ignore[arg-type]

@@ -54,9 +54,12 @@ class CacheBase:
             check_client(client) if client is not None else self._client_from_url(url)
         )
         self._store: Any = self._store_class(self._client)
+        self._layout_lock: Any = self._lock_class()
 
     #: ``Store`` or ``AsyncStore``: what runs the core's instructions (set by the subclass).
     _store_class: Any = None
+    #: ``threading.Lock`` or ``asyncio.Lock``: serialises the first (layout) call.
+    _lock_class: Any = None
 
     def _client_from_url(self, url: str) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError

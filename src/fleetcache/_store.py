@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from redis.cluster import RedisCluster
-from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
+from redis.exceptions import NoPermissionError, NoScriptError, RedisError, ResponseError
 
 from ._core import Batch, Call, Compute, Instruction, Sleep, StepOp
-from .errors import UnsupportedServerError
+from .errors import FleetCacheError, UnsupportedServerError
 
 T = TypeVar("T")
 
@@ -44,6 +44,22 @@ def _check_script_error(exc: ResponseError) -> None:
         raise UnsupportedServerError(
             f"the server rejected a fleetcache script ({msg}); Redis >= 6.2 is required"
         ) from exc
+
+
+class ClientFault(RedisError):
+    """The redis-py client itself failed with a non-Redis exception (seen: an
+    ``AttributeError`` from a cold async ``RedisCluster`` under a burst). Treated as a Redis
+    fault, so the error policy applies instead of the exception reaching the LLM call."""
+
+
+def _as_fault(exc: Exception) -> Exception:
+    """Exceptions from the client during I/O: Redis faults and fleetcache's own setup errors
+    pass as they are; anything else the client library raised becomes a ``ClientFault``."""
+    if isinstance(exc, (RedisError, OSError, FleetCacheError)):
+        return exc
+    fault = ClientFault(f"redis client failed: {exc!r}")
+    fault.__cause__ = exc
+    return fault
 
 
 def _failed(results: Sequence[Any]) -> list[int]:
@@ -133,7 +149,7 @@ class Store:
                     try:
                         result = self.call(ins)
                     except Exception as exc:
-                        ins = op.throw(exc)
+                        ins = op.throw(_as_fault(exc))
                     else:
                         ins = op.send(result)
                     continue
@@ -154,7 +170,7 @@ class Store:
                 try:
                     result = self.batch(ins)
                 except Exception as exc:
-                    ins = op.throw(exc)
+                    ins = op.throw(_as_fault(exc))
                 else:
                     ins = op.send(result)
         except StopIteration as stop:
@@ -229,7 +245,7 @@ class AsyncStore:
                     try:
                         result = await self.call(ins)
                     except Exception as exc:
-                        ins = op.throw(exc)
+                        ins = op.throw(_as_fault(exc))
                     else:
                         ins = op.send(result)
                     continue
@@ -250,7 +266,7 @@ class AsyncStore:
                 try:
                     result = await self.batch(ins)
                 except Exception as exc:
-                    ins = op.throw(exc)
+                    ins = op.throw(_as_fault(exc))
                 else:
                     ins = op.send(result)
         except StopIteration as stop:

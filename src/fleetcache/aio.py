@@ -3,6 +3,7 @@ Lua and behaviour; a sync and an async process of one fleet share entries and co
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -29,11 +30,21 @@ class AsyncRedisExactCache(CacheBase):
     coroutines here (``len()`` cannot await). Use ``async with`` or ``await aclose()``.
     """
 
+    _lock_class = asyncio.Lock
     _store_class = AsyncStore
+    _layout_lock: asyncio.Lock
     _store: AsyncStore
 
     def _client_from_url(self, url: str) -> Any:
         return async_client_from_url(url, self._socket_timeout, self._connect_timeout)
+
+    async def _check_layout(self) -> None:
+        """Record or check the namespace layout, once per cache object. Serialised: the
+        first call also opens the first connections, and a burst of concurrent first
+        commands on a cold async ``RedisCluster`` client breaks inside redis-py."""
+        async with self._layout_lock:
+            if not self._core.layout_checked:
+                await self._store.drive(self._core.op_check_layout())
 
     async def _run(self, op: Op[T], what: str, default: D, *, fail_open: bool = True) -> T | D:
         fail_open = fail_open and self._policy.on_error == "miss"
@@ -47,7 +58,7 @@ class AsyncRedisExactCache(CacheBase):
         store = self._store
         try:
             if not self._core.layout_checked:
-                await store.drive(self._core.op_check_layout())
+                await self._check_layout()
             result = await store.drive(op, first)
         except REDIS_FAULTS as exc:
             self._policy.failed(exc, what, fail_open=fail_open)
@@ -164,7 +175,7 @@ class AsyncRedisExactCache(CacheBase):
         store = self._store
         try:
             if not self._core.layout_checked:
-                await store.drive(self._core.op_check_layout())
+                await self._check_layout()
             result = await store.drive(flight.run(), compute=compute)
         except REDIS_FAULTS as exc:
             if flight.compute_error is exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -51,11 +52,21 @@ class RedisExactCache(CacheBase):
       (``EntryTooLargeError`` with ``"raise"``, a logged skip with ``"miss"``).
     """
 
+    _lock_class = threading.Lock
     _store_class = Store
+    _layout_lock: threading.Lock
     _store: Store
 
     def _client_from_url(self, url: str) -> Any:
         return sync_client_from_url(url, self._socket_timeout, self._connect_timeout)
+
+    def _check_layout(self) -> None:
+        """Record or check the namespace layout, once per cache object. Serialised: the
+        first call also opens the first connections, and a burst of concurrent first
+        commands on a cold async ``RedisCluster`` client breaks inside redis-py."""
+        with self._layout_lock:
+            if not self._core.layout_checked:
+                self._store.drive(self._core.op_check_layout())
 
     def _run(self, op: Op[T], what: str, default: D, *, fail_open: bool = True) -> T | D:
         fail_open = fail_open and self._policy.on_error == "miss"
@@ -69,7 +80,7 @@ class RedisExactCache(CacheBase):
         store = self._store
         try:
             if not self._core.layout_checked:
-                store.drive(self._core.op_check_layout())
+                self._check_layout()
             result = store.drive(op, first)
         except REDIS_FAULTS as exc:
             self._policy.failed(exc, what, fail_open=fail_open)
@@ -184,7 +195,7 @@ class RedisExactCache(CacheBase):
         store = self._store
         try:
             if not self._core.layout_checked:
-                store.drive(self._core.op_check_layout())
+                self._check_layout()
             result = store.drive(flight.run(), compute=compute)
         except REDIS_FAULTS as exc:
             if flight.compute_error is exc:
