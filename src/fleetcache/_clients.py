@@ -128,6 +128,22 @@ def _sentinel_kwargs(parsed: dict[str, Any], kw: dict[str, Any]) -> dict[str, An
     return out
 
 
+def _sentinel_primary(
+    sentinel_cls: Any, url: str, kw: dict[str, Any], socket_timeout: float, connect_timeout: float
+) -> Any:
+    """The primary that the sentinels of a ``redis+sentinel://`` URL name (sync or async
+    ``Sentinel`` class), followed across failovers by redis-py."""
+    parsed = parse_sentinel_url(url)
+    sentinel = sentinel_cls(
+        parsed["hosts"],
+        sentinel_kwargs={
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": connect_timeout,
+        },
+    )
+    return sentinel.master_for(parsed["service"], **_sentinel_kwargs(parsed, kw))
+
+
 def sync_client_from_url(url: str, socket_timeout: float, connect_timeout: float) -> Any:
     """A client for ``url`` (one connection pool, reused by the cache object):
     ``redis.Redis``, ``RedisCluster`` or a sentinel-managed primary (see the URL forms)."""
@@ -142,16 +158,7 @@ def sync_client_from_url(url: str, socket_timeout: float, connect_timeout: float
     if kind == "sentinel":
         from redis.sentinel import Sentinel
 
-        parsed = parse_sentinel_url(url)
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
-            parsed["hosts"],
-            sentinel_kwargs={
-                "socket_timeout": socket_timeout,
-                "socket_connect_timeout": connect_timeout,
-            },
-        )
-        service = parsed["service"]
-        return sentinel.master_for(service, **_sentinel_kwargs(parsed, kw))  # type: ignore[no-untyped-call]
+        return _sentinel_primary(Sentinel, url, kw, socket_timeout, connect_timeout)
     pool = redis.ConnectionPool.from_url(url, max_connections=DEFAULT_MAX_CONNECTIONS, **kw)
     return _owning(redis.Redis, pool)
 
@@ -175,17 +182,9 @@ def async_client_from_url(url: str, socket_timeout: float, connect_timeout: floa
         kw["max_connections"] = ASYNC_CLUSTER_MAX_CONNECTIONS
         return RedisCluster.from_url(url, **kw)
     if kind == "sentinel":
-        from redis.asyncio.sentinel import Sentinel
+        from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 
-        parsed = parse_sentinel_url(url)
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
-            parsed["hosts"],
-            sentinel_kwargs={
-                "socket_timeout": socket_timeout,
-                "socket_connect_timeout": connect_timeout,
-            },
-        )
-        return sentinel.master_for(parsed["service"], **_sentinel_kwargs(parsed, kw))
+        return _sentinel_primary(AsyncSentinel, url, kw, socket_timeout, connect_timeout)
     pool = redis.asyncio.ConnectionPool.from_url(url, max_connections=DEFAULT_MAX_CONNECTIONS, **kw)
     return _owning(redis.asyncio.Redis, pool)
 

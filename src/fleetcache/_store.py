@@ -145,14 +145,6 @@ class Store:
         try:
             ins = next(op) if first is None else first
             while True:
-                if isinstance(ins, Call):  # the common case first
-                    try:
-                        result = self.call(ins)
-                    except Exception as exc:
-                        ins = op.throw(_as_fault(exc))
-                    else:
-                        ins = op.send(result)
-                    continue
                 if isinstance(ins, Sleep):
                     time.sleep(ins.seconds)
                     ins = op.send(None)
@@ -168,7 +160,7 @@ class Store:
                         ins = op.send(value)
                     continue
                 try:
-                    result = self.batch(ins)
+                    result = self.call(ins) if isinstance(ins, Call) else self.batch(ins)
                 except Exception as exc:
                     ins = op.throw(_as_fault(exc))
                 else:
@@ -241,14 +233,6 @@ class AsyncStore:
         try:
             ins = next(op) if first is None else first
             while True:
-                if isinstance(ins, Call):  # the common case first
-                    try:
-                        result = await self.call(ins)
-                    except Exception as exc:
-                        ins = op.throw(_as_fault(exc))
-                    else:
-                        ins = op.send(result)
-                    continue
                 if isinstance(ins, Sleep):
                     await asyncio.sleep(ins.seconds)
                     ins = op.send(None)
@@ -264,7 +248,7 @@ class AsyncStore:
                         ins = op.send(value)
                     continue
                 try:
-                    result = await self.batch(ins)
+                    result = await (self.call(ins) if isinstance(ins, Call) else self.batch(ins))
                 except Exception as exc:
                     ins = op.throw(_as_fault(exc))
                 else:
