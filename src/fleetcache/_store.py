@@ -18,6 +18,10 @@ from .errors import FleetCacheError, UnsupportedServerError
 
 T = TypeVar("T")
 
+#: How many times one call reloads its script on NOSCRIPT before giving up: a SCRIPT FLUSH
+#: can land between our SCRIPT LOAD and the EVALSHA that follows it.
+RELOADS = 3
+
 
 def _evalsha_args(c: Call) -> tuple[Any, ...]:
     return (c.script.sha, len(c.keys), *c.keys, *c.args)
@@ -85,19 +89,24 @@ class Store:
 
     def call(self, c: Call) -> Any:
         try:
-            try:
-                return self.client.evalsha(*_evalsha_args(c))
-            except NoScriptError:
-                self.client.script_load(c.script.source)
-                return self.client.evalsha(*_evalsha_args(c))
+            for attempt in range(RELOADS + 1):
+                try:
+                    return self.client.evalsha(*_evalsha_args(c))
+                except NoScriptError:
+                    if attempt == RELOADS:
+                        raise
+                    self.client.script_load(c.script.source)
         except ResponseError as exc:  # also from the reload (ACL may deny SCRIPT LOAD)
             _check_script_error(exc)
             raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def batch(self, b: Batch) -> list[Any]:
         results = self._pipeline(b.calls)
-        retry = _failed(results)
-        if retry:
+        for _ in range(RELOADS):
+            retry = _failed(results)
+            if not retry:
+                break
             try:
                 for i in {b.calls[i].script.name: i for i in retry}.values():
                     self.client.script_load(b.calls[i].script.source)
@@ -181,19 +190,24 @@ class AsyncStore:
 
     async def call(self, c: Call) -> Any:
         try:
-            try:
-                return await self.client.evalsha(*_evalsha_args(c))
-            except NoScriptError:
-                await self.client.script_load(c.script.source)
-                return await self.client.evalsha(*_evalsha_args(c))
+            for attempt in range(RELOADS + 1):
+                try:
+                    return await self.client.evalsha(*_evalsha_args(c))
+                except NoScriptError:
+                    if attempt == RELOADS:
+                        raise
+                    await self.client.script_load(c.script.source)
         except ResponseError as exc:  # also from the reload (ACL may deny SCRIPT LOAD)
             _check_script_error(exc)
             raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def batch(self, b: Batch) -> list[Any]:
         results = await self._pipeline(b.calls)
-        retry = _failed(results)
-        if retry:
+        for _ in range(RELOADS):
+            retry = _failed(results)
+            if not retry:
+                break
             try:
                 for i in {b.calls[i].script.name: i for i in retry}.values():
                     await self.client.script_load(b.calls[i].script.source)
