@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -20,6 +21,7 @@ from ._clients import sync_client_from_url
 from ._keys import KeySpace, check_prefix
 from ._models import FleetStats
 from .cache import RedisExactCache
+from .errors import FleetCacheError
 
 #: Exit codes of the ``fleetcache`` command (also used by ``fleetcache demo``).
 EXIT_OK = 0
@@ -171,3 +173,26 @@ def stats_dict(fs: FleetStats, *, prefix: str, shards: int) -> dict[str, Any]:
         for name, m in sorted(fs.by_model.items())
     }
     return out
+
+
+def run_command(command: Callable[[], int], err: TextIO) -> int:
+    """Run an operator command and turn its expected failures into a one-line message on
+    ``err`` and an exit code: ``AdminError`` (its code), Ctrl-C (130), a fleetcache error
+    (``EXIT_UNREACHABLE`` if Redis or the network caused it, else ``EXIT_FAILED``), any
+    other Redis error (``EXIT_UNREACHABLE``). Used by ``fleetcache`` and the demo."""
+    try:
+        return command()
+    except AdminError as exc:
+        err.write(f"fleetcache: error: {exc}\n")
+        return exc.code
+    except KeyboardInterrupt:
+        err.write("\nfleetcache: interrupted\n")
+        return 130
+    except FleetCacheError as exc:
+        cause = exc.__cause__
+        err.write(f"fleetcache: error: {exc}\n")
+        unreachable = isinstance(cause, (redis.RedisError, OSError))
+        return EXIT_UNREACHABLE if unreachable else EXIT_FAILED
+    except redis.RedisError as exc:
+        err.write(f"fleetcache: error: Redis failed: {exc}\n")
+        return EXIT_UNREACHABLE

@@ -21,23 +21,20 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from redis.exceptions import RedisError
-
 from ._admin import (
     EXIT_FAILED,
     EXIT_OK,
-    EXIT_UNREACHABLE,
     EXIT_USAGE,
     AdminError,
     default_url,
     open_namespace,
     redact,
+    run_command,
     stats_dict,
 )
 from ._base import DEFAULT_PREFIX
 from ._core import ChunkProgress
 from ._models import FleetStats
-from .errors import FleetCacheError
 
 __all__ = ["build_parser", "main"]
 
@@ -214,7 +211,7 @@ def cmd_metrics(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .demo import run_demo
+    from .demo.run import run_demo
 
     return run_demo(args, out=out, err=err)
 
@@ -278,13 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.set_defaults(func=cmd_metrics)
 
-    from .demo import add_demo_arguments
+    from .demo.args import add_demo_arguments  # the options only: no workers, no charting
 
     p = sub.add_parser(
         "demo",
         help="a fleet of worker processes sharing one cache in front of a simulated LLM",
         description="W worker processes send Zipf-distributed prompts to a simulated LLM "
-        "through one shared fleetcache, with live fleet-wide numbers, a summary and a PNG chart.",
+        "through one shared fleetcache, with live fleet-wide numbers, a summary and a chart.",
     )
     add_demo_arguments(p)
     p.set_defaults(func=cmd_demo)
@@ -301,20 +298,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "url", "unset") is None:
         args.url = default_url()
     out, err = sys.stdout, sys.stderr
-    try:
-        code: int = args.func(args, out, err)
-    except AdminError as exc:
-        err.write(f"fleetcache: error: {exc}\n")
-        return exc.code
-    except KeyboardInterrupt:
-        err.write("\nfleetcache: interrupted\n")
-        return 130
-    except FleetCacheError as exc:
-        cause = exc.__cause__
-        err.write(f"fleetcache: error: {exc}\n")
-        unreachable = isinstance(cause, (RedisError, OSError))
-        return EXIT_UNREACHABLE if unreachable else EXIT_FAILED
-    except RedisError as exc:
-        err.write(f"fleetcache: error: Redis failed: {exc}\n")
-        return EXIT_UNREACHABLE
-    return code
+    return run_command(lambda: int(args.func(args, out, err)), err)
