@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -30,7 +30,7 @@ def live_entries(r: redis.Redis, cache: RedisExactCache) -> tuple[int, int]:
     k = cache._core.keys
     members = r.zrange(k.index(0), 0, -1)
     pipe = r.pipeline(transaction=False)
-    for m in members:
+    for m in cast("list[bytes]", members):
         pipe.exists(k.entry(0, m.decode()))
     by_index = sum(pipe.execute())
     by_scan = sum(1 for _ in r.scan_iter(match=f"{k.base(0)}e:*".replace("{", "\\{"), count=1000))

@@ -161,7 +161,7 @@ def test_per_shard_scripts_take_one_round_trip_per_node(
 
         def counting(self: Any, command: Any, check_health: bool = True) -> None:
             sends.append(self.port)
-            original(self, command, check_health)
+            original(self, command, check_health)  # type: ignore[no-untyped-call]
 
         monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
         s = c.fleet_stats()

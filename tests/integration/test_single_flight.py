@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from fleetcache import CacheUnavailableError, LLMResponse
+from fleetcache import CacheUnavailableError, LLMResponse, RedisExactCache
 
 from ..support.flavors import CacheFactory, Flavor, req, response
 from ..support.servers import free_port
@@ -135,6 +135,7 @@ async def test_waiter_is_answered_when_the_entry_lands(cache_factory: CacheFacto
         await holder.put(*REQ, response("theirs"))
         got = await asyncio.wait_for(task, 5)
     else:
+        assert isinstance(c.cache, RedisExactCache)
         with ThreadPoolExecutor(1) as pool:
             fut = pool.submit(c.cache.get_or_compute, *REQ, compute)
             time.sleep(0.05)

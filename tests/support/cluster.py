@@ -208,9 +208,9 @@ class SentinelSet:
                 self.binary,
                 extra=(*fast, "--replicaof", "127.0.0.1", str(self.primary.port)),
             ).start()
-            sport = free_port()
-            workdir = Path(self.replica.workdir).parent / f"fleetcache-sentinel-{sport}"
-            workdir.mkdir()
+            sentinel = _SentinelProc(self.binary)  # its own free port and directory
+            sport = sentinel.port
+            workdir = Path(sentinel.workdir)
             conf = workdir / "sentinel.conf"
             conf.write_text(
                 "\n".join(
@@ -227,8 +227,8 @@ class SentinelSet:
                     ]
                 )
             )
-            self.sentinel = _SentinelProc(self.binary, port=sport, workdir=str(workdir))
-            self.sentinel.start()
+            self.sentinel = sentinel
+            sentinel.start()
             self.wait_replica_synced(timeout)
             poll(self._sentinel_knows_primary, timeout, "the sentinel to see the primary")
             if wait_discovery:
@@ -270,10 +270,9 @@ class SentinelSet:
     def stop(self) -> None:
         for p in (self.sentinel, self.replica, self.primary):
             if p is not None:
-                p.stop()
+                p.close()  # stop it and remove its directory
 
 
-@dataclass
 class _SentinelProc(ServerProc):
     """``redis-server <conf> --sentinel`` (the config file must be writable)."""
 

@@ -63,14 +63,16 @@ class Flavor:
         await self._call("clear", **kw)
 
     async def size(self) -> int:
-        if self.is_async:
-            return int(await self.cache.size())  # type: ignore[union-attr]
-        return len(self.cache)  # type: ignore[arg-type]
+        c = self.cache
+        if isinstance(c, AsyncRedisExactCache):
+            return await c.size()
+        return len(c)
 
     async def stats(self) -> CacheStats:
-        if self.is_async:
-            return await self.cache.stats()  # type: ignore[operator,no-any-return]
-        return self.cache.stats  # type: ignore[return-value]
+        c = self.cache
+        if isinstance(c, AsyncRedisExactCache):
+            return await c.stats()
+        return c.stats
 
     async def fleet_stats(self) -> FleetStats:
         return await self._call("fleet_stats")  # type: ignore[no-any-return]
@@ -82,10 +84,11 @@ class Flavor:
         await self._call("reset_stats")
 
     async def close(self) -> None:
-        if self.is_async:
-            await self.cache.aclose()  # type: ignore[union-attr]
+        c = self.cache
+        if isinstance(c, AsyncRedisExactCache):
+            await c.aclose()
         else:
-            self.cache.close()  # type: ignore[union-attr]
+            c.close()
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         """Pass any other public method through, awaitable (e.g. ``get_many``)."""
