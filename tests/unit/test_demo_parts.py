@@ -135,3 +135,14 @@ def test_cli_leaves_the_demo_url_unset_so_it_can_fall_back(
     assert seen == {"url": None}
     assert cli.main(["demo", "--url", "redis://127.0.0.1:1/0"]) == 0
     assert seen == {"url": "redis://127.0.0.1:1/0"}
+
+
+def test_no_server_to_run_on_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from fleetcache.demo import server
+
+    monkeypatch.setattr(server, "server_binary", lambda: None)
+    with pytest.raises(AdminError, match="no server to run the demo on") as exc:
+        server.choose_server(None, embedded=True, err=io.StringIO())
+    assert exc.value.code == 3

@@ -44,18 +44,31 @@ def start(
     return flight, ScriptedOp(flight.run(), clock), refused
 
 
+def granted(
+    core: Core, clock: FakeClock
+) -> tuple[Flight, ScriptedOp[Any], list[Exception], str | bytes | int | float]:
+    """A flight whose first look is a miss with the lease granted: it now asks to Compute.
+    Returns the flight, its driver, what it refused, and its lease token."""
+    flight, op, refused = start(core, clock=clock)
+    token = lease_call(op, first=True).args[3]
+    op.reply([GRANTED])
+    op.expect_compute()
+    return flight, op, refused, token
+
+
 def lease_call(op: ScriptedOp[Any], *, first: bool) -> Call:
     call = op.expect_call("get_or_lease")
     assert call.args[5] == ("1" if first else "0")  # first look counts hit/miss; polls do not
     return call
 
 
-def finish_leased(op: ScriptedOp[Any]) -> None:
-    """Answer a pending Compute and the put_release after it (a flight is never left
-    suspended at a Compute: closing it there would run its release path)."""
+def finish(op: ScriptedOp[Any], store: str = "put_release") -> None:
+    """Answer a pending Compute and the call storing its answer (``put_release`` with a
+    lease, ``put`` without). A flight is never left suspended at a Compute: closing it
+    there would run its release path."""
     op.expect_compute()
     op.reply(answer())
-    op.expect_call("put_release")
+    op.expect_call(store)
     op.reply(1)
     assert op.done
 
@@ -82,10 +95,7 @@ def test_hit_returns_the_entry_after_one_call(clock: FakeClock) -> None:
 
 def test_lease_granted_computes_then_stores_and_releases_in_one_call(clock: FakeClock) -> None:
     core = make_core(ttl_seconds=60)
-    flight, op, _ = start(core, clock=clock)
-    token = lease_call(op, first=True).args[3]
-    op.reply([GRANTED])
-    op.expect_compute()
+    flight, op, _, token = granted(core, clock)
     resp = answer("computed")
     op.reply(resp)
     put = op.expect_call("put_release")
@@ -128,7 +138,7 @@ def test_waiter_wakes_just_after_the_lease_ends_and_takes_it_over(clock: FakeClo
     op.reply()
     lease_call(op, first=False)
     op.reply([GRANTED])  # the holder died: the lease is ours now
-    finish_leased(op)
+    finish(op)
     assert flight.computed
 
 
@@ -160,19 +170,12 @@ def test_wait_timeout_zero_computes_at_once(clock: FakeClock) -> None:
     _f, op, _ = start(wait=0, clock=clock)
     lease_call(op, first=True)
     op.reply([HELD, 60_000])
-    op.expect_compute()
-    op.reply(answer())
-    op.expect_call("put")
-    op.reply(1)
-    assert op.done
+    finish(op, "put")  # no Sleep first
 
 
 def test_compute_raising_releases_the_lease_and_reraises(clock: FakeClock) -> None:
     core = make_core()
-    flight, op, _ = start(core, clock=clock)
-    token = lease_call(op, first=True).args[3]
-    op.reply([GRANTED])
-    op.expect_compute()
+    flight, op, _, token = granted(core, clock)
     boom = RuntimeError("the LLM failed")
     op.throw(boom)
     release = op.expect_call("release_lease")
@@ -183,9 +186,7 @@ def test_compute_raising_releases_the_lease_and_reraises(clock: FakeClock) -> No
 
 
 def test_compute_raising_still_reraises_when_the_release_fails(clock: FakeClock) -> None:
-    _f, op, _ = start(clock=clock)
-    lease_call(op, first=True)
-    op.reply([GRANTED])
+    _f, op, _, _token = granted(make_core(), clock)
     op.throw(RuntimeError("the LLM failed"))
     op.expect_call("release_lease")
     with pytest.raises(RuntimeError, match="the LLM failed"):  # not the Redis fault
@@ -206,9 +207,7 @@ def test_an_answer_too_large_to_store_is_returned_and_the_lease_released(
     clock: FakeClock,
 ) -> None:
     core = make_core(max_entry_bytes=100, compress_threshold=None)
-    flight, op, refused = start(core, clock=clock)
-    lease_call(op, first=True)
-    op.reply([GRANTED])
+    flight, op, refused, _token = granted(core, clock)
     big = answer("x" * 500)
     op.reply(big)
     op.expect_call("release_lease")
@@ -218,9 +217,7 @@ def test_an_answer_too_large_to_store_is_returned_and_the_lease_released(
 
 
 def test_compute_returning_a_non_model_releases_and_raises(clock: FakeClock) -> None:
-    flight, op, _ = start(clock=clock)
-    lease_call(op, first=True)
-    op.reply([GRANTED])
+    flight, op, _, _token = granted(make_core(), clock)
     op.reply("not a response model")
     op.expect_call("release_lease")
     with pytest.raises(TypeError):
@@ -239,7 +236,7 @@ def test_corrupt_entry_at_first_look_is_dropped_then_polled_again(clock: FakeClo
     op.reply(1)
     lease_call(op, first=False)  # counted once already: the next look is a poll
     op.reply([GRANTED])
-    finish_leased(op)
+    finish(op)
 
 
 def test_corrupt_entry_seen_while_waiting_undoes_the_coalesced_count(clock: FakeClock) -> None:
