@@ -79,4 +79,4 @@ faults: install check-redis
 	$(PY) bench/run.py --render
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

@@ -88,8 +88,9 @@ class EmbeddedServer:
     - ``extra`` [()]: more command-line arguments (``"--maxmemory", "10mb"``...).
 
     ``start()`` waits (polling ``PING``) until it answers; ``stop()`` ends it by PID
-    (SIGTERM, SIGKILL after 5 s) and keeps its directory so ``restart()`` can reuse it;
-    ``close()`` (and leaving a ``with`` block) stops it and deletes the directory.
+    (SIGTERM, SIGKILL after 5 s) and keeps its directory, so ``start()`` can run it again on
+    the same port and data; ``close()`` (and leaving a ``with`` block) stops it and deletes
+    the directory.
     """
 
     def __init__(
@@ -189,11 +190,6 @@ class EmbeddedServer:
     def kill(self) -> None:
         """``kill -9`` by PID."""
         self.stop(signal.SIGKILL)
-
-    def restart(self, timeout: float = 15.0) -> None:
-        """Start again on the same port and directory (after ``kill``/``stop``)."""
-        self.stop()
-        self.start(timeout)
 
     def close(self) -> None:
         """Stop the server and delete its directory."""
