@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.exceptions import AuthenticationError, ResponseError
@@ -51,18 +50,23 @@ def default_url() -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (safe to print)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid URL>"
-    if parts.password is None:
+    """The URL with any password replaced by ``***`` (safe to print): the one before ``@``
+    in any URL form (also ``redis+sentinel://:pw@h1:p1,h2:p2/...``, which ``urlsplit``
+    cannot parse) and a ``password=`` query parameter."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        auth, _, hosts = netloc.rpartition("@")
+        user, colon, _ = auth.partition(":")
+        if colon:
+            netloc = f"{user}:***@{hosts}"
+    tail = _QUERY_PASSWORD.sub(r"\1***", tail)
+    return f"{scheme}{sep}{netloc}{slash}{tail}"
+
+
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
 
 
 def connect(
