@@ -56,6 +56,9 @@ class ClusterProcs:
     cli: str
     primaries: int = 3
     node_timeout_ms: int = 2000
+    #: port of the first node (the seed of ``url``); None = a free one. Lets a test point a
+    #: client at a cluster before it exists.
+    first_port: int | None = None
     nodes: list[ServerProc] = field(default_factory=list)
 
     @property
@@ -68,8 +71,8 @@ class ClusterProcs:
         return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
 
     def start(self, timeout: float = 30.0) -> ClusterProcs:
-        for _ in range(self.primaries):
-            proc = ServerProc(self.binary)
+        for i in range(self.primaries):
+            proc = ServerProc(self.binary, port=self.first_port if i == 0 else None)
             proc.extra = (
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", os.path.join(proc.workdir, "nodes.conf"),
