@@ -12,12 +12,12 @@ import re
 from typing import Any
 
 import redis
-from redis.exceptions import AuthenticationError, ResponseError
+from redis.exceptions import AuthenticationError, RedisClusterException, ResponseError
 
 from ._base import DEFAULT_PREFIX, DEFAULT_URL
 from ._clients import sync_client_from_url
 from ._keys import KeySpace, check_prefix
-from ._models import FleetStats
+from ._models import COUNTERS, FleetStats
 from .cache import RedisExactCache
 
 #: Exit codes of the ``fleetcache`` command (also used by ``fleetcache demo``).
@@ -82,7 +82,9 @@ def connect(
         client = sync_client_from_url(url, timeout, connect_timeout)
     except (ValueError, TypeError) as exc:
         raise AdminError(f"invalid Redis URL {shown!r}: {exc}", EXIT_USAGE) from exc
-    except (redis.RedisError, OSError) as exc:  # a cluster client connects when built
+    except RedisClusterException as exc:  # a cluster client connects when built
+        raise AdminError(f"cannot use {shown} as a Redis Cluster: {exc}", EXIT_UNREACHABLE) from exc
+    except (redis.RedisError, OSError) as exc:
         raise AdminError(f"cannot reach Redis at {shown}: {exc}", EXIT_UNREACHABLE) from exc
     try:
         client.ping()
@@ -166,12 +168,16 @@ def open_namespace(url: str, prefix: str, *, must_exist: bool = True) -> RedisEx
 
 
 def stats_dict(fs: FleetStats, *, prefix: str, shards: int) -> dict[str, Any]:
-    """The JSON form of a namespace's fleet statistics (what ``stats --json`` prints)."""
+    """The JSON form of a namespace's fleet statistics (what ``stats --json`` prints): the
+    namespace, its shards, every counter of ``COUNTERS`` in order, ``size``, ``hit_rate``,
+    ``by_model`` and ``bad_counters`` (stored values that were not integers, skipped)."""
     out: dict[str, Any] = {"namespace": prefix, "shards": shards}
-    out.update(fs.model_dump(exclude={"by_model"}))
+    out.update({c.name: getattr(fs, c.name) for c in COUNTERS})
+    out["size"] = fs.size
     out["hit_rate"] = round(fs.hit_rate, 6)
     out["by_model"] = {
         name: {"hits": m.hits, "misses": m.misses, "hit_rate": round(m.hit_rate, 6)}
         for name, m in sorted(fs.by_model.items())
     }
+    out["bad_counters"] = list(fs.bad_counters)
     return out

@@ -148,7 +148,7 @@ class _FailedPass:
 
     def check(self) -> None:
         if self.error is not None and time.monotonic() < self.until:
-            raise self.error
+            raise type(self.error)(*self.error.args)  # a fresh one: no traceback build-up
 
     def record(self, exc: Exception) -> None:
         self.error, self.until = exc, time.monotonic() + DISCOVERY_HOLD
@@ -162,7 +162,22 @@ def _bounded_sentinel_classes() -> tuple[Any, Any]:
     from redis.asyncio.sentinel import Sentinel as AsyncSentinel
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
-    from redis.sentinel import Sentinel
+    from redis.sentinel import MasterNotFoundError, Sentinel
+
+    def short(sentinel: Any, service: str, exc: Exception) -> Exception:
+        """redis-py's message repeats every sentinel client's repr: one line instead."""
+        if not isinstance(exc, MasterNotFoundError):
+            return exc
+        hosts = ", ".join(
+            f"{s.connection_pool.connection_kwargs.get('host')}:"
+            f"{s.connection_pool.connection_kwargs.get('port')}"
+            for s in sentinel.sentinels
+        )
+        new = MasterNotFoundError(
+            f"No master found for {service!r}: no sentinel of {hosts} answered with a "
+            "healthy primary (down, unreachable or not monitoring it)"
+        )
+        return new
 
     class BoundedSentinel(Sentinel):
         def __init__(self, *args: Any, **kw: Any) -> None:
@@ -174,8 +189,9 @@ def _bounded_sentinel_classes() -> tuple[Any, Any]:
             try:
                 return super().discover_master(service_name)  # type: ignore[no-untyped-call]
             except (RedisConnectionError, RedisTimeoutError) as exc:
-                self._failed.record(exc)
-                raise
+                err = short(self, service_name, exc)
+                self._failed.record(err)
+                raise err from (None if err is exc else exc)
 
     class AsyncBoundedSentinel(AsyncSentinel):
         def __init__(self, *args: Any, **kw: Any) -> None:
@@ -187,8 +203,9 @@ def _bounded_sentinel_classes() -> tuple[Any, Any]:
             try:
                 return await super().discover_master(service_name)
             except (RedisConnectionError, RedisTimeoutError) as exc:
-                self._failed.record(exc)
-                raise
+                err = short(self, service_name, exc)
+                self._failed.record(err)
+                raise err from (None if err is exc else exc)
 
     return BoundedSentinel, AsyncBoundedSentinel
 
