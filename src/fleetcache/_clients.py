@@ -173,11 +173,10 @@ def _bounded_sentinel_classes() -> tuple[Any, Any]:
             f"{s.connection_pool.connection_kwargs.get('port')}"
             for s in sentinel.sentinels
         )
-        new = MasterNotFoundError(
+        return MasterNotFoundError(
             f"No master found for {service!r}: no sentinel of {hosts} answered with a "
             "healthy primary (down, unreachable or not monitoring it)"
         )
-        return new
 
     class BoundedSentinel(Sentinel):
         def __init__(self, *args: Any, **kw: Any) -> None:
