@@ -287,11 +287,6 @@ class SentinelSet:
 class _SentinelProc(ServerProc):
     """``redis-server <conf> --sentinel`` (the config file must be writable)."""
 
-    def __init__(self, binary: str, *, port: int, workdir: str) -> None:
-        super().__init__(binary, port=port)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        self.workdir = workdir
-
     def start(self, timeout: float = 15.0) -> ServerProc:
         conf = os.path.join(self.workdir, "sentinel.conf")
         self.proc = subprocess.Popen(
