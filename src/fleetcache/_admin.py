@@ -11,15 +11,16 @@ import os
 import re
 from collections.abc import Callable
 from typing import Any, TextIO
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from redis.exceptions import AuthenticationError, ResponseError
+from redis.exceptions import AuthenticationError, RedisClusterException, ResponseError
 
 from ._base import DEFAULT_PREFIX, DEFAULT_URL
 from ._clients import sync_client_from_url
 from ._keys import KeySpace, check_prefix
-from ._models import FleetStats
+from ._models import COUNTERS, FleetStats
+from ._policy import REDIS_FAULTS
+from ._store_common import ClientFault
 from .cache import RedisExactCache
 from .errors import FleetCacheError
 
@@ -53,18 +54,23 @@ def default_url() -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (safe to print)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid URL>"
-    if parts.password is None:
+    """The URL with any password replaced by ``***`` (safe to print): the one before ``@``
+    in any URL form (also ``redis+sentinel://:pw@h1:p1,h2:p2/...``, which ``urlsplit``
+    cannot parse) and a ``password=`` query parameter."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        auth, _, hosts = netloc.rpartition("@")
+        user, colon, _ = auth.partition(":")
+        if colon:
+            netloc = f"{user}:***@{hosts}"
+    tail = _QUERY_PASSWORD.sub(r"\1***", tail)
+    return f"{scheme}{sep}{netloc}{slash}{tail}"
+
+
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
 
 
 def connect(
@@ -80,7 +86,9 @@ def connect(
         client = sync_client_from_url(url, timeout, connect_timeout)
     except (ValueError, TypeError) as exc:
         raise AdminError(f"invalid Redis URL {shown!r}: {exc}", EXIT_USAGE) from exc
-    except (redis.RedisError, OSError) as exc:  # a cluster client connects when built
+    except RedisClusterException as exc:  # a cluster client connects when built
+        raise AdminError(f"cannot use {shown} as a Redis Cluster: {exc}", EXIT_UNREACHABLE) from exc
+    except (redis.RedisError, OSError) as exc:
         raise AdminError(f"cannot reach Redis at {shown}: {exc}", EXIT_UNREACHABLE) from exc
     try:
         client.ping()
@@ -164,35 +172,76 @@ def open_namespace(url: str, prefix: str, *, must_exist: bool = True) -> RedisEx
 
 
 def stats_dict(fs: FleetStats, *, prefix: str, shards: int) -> dict[str, Any]:
-    """The JSON form of a namespace's fleet statistics (what ``stats --json`` prints)."""
+    """The JSON form of a namespace's fleet statistics (what ``stats --json`` prints): the
+    namespace, its shards, every counter of ``COUNTERS`` in order, ``size``, ``hit_rate``,
+    ``by_model`` and ``bad_counters`` (stored values that were not integers, skipped)."""
     out: dict[str, Any] = {"namespace": prefix, "shards": shards}
-    out.update(fs.model_dump(exclude={"by_model"}))
+    out.update({c.name: getattr(fs, c.name) for c in COUNTERS})
+    out["size"] = fs.size
     out["hit_rate"] = round(fs.hit_rate, 6)
     out["by_model"] = {
         name: {"hits": m.hits, "misses": m.misses, "hit_rate": round(m.hit_rate, 6)}
         for name, m in sorted(fs.by_model.items())
     }
+    out["bad_counters"] = list(fs.bad_counters)
     return out
 
 
+def shown(text: str, *, backslash: bool = True) -> str:
+    """``text`` safe to print on a terminal, on one line: every character that is not
+    printable (C0/C1 controls such as ESC, BEL, CR, LF; DEL; format characters such as
+    bidi overrides; lone surrogates; unassigned code points) and the backslash itself are
+    written as Python-style escapes (``\\x1b``, ``\\u202e``, ``\\udcff``, ``\\\\``); the rest
+    is kept. Model names and counter fields come from Redis, which any client can write:
+    they never reach the operator's terminal raw. ``backslash=False`` keeps backslashes (for
+    messages whose names are already ``repr``-escaped)."""
+    if text.isprintable() and not (backslash and "\\" in text):
+        return text
+    out = []
+    for ch in text:
+        if ch == "\\" and backslash:
+            out.append("\\\\")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            o = ord(ch)
+            out.append(
+                f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
+            )
+    return "".join(out)
+
+
 def run_command(command: Callable[[], int], err: TextIO) -> int:
-    """Run an operator command and turn its expected failures into a one-line message on
-    ``err`` and an exit code: ``AdminError`` (its code), Ctrl-C (130), a fleetcache error
-    (``EXIT_UNREACHABLE`` if Redis or the network caused it, else ``EXIT_FAILED``), any
-    other Redis error (``EXIT_UNREACHABLE``). Used by ``fleetcache`` and the demo."""
+    """Run an operator command (``fleetcache ...``, ``python -m fleetcache.demo``) and turn
+    every failure into ONE line on ``err`` (escaped, ``shown``) and an exit code:
+    ``AdminError`` (its code), Ctrl-C (130), a fleetcache error (``EXIT_UNREACHABLE`` if
+    Redis or the network caused it, else ``EXIT_FAILED``), any other Redis fault
+    (``EXIT_UNREACHABLE``), a value the tool cannot use such as a layout recorded in Redis
+    (``EXIT_FAILED``), and, as the last resort, anything else (``EXIT_FAILED``;
+    ``FLEETCACHE_DEBUG=1`` lets it raise with its traceback)."""
+
+    def fail(message: str, code: int) -> int:
+        err.write(f"fleetcache: error: {shown(message, backslash=False)}\n")  # one line
+        return code
+
     try:
         return command()
     except AdminError as exc:
-        err.write(f"fleetcache: error: {exc}\n")
-        return exc.code
+        return fail(str(exc), exc.code)
     except KeyboardInterrupt:
         err.write("\nfleetcache: interrupted\n")
         return 130
     except FleetCacheError as exc:
-        cause = exc.__cause__
-        err.write(f"fleetcache: error: {exc}\n")
-        unreachable = isinstance(cause, (redis.RedisError, OSError))
-        return EXIT_UNREACHABLE if unreachable else EXIT_FAILED
-    except redis.RedisError as exc:
-        err.write(f"fleetcache: error: Redis failed: {exc}\n")
-        return EXIT_UNREACHABLE
+        unreachable = isinstance(exc.__cause__, (*REDIS_FAULTS, ClientFault))
+        return fail(str(exc), EXIT_UNREACHABLE if unreachable else EXIT_FAILED)
+    except REDIS_FAULTS as exc:
+        return fail(f"Redis failed: {exc}", EXIT_UNREACHABLE)
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a layout recorded in Redis
+        return fail(f"{exc}", EXIT_FAILED)  # that this fleetcache cannot open
+    except Exception as exc:  # the last resort: still one line
+        if os.environ.get("FLEETCACHE_DEBUG"):
+            raise
+        return fail(
+            f"unexpected {type(exc).__name__}: {exc} (FLEETCACHE_DEBUG=1 shows the traceback)",
+            EXIT_FAILED,
+        )

@@ -16,6 +16,9 @@ URL forms (the scheme picks the client class; everything after it is redis-py's 
 
 from __future__ import annotations
 
+import inspect
+import time
+from functools import cache
 from typing import Any
 
 from redis.backoff import NoBackoff
@@ -128,17 +131,101 @@ def _sentinel_kwargs(parsed: dict[str, Any], kw: dict[str, Any]) -> dict[str, An
     return out
 
 
+#: How long a sentinel discovery pass that found no primary is remembered (seconds): the
+#: connection's one immediate retry (and every call during that time) fails at once instead
+#: of walking the sentinels again, so a call costs one pass (<= sentinels x socket_timeout).
+DISCOVERY_HOLD = 0.5
+
+
+class _FailedPass:
+    """The last failed discovery pass of a ``Sentinel``: its error and when it ended."""
+
+    __slots__ = ("error", "until")
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+        self.until = 0.0
+
+    def check(self) -> None:
+        if self.error is not None and time.monotonic() < self.until:
+            raise type(self.error)(*self.error.args)  # a fresh one: no traceback build-up
+
+    def record(self, exc: Exception) -> None:
+        self.error, self.until = exc, time.monotonic() + DISCOVERY_HOLD
+
+
+@cache
+def _bounded_sentinel_classes() -> tuple[Any, Any]:
+    """Sync and async ``Sentinel`` subclasses whose discovery is one bounded pass: each
+    sentinel gets ``socket_timeout`` and no retry, and a pass that found nothing fails the
+    next ones for ``DISCOVERY_HOLD`` s (redis-py retries a connect by rediscovering)."""
+    from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from redis.sentinel import MasterNotFoundError, Sentinel
+
+    def short(sentinel: Any, service: str, exc: Exception) -> Exception:
+        """redis-py's message repeats every sentinel client's repr: one line instead."""
+        if not isinstance(exc, MasterNotFoundError):
+            return exc
+        hosts = ", ".join(
+            f"{s.connection_pool.connection_kwargs.get('host')}:"
+            f"{s.connection_pool.connection_kwargs.get('port')}"
+            for s in sentinel.sentinels
+        )
+        return MasterNotFoundError(
+            f"No master found for {service!r}: no sentinel of {hosts} answered with a "
+            "healthy primary (down, unreachable or not monitoring it)"
+        )
+
+    class BoundedSentinel(Sentinel):
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            super().__init__(*args, **kw)  # type: ignore[no-untyped-call]
+            self._failed = _FailedPass()
+
+        def discover_master(self, service_name: str) -> Any:
+            self._failed.check()
+            try:
+                return super().discover_master(service_name)  # type: ignore[no-untyped-call]
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                err = short(self, service_name, exc)
+                self._failed.record(err)
+                raise err from (None if err is exc else exc)
+
+    class AsyncBoundedSentinel(AsyncSentinel):
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            super().__init__(*args, **kw)  # type: ignore[no-untyped-call]
+            self._failed = _FailedPass()
+
+        async def discover_master(self, service_name: str) -> Any:
+            self._failed.check()
+            try:
+                return await super().discover_master(service_name)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                err = short(self, service_name, exc)
+                self._failed.record(err)
+                raise err from (None if err is exc else exc)
+
+    return BoundedSentinel, AsyncBoundedSentinel
+
+
 def _sentinel_primary(
-    sentinel_cls: Any, url: str, kw: dict[str, Any], socket_timeout: float, connect_timeout: float
+    sentinel_cls: Any,
+    url: str,
+    kw: dict[str, Any],
+    socket_timeout: float,
+    connect_timeout: float,
+    no_retry: Any,
 ) -> Any:
     """The primary that the sentinels of a ``redis+sentinel://`` URL name (sync or async
-    ``Sentinel`` class), followed across failovers by redis-py."""
+    bounded ``Sentinel`` class), followed across failovers by redis-py."""
     parsed = parse_sentinel_url(url)
     sentinel = sentinel_cls(
         parsed["hosts"],
         sentinel_kwargs={
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": connect_timeout,
+            "retry": no_retry,
         },
     )
     return sentinel.master_for(parsed["service"], **_sentinel_kwargs(parsed, kw))
@@ -156,9 +243,9 @@ def sync_client_from_url(url: str, socket_timeout: float, connect_timeout: float
 
         return RedisCluster.from_url(url, **kw)
     if kind == "sentinel":
-        from redis.sentinel import Sentinel
-
-        return _sentinel_primary(Sentinel, url, kw, socket_timeout, connect_timeout)
+        sentinel_cls = _bounded_sentinel_classes()[0]
+        no_retry = Retry(NoBackoff(), 0)
+        return _sentinel_primary(sentinel_cls, url, kw, socket_timeout, connect_timeout, no_retry)
     pool = redis.ConnectionPool.from_url(url, max_connections=DEFAULT_MAX_CONNECTIONS, **kw)
     return _owning(redis.Redis, pool)
 
@@ -182,9 +269,9 @@ def async_client_from_url(url: str, socket_timeout: float, connect_timeout: floa
         kw["max_connections"] = ASYNC_CLUSTER_MAX_CONNECTIONS
         return RedisCluster.from_url(url, **kw)
     if kind == "sentinel":
-        from redis.asyncio.sentinel import Sentinel as AsyncSentinel
-
-        return _sentinel_primary(AsyncSentinel, url, kw, socket_timeout, connect_timeout)
+        sentinel_cls = _bounded_sentinel_classes()[1]
+        no_retry = AsyncRetry(NoBackoff(), 0)
+        return _sentinel_primary(sentinel_cls, url, kw, socket_timeout, connect_timeout, no_retry)
     pool = redis.asyncio.ConnectionPool.from_url(url, max_connections=DEFAULT_MAX_CONNECTIONS, **kw)
     return _owning(redis.asyncio.Redis, pool)
 
@@ -199,8 +286,40 @@ def _owning(cls: Any, pool: Any) -> Any:
     return client
 
 
-def check_client(client: Any) -> Any:
-    """Refuse a client that decodes responses (payloads are binary)."""
+def is_asyncio_client(client: Any) -> bool | None:
+    """True for an asyncio client (``redis.asyncio.Redis``, async ``RedisCluster``, an async
+    sentinel's ``master_for``), False for a sync one, None when it cannot tell (a duck-typed
+    wrapper without ``execute_command``)."""
+    import redis
+    import redis.asyncio
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+    from redis.cluster import RedisCluster
+
+    if isinstance(client, (redis.asyncio.Redis, AsyncRedisCluster)):
+        return True
+    if isinstance(client, (redis.Redis, RedisCluster)):
+        return False
+    execute = getattr(client, "execute_command", None)
+    if execute is None:
+        return None
+    return inspect.iscoroutinefunction(execute)
+
+
+def check_client(client: Any, *, want_async: bool) -> Any:
+    """Refuse a client of the wrong kind (an asyncio client for the sync cache, or a sync
+    one for the async cache: ``TypeError``) or one that decodes responses (``ValueError``:
+    payloads are binary)."""
+    kind = is_asyncio_client(client)
+    if kind is not None and kind != want_async:
+        want, got = ("an asyncio", "a sync") if want_async else ("a sync", "an asyncio")
+        cls = "AsyncRedisExactCache" if want_async else "RedisExactCache"
+        other = "RedisExactCache" if want_async else "AsyncRedisExactCache"
+        raise TypeError(
+            f"{cls} needs {want} Redis client, got {got} one ({type(client).__module__}."
+            f"{type(client).__qualname__}): use {other} with it, or pass the matching client "
+            f"({'redis.asyncio' if want_async else 'redis'}.Redis, RedisCluster or "
+            "Sentinel.master_for)"
+        )
     try:
         kwargs = client.get_connection_kwargs()
     except AttributeError:

@@ -7,7 +7,7 @@ have exactly the same behaviour (sans-I/O, like h11/httpx).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from ._codec import ACCEPT_PREFIX, Codec, CorruptEntry, header_tokens
 from ._keys import KeySpace, RequestFields, digest_of, normalise_request
-from ._models import FleetStats, ModelStats
+from ._models import FleetStats, parse_counters
 from ._scripts import Script, script
 from .errors import EntryTooLargeError, LayoutMismatchError
 
@@ -27,19 +27,6 @@ PRUNE_PER_PUT = 64
 CHUNK = 500
 #: Default largest envelope a put stores (bytes).
 DEFAULT_MAX_ENTRY_BYTES = 8 * 1024 * 1024
-
-_COUNTERS = (
-    "hits",
-    "misses",
-    "puts",
-    "invalidations",
-    "expired",
-    "evicted",
-    "corrupt",
-    "tokens_saved",
-    "coalesced",
-)
-
 
 _GET = script("get")
 
@@ -145,22 +132,6 @@ def model_arg(model: str) -> bytes:
     """A model name as a script argument: UTF-8 with lone surrogates kept (any ``str``
     works; redis-py's own strict encoding would raise on a lone surrogate)."""
     return model.encode("utf-8", "surrogatepass")
-
-
-def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
-    """Add one shard's flat HGETALL reply to ``into``."""
-    by_model = into.by_model
-    for i in range(0, len(flat) - 1, 2):
-        name = _to_str(flat[i])
-        value = int(flat[i + 1])
-        if name.startswith(("mh:", "mm:")):
-            m = by_model.setdefault(name[3:], ModelStats())
-            if name[1] == "h":
-                m.hits += value
-            else:
-                m.misses += value
-        elif name in _COUNTERS:
-            setattr(into, name, getattr(into, name) + value)
 
 
 class Core:

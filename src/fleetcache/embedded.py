@@ -86,9 +86,10 @@ class EmbeddedServer:
     - ``binary`` [None]: the server executable; ``None`` = ``server_binary()``.
     - ``port`` [None]: TCP port; ``None`` = a free one (``free_port()``).
     - ``extra`` [()]: more command-line arguments (``"--maxmemory", "10mb"``...).
+    - ``workdir`` [None]: its directory (log, config); ``None`` = a new temporary one.
 
     ``start()`` waits (polling ``PING``) until it answers; ``stop()`` ends it by PID
-    (SIGTERM, SIGKILL after 5 s) and keeps its directory, so ``start()`` can run it again on
+    (SIGTERM, SIGKILL after 5 s) and keeps its directory, so ``restart()`` runs it again on
     the same port and data; ``close()`` (and leaving a ``with`` block) stops it and deletes
     the directory.
     """
@@ -98,6 +99,7 @@ class EmbeddedServer:
         binary: str | None = None,
         port: int | None = None,
         extra: Sequence[str] = (),
+        workdir: str | None = None,
     ) -> None:
         found = binary or server_binary()
         if not found:
@@ -109,7 +111,7 @@ class EmbeddedServer:
         self.port = free_port() if port is None else port
         self.extra = tuple(extra)
         self.proc: subprocess.Popen[bytes] | None = None
-        self.workdir = tempfile.mkdtemp(prefix="fleetcache-srv-")
+        self.workdir = workdir or tempfile.mkdtemp(prefix="fleetcache-srv-")
 
     @property
     def url(self) -> str:
@@ -190,6 +192,11 @@ class EmbeddedServer:
     def kill(self) -> None:
         """``kill -9`` by PID."""
         self.stop(signal.SIGKILL)
+
+    def restart(self, timeout: float = 15.0) -> None:
+        """Start again on the same port and directory (after ``kill``/``stop``)."""
+        self.stop()
+        self.start(timeout)
 
     def close(self) -> None:
         """Stop the server and delete its directory."""

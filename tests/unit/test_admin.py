@@ -56,12 +56,30 @@ def test_a_command_that_works_returns_its_own_code() -> None:
     assert run_command(lambda: 0, err) == 0 and err.getvalue() == ""
 
 
-def test_an_unexpected_error_is_not_swallowed() -> None:
+def test_an_unexpected_error_is_one_line_unless_debugging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     def command() -> int:
-        raise ZeroDivisionError
+        raise ZeroDivisionError("boom")
 
+    monkeypatch.delenv("FLEETCACHE_DEBUG", raising=False)
+    err = io.StringIO()
+    assert run_command(command, err) == EXIT_FAILED
+    assert (
+        err.getvalue().count("\n") == 1 and "unexpected ZeroDivisionError: boom" in err.getvalue()
+    )
+    monkeypatch.setenv("FLEETCACHE_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
         run_command(command, io.StringIO())
+
+
+def test_messages_are_escaped_onto_one_line() -> None:
+    def command() -> int:
+        raise AdminError("bad\nname \x1b[31m", EXIT_USAGE)
+
+    err = io.StringIO()
+    assert run_command(command, err) == EXIT_USAGE
+    assert err.getvalue() == "fleetcache: error: bad\\x0aname \\x1b[31m\n"
 
 
 @pytest.mark.parametrize(

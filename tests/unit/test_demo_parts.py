@@ -59,7 +59,7 @@ def test_live_line_and_summary_show_the_numbers() -> None:
     line = live_line(s[-1], s[-2])
     assert "requests     50" in line and "hit rate 48.0% (now  60%)" in line
     assert "30 avoided" in line
-    fs = FleetStats(hits=24, misses=26, size=20, tokens_saved=500)
+    fs = FleetStats.model_validate({"hits": 24, "misses": 26, "size": 20, "tokens_saved": 500})
     fs.by_model["sim-small"] = ModelStats(hits=20, misses=5)
     text = summary(fs, s[-1], workers=3, prompts=40, zipf=1.1, elapsed=5.0, wait_s=0.5, errors=0)
     assert "fleet hit rate                48.0%" in text
