@@ -15,9 +15,9 @@ import pytest
 from fleetcache import AsyncRedisExactCache, RedisExactCache, UnsupportedServerError
 from fleetcache._acl import acl_rules
 
-from .cluster import ClusterProcs
-from .flavors import req, response
-from .servers import ServerProc, redis_server_bin, valkey_server_bin
+from ..support.cluster import ClusterProcs
+from ..support.flavors import req, response
+from ..support.servers import ServerProc, redis_server_bin, valkey_server_bin
 
 BINARIES = {"redis": redis_server_bin, "valkey": valkey_server_bin}
 
