@@ -21,10 +21,10 @@ from redis.exceptions import RedisClusterException
 from fleetcache import AsyncRedisExactCache, CacheUnavailableError, RedisExactCache
 from fleetcache._clients import parse_sentinel_url, tls_options
 
-from .cluster import _SentinelProc, poll
-from .flavors import req, response
-from .servers import free_port, redis_server_bin
-from .tls import Pki, TlsServer, make_pki, openssl_bin
+from ..support.cluster import poll
+from ..support.flavors import req, response
+from ..support.servers import free_port, redis_server_bin
+from ..support.tls import Pki, SentinelProc, TlsServer, make_pki, openssl_bin
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -48,7 +48,7 @@ def tls_server(pki: Pki) -> Iterator[TlsServer]:
     s = TlsServer(_binary(), pki=pki, auth_clients="no")
     s.start()
     yield s
-    s.stop()
+    s.close()
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def mtls_server(pki: Pki) -> Iterator[TlsServer]:
     s = TlsServer(_binary(), pki=pki, auth_clients="yes")
     s.start()
     yield s
-    s.stop()
+    s.close()
 
 
 def _url(port: int, **q: str) -> str:
@@ -229,7 +229,7 @@ def tls_cluster_node(pki: Pki) -> Iterator[TlsServer]:
         poll(lambda: c.execute_command("CLUSTER", "INFO").find(b"cluster_state:ok") >= 0, 20,
              "the TLS cluster to be ok")  # fmt: skip
     yield node
-    node.stop()
+    node.close()
 
 
 def test_tls_cluster(tls_cluster_node: TlsServer, pki: Pki) -> None:
@@ -255,9 +255,8 @@ async def test_tls_cluster_async(tls_cluster_node: TlsServer, pki: Pki) -> None:
 @pytest.fixture(scope="module")
 def tls_sentinel(pki: Pki, tls_server: TlsServer) -> Iterator[int]:
     """A sentinel (plain port) watching the TLS-only primary over TLS (``tls-replication``)."""
-    sport = free_port()
-    workdir = Path(tls_server.workdir).parent / f"fleetcache-tls-sentinel-{sport}"
-    workdir.mkdir()
+    proc = SentinelProc(_binary())
+    sport, workdir = proc.port, Path(proc.workdir)
     lines = [
         f"port {sport}",
         "bind 127.0.0.1",
@@ -271,7 +270,6 @@ def tls_sentinel(pki: Pki, tls_server: TlsServer) -> Iterator[int]:
         "",
     ]
     (workdir / "sentinel.conf").write_text("\n".join(lines))
-    proc = _SentinelProc(_binary(), port=sport, workdir=str(workdir))
     proc.start()
 
     def knows() -> bool:
@@ -283,7 +281,7 @@ def tls_sentinel(pki: Pki, tls_server: TlsServer) -> Iterator[int]:
 
     poll(knows, 20, "the sentinel to reach the TLS primary")
     yield sport
-    proc.stop()
+    proc.close()
 
 
 def test_tls_sentinel(tls_sentinel: int, pki: Pki) -> None:

@@ -8,10 +8,13 @@ CA (for "wrong CA" tests). ``TlsServer`` is a ``ServerProc`` that listens only o
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -78,30 +81,43 @@ def tls_args(pki: Pki, auth_clients: str = "no") -> tuple[str, ...]:
     )  # fmt: skip
 
 
-@dataclass
 class TlsServer(ServerProc):
-    """A redis-server listening only on a TLS port (``port``); plain TCP is off."""
+    """A redis-server listening only on a TLS port (``port``); plain TCP is off.
+    ``auth_clients``: ``tls-auth-clients`` (``"no"``, ``"yes"`` or ``"optional"``)."""
 
-    pki: Pki | None = None
-    auth_clients: str = "no"
-    more: tuple[str, ...] = field(default_factory=tuple)
-
-    def __post_init__(self) -> None:
-        assert self.pki is not None
+    def __init__(
+        self, binary: str, pki: Pki, auth_clients: str = "no", more: Sequence[str] = ()
+    ) -> None:
+        super().__init__(binary)
+        self.pki = pki
         self.extra = (
             "--port", "0", "--tls-port", str(self.port),
-            *tls_args(self.pki, self.auth_clients), *self.more,
+            *tls_args(pki, auth_clients), *more,
         )  # fmt: skip
 
     @property
     def url(self) -> str:
-        assert self.pki is not None
         return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.pki.ca_crt}"
 
-    def client(self, **kw: object) -> redis.Redis:
-        assert self.pki is not None
-        return redis.Redis(  # type: ignore[arg-type]
-            host="127.0.0.1", port=self.port, socket_timeout=5, ssl=True,
-            ssl_ca_certs=self.pki.ca_crt, ssl_certfile=self.pki.client_crt,
-            ssl_keyfile=self.pki.client_key, **kw,
+    def client(self, **kw: Any) -> redis.Redis:
+        kw.setdefault("socket_timeout", 5)
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, ssl=True, ssl_ca_certs=self.pki.ca_crt,
+            ssl_certfile=self.pki.client_crt, ssl_keyfile=self.pki.client_key, **kw,
         )  # fmt: skip
+
+
+class SentinelProc(ServerProc):
+    """``redis-server <workdir>/sentinel.conf --sentinel`` on ``port`` (plain TCP); the
+    caller writes the config file (it must be writable) before ``start()``."""
+
+    def start(self, timeout: float = 15.0) -> SentinelProc:
+        conf = os.path.join(self.workdir, "sentinel.conf")
+        self.proc = subprocess.Popen(
+            [self.binary, conf, "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.wait_ready(timeout)
+        return self

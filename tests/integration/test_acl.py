@@ -34,12 +34,13 @@ from fleetcache._keys import KeySpace, digest_of
 from fleetcache._scripts import script
 from fleetcache.cli import build_parser, main
 
-from .cluster import redis_cli_bin
-from .flavors import req, response
-from .servers import ServerProc, redis_server_bin, valkey_server_bin
+from ..support.cluster import redis_cli_bin
+from ..support.flavors import req, response
+from ..support.servers import ServerProc, redis_server_bin, valkey_server_bin
 
-LUA = Path(__file__).resolve().parent.parent / "lua"
-DOC = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
+ROOT = Path(__file__).resolve().parents[2]
+LUA = ROOT / "lua"
+DOC = ROOT / "docs" / "operations.md"
 BINARIES = {"redis": redis_server_bin, "valkey": valkey_server_bin}
 
 
@@ -129,7 +130,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[ServerProc]:
         pytest.skip(f"{request.param} server or redis-cli not found")
     proc = ServerProc(binary).start()
     yield proc
-    proc.stop()
+    proc.close()
 
 
 def _printed_rule(capsys: pytest.CaptureFixture[str], *args: str) -> str:
