@@ -3,6 +3,7 @@ policy, and the I/O-free parts of the public surface."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -35,6 +36,7 @@ class CacheBase:
         breaker_seconds: float = 1.0,
         compress_threshold: int | None = 4096,
         max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+        signing_key: bytes | Sequence[bytes] | None = None,
     ) -> None:
         self._core = Core(
             key_prefix=key_prefix,
@@ -43,6 +45,7 @@ class CacheBase:
             response_model=response_model,
             compress_threshold=compress_threshold,
             max_entry_bytes=max_entry_bytes,
+            signing_key=signing_key,
         )
         self._policy = ErrorPolicy(on_error, breaker_seconds)
         self._socket_timeout = check_timeout(socket_timeout, "socket_timeout")

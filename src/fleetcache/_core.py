@@ -13,10 +13,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ._codec import ACCEPT_PREFIX, Codec, CorruptEntry, header_tokens
+from ._codec import ACCEPT_PREFIX, FLAG_MAC, Codec, CorruptEntry, header_tokens
 from ._keys import KeySpace, RequestFields, digest_of, normalise_request
 from ._models import FleetStats, ModelStats
 from ._scripts import Script, script
+from ._signing import ForgedEntry, Signer, check_signing_key
 from .errors import EntryTooLargeError, LayoutMismatchError
 
 T = TypeVar("T")
@@ -36,6 +37,7 @@ _COUNTERS = (
     "expired",
     "evicted",
     "corrupt",
+    "forged",
     "tokens_saved",
     "coalesced",
 )
@@ -166,7 +168,7 @@ def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
 class Core:
     """Configuration and operations of one cache object (no I/O)."""
 
-    __slots__ = ("codec", "keys", "layout_checked", "max_entry_bytes", "ttl_ms")
+    __slots__ = ("codec", "keys", "layout_checked", "max_entry_bytes", "signer", "ttl_ms")
 
     def __init__(
         self,
@@ -177,8 +179,12 @@ class Core:
         response_model: type[BaseModel],
         compress_threshold: int | None,
         max_entry_bytes: int,
+        signing_key: bytes | Sequence[bytes] | None = None,
     ) -> None:
         self.keys = KeySpace(key_prefix, shards)
+        keys = check_signing_key(signing_key)
+        #: signs what this cache writes and verifies what it reads (None: no signing key)
+        self.signer = Signer(keys, self.keys.prefix, FLAG_MAC) if keys else None
         self.ttl_ms = check_ttl(ttl_seconds)
         self.codec = Codec(response_model, compress_threshold)
         if isinstance(max_entry_bytes, bool) or not isinstance(max_entry_bytes, int):
@@ -223,9 +229,12 @@ class Core:
             (digest, payload, ttl_ms, PRUNE_PER_PUT),
         )
 
-    def encode(self, response: BaseModel) -> bytes:
-        """Envelope bytes, refusing ones over ``max_entry_bytes``."""
+    def encode(self, response: BaseModel, digest: str) -> bytes:
+        """Envelope bytes for the entry of ``digest`` (signed when the cache has a signing
+        key), refusing ones over ``max_entry_bytes``."""
         payload = self.codec.encode(response)
+        if self.signer is not None:
+            payload = self.signer.sign(digest, payload)
         if len(payload) > self.max_entry_bytes:
             raise EntryTooLargeError(
                 f"encoded response is {len(payload)} bytes, over max_entry_bytes="
@@ -239,14 +248,55 @@ class Core:
 
     # -- operations ---------------------------------------------------------------------
 
+    def decode(self, raw: bytes, digest: str) -> BaseModel:
+        """The response in the entry of ``digest``. With a signing key the MAC is checked
+        first (``ForgedEntry``), before anything parses the body; then ``CorruptEntry`` if
+        the body does not decode."""
+        if self.signer is not None:
+            self.signer.verify(digest, raw)
+        return self.codec.decode(raw)
+
+    def drop_bad_call(
+        self,
+        exc: Exception,
+        req: RequestFields,
+        digest: str,
+        shard: int,
+        raw: bytes,
+        *,
+        coalesced: bool = False,
+    ) -> Call:
+        """The script call that takes back what the read of ``raw`` credited, counts it as
+        ``forged`` (a ``ForgedEntry``) or ``corrupt``, and drops the entry."""
+        if isinstance(exc, ForgedEntry):
+            return Call(
+                script("drop_forged"),
+                self.keys.entry_keys(shard, digest),
+                (
+                    digest,
+                    model_arg(req[2]),
+                    header_tokens(raw),
+                    raw,
+                    "coalesced" if coalesced else "hit",
+                ),
+            )
+        if coalesced:
+            return Call(
+                script("drop_coalesced"),
+                self.keys.entry_keys(shard, digest),
+                (digest, header_tokens(raw), raw),
+            )
+        return self.drop_corrupt_call(req, digest, shard, raw)
+
     def decode_hit(
         self, raw: bytes, req: RequestFields, digest: str, shard: int
     ) -> Op[BaseModel | None]:
-        """Decode a hit; a bad body turns the counted hit into a counted corrupt miss."""
+        """Decode a hit; a bad MAC or body turns the counted hit into a counted forged or
+        corrupt miss (the entry is dropped)."""
         try:
-            return self.codec.decode(raw)
-        except CorruptEntry:
-            yield self.drop_corrupt_call(req, digest, shard, raw)
+            return self.decode(raw, digest)
+        except (ForgedEntry, CorruptEntry) as exc:
+            yield self.drop_bad_call(exc, req, digest, shard, raw)
             return None
 
     def drop_corrupt_call(self, req: RequestFields, digest: str, shard: int, raw: bytes) -> Call:
@@ -270,7 +320,7 @@ class Core:
     ) -> Op[None]:
         _req, digest, shard = self.request(fields)
         ttl_ms = self.entry_ttl(ttl_seconds)
-        payload = self.encode(response)
+        payload = self.encode(response, digest)
         yield self.put_call(digest, shard, payload, ttl_ms)
 
     def op_invalidate(self, fields: tuple[Any, ...]) -> Op[bool]:

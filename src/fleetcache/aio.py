@@ -61,6 +61,12 @@ class AsyncRedisExactCache(CacheBase):
     - ``compress_threshold`` [4096 bytes]: zlib-compress bodies from this size (None: never).
     - ``max_entry_bytes`` [8 MiB]: larger encoded responses are not stored
       (``EntryTooLargeError`` with ``"raise"``, a logged skip with ``"miss"``).
+    - ``signing_key`` [None]: ``bytes`` (at least 16), or a sequence of them for rotation
+      (the first signs, any verifies). Every entry written carries a 16-byte HMAC-SHA256 tag
+      over the namespace, the request digest and the envelope, checked before anything is
+      decoded: an entry that is unsigned, forged, or moved from another request's key or
+      namespace is a miss, deleted and counted ``forged``. ``None``: no signing, entries are
+      read as before (a signed entry's tag is then skipped, not checked).
     """
 
     _lock_class = asyncio.Lock

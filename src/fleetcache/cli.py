@@ -92,6 +92,7 @@ def format_stats(fs: FleetStats, *, prefix: str, shards: int, url: str) -> str:
         ("expired", _n(fs.expired)),
         ("evicted", _n(fs.evicted)),
         ("corrupt", _n(fs.corrupt)),
+        ("forged", _n(fs.forged)),
     ]
     width = max(len(v) for _, v in rows)
     lines = [f"namespace {prefix!r} on {redact(url)} (shards={shards})"]
