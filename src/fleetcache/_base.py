@@ -37,6 +37,7 @@ class CacheBase:
         compress_threshold: int | None = 4096,
         max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
         signing_key: bytes | Sequence[bytes] | None = None,
+        max_entries: int | None = None,
     ) -> None:
         self._core = Core(
             key_prefix=key_prefix,
@@ -46,6 +47,7 @@ class CacheBase:
             compress_threshold=compress_threshold,
             max_entry_bytes=max_entry_bytes,
             signing_key=signing_key,
+            max_entries=max_entries,
         )
         self._policy = ErrorPolicy(on_error, breaker_seconds)
         self._socket_timeout = check_timeout(socket_timeout, "socket_timeout")
@@ -78,6 +80,11 @@ class CacheBase:
     def shards(self) -> int:
         """Number of hash-tagged shards the namespace is spread over (default 1)."""
         return self._core.keys.shards
+
+    @property
+    def max_entries(self) -> int | None:
+        """Most live entries the namespace holds (``None``: no cap); recorded in Redis."""
+        return self._core.max_entries
 
     @property
     def ttl_seconds(self) -> float | None:

@@ -145,7 +145,7 @@ def op_put_many(core: Core, plan: list[tuple[str, int, bytes]], ttl_ms: int) -> 
     for part in parts:
         shard = plan[part[0]][1]
         keys = (k.index(shard), k.stats(shard), *(k.entry(shard, plan[i][0]) for i in part))
-        args: list[str | bytes | int] = [ttl_ms, PRUNE_PER_PUT]
+        args: list[str | bytes | int] = [ttl_ms, PRUNE_PER_PUT, core.caps[shard]]
         for i in part:
             args += (plan[i][0], plan[i][2])
         calls.append(Call(s, keys, tuple(args)))
@@ -295,7 +295,7 @@ class Flight:
             yield Call(
                 script("put_release"),
                 (k.entry(sh, d), k.index(sh), k.stats(sh), k.lease(sh, d)),
-                (d, payload, ttl_ms, PRUNE_PER_PUT, self.token),
+                (d, payload, ttl_ms, PRUNE_PER_PUT, self.token, self.core.caps[sh]),
             )
         else:
             yield self.core.put_call(d, sh, payload, ttl_ms)

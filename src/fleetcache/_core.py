@@ -28,6 +28,8 @@ PRUNE_PER_PUT = 64
 CHUNK = 500
 #: Default largest envelope a put stores (bytes).
 DEFAULT_MAX_ENTRY_BYTES = 8 * 1024 * 1024
+#: Largest ``max_entries`` accepted (a Redis sorted set holds up to 2**32 - 1 members).
+MAX_ENTRIES_LIMIT = 2**32 - 1
 
 _COUNTERS = (
     "hits",
@@ -134,6 +136,31 @@ def check_ttl(ttl_seconds: object, name: str = "ttl_seconds") -> int:
     return ms
 
 
+def check_max_entries(max_entries: object, shards: int) -> int | None:
+    """``None`` (no cap) or an ``int`` from ``shards`` to 2**32 - 1 (each shard holds at
+    least one entry)."""
+    if max_entries is None:
+        return None
+    if isinstance(max_entries, bool) or not isinstance(max_entries, int):
+        raise TypeError(f"max_entries must be int or None, not {type(max_entries).__name__}")
+    if not shards <= max_entries <= MAX_ENTRIES_LIMIT:
+        raise ValueError(
+            f"max_entries must be between shards ({shards}) and {MAX_ENTRIES_LIMIT}, "
+            f"not {max_entries}"
+        )
+    return max_entries
+
+
+def shard_caps(max_entries: int | None, shards: int) -> tuple[int, ...]:
+    """Live entries each shard may hold: ``max_entries`` split as evenly as possible (shard
+    ``s`` gets ``N // S``, plus one for ``s < N % S``), so the shards add up to exactly N;
+    all 0 (no cap) without ``max_entries``."""
+    if max_entries is None:
+        return (0,) * shards
+    q, r = divmod(max_entries, shards)
+    return tuple(q + (1 if s < r else 0) for s in range(shards))
+
+
 def _to_str(v: Any) -> str:
     if not isinstance(v, bytes):
         return str(v)
@@ -168,7 +195,17 @@ def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
 class Core:
     """Configuration and operations of one cache object (no I/O)."""
 
-    __slots__ = ("codec", "keys", "layout_checked", "max_entry_bytes", "signer", "ttl_ms")
+    __slots__ = (
+        "caps",
+        "codec",
+        "keys",
+        "layout",
+        "layout_checked",
+        "max_entries",
+        "max_entry_bytes",
+        "signer",
+        "ttl_ms",
+    )
 
     def __init__(
         self,
@@ -180,8 +217,16 @@ class Core:
         compress_threshold: int | None,
         max_entry_bytes: int,
         signing_key: bytes | Sequence[bytes] | None = None,
+        max_entries: int | None = None,
     ) -> None:
         self.keys = KeySpace(key_prefix, shards)
+        self.max_entries = check_max_entries(max_entries, self.keys.shards)
+        #: per-shard live-entry caps passed to the put scripts (0 = none)
+        self.caps = shard_caps(self.max_entries, self.keys.shards)
+        #: the layout recorded in {P}:meta: shards, and the cap when there is one
+        self.layout = self.keys.layout + (
+            "" if self.max_entries is None else f";max_entries={self.max_entries}"
+        )
         keys = check_signing_key(signing_key)
         #: signs what this cache writes and verifies what it reads (None: no signing key)
         self.signer = Signer(keys, self.keys.prefix, FLAG_MAC) if keys else None
@@ -198,13 +243,13 @@ class Core:
 
     def op_check_layout(self) -> Op[None]:
         """Record this namespace's layout, or refuse one recorded differently."""
-        recorded = yield Call(script("layout"), (self.keys.meta,), (self.keys.layout,))
+        recorded = yield Call(script("layout"), (self.keys.meta,), (self.layout,))
         recorded = _to_str(recorded)
-        if recorded != self.keys.layout:
+        if recorded != self.layout:
             raise LayoutMismatchError(
                 f"namespace {self.keys.prefix!r} was created with layout {recorded!r}, "
-                f"this cache uses {self.keys.layout!r}: open it with the same shards= "
-                "(or clear it with the old settings first)"
+                f"this cache uses {self.layout!r}: open it with the same shards= and "
+                "max_entries= (or clear it with the old settings first)"
             )
         self.layout_checked = True
 
@@ -226,7 +271,7 @@ class Core:
         return Call(
             script("put"),
             k.entry_keys(shard, digest),
-            (digest, payload, ttl_ms, PRUNE_PER_PUT),
+            (digest, payload, ttl_ms, PRUNE_PER_PUT, self.caps[shard]),
         )
 
     def encode(self, response: BaseModel, digest: str) -> bytes:

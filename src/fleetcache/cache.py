@@ -67,6 +67,12 @@ class RedisExactCache(CacheBase):
       decoded: an entry that is unsigned, forged, or moved from another request's key or
       namespace is a miss, deleted and counted ``forged``. ``None``: no signing, entries are
       read as before (a signed entry's tag is then skipped, not checked).
+    - ``max_entries`` [None]: most live entries the namespace may hold, ``shards`` to
+      2**32 - 1; recorded in the namespace like ``shards`` (another value later is a
+      ``LayoutMismatchError``). Every put script keeps the live size <= N atomically: the
+      surplus is removed soonest-to-expire first, then (entries without TTL) oldest write
+      first, never the entry being written, counted ``evicted``. Split over the shards
+      (``N // S`` each, the first ``N % S`` one more). ``None``: no cap, nothing changes.
     """
 
     _lock_class = threading.Lock

@@ -62,7 +62,7 @@ from ._admin import (
     EXIT_USAGE,
     AdminError,
     connect,
-    recorded_shards,
+    recorded_layout,
     redact,
 )
 from ._base import DEFAULT_PREFIX
@@ -123,10 +123,15 @@ class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
                     self._client = sync_client_from_url(
                         self._url, ADMIN_TIMEOUT, ADMIN_CONNECT_TIMEOUT
                     )
-                shards = recorded_shards(self._client, prefix)
-                if shards is None:
+                layout = recorded_layout(self._client, prefix)
+                if layout is None:
                     return FleetStats()  # nobody has used the namespace yet
-                cache = RedisExactCache(client=self._client, key_prefix=prefix, shards=shards)
+                cache = RedisExactCache(
+                    client=self._client,
+                    key_prefix=prefix,
+                    shards=layout[0],
+                    max_entries=layout[1],
+                )
                 self._caches[prefix] = cache
         return cache.fleet_stats()
 
