@@ -9,8 +9,10 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import signal
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -257,11 +259,23 @@ def test_every_cli_subcommand_as_the_tenant(
     with RedisExactCache(url=url, key_prefix=prefix, shards=3, on_error="raise") as cache:
         assert len(cache) == 0
     pytest.importorskip("prometheus_client")
-    from fleetcache.metrics import FleetCacheCollector
-
-    metrics = list(FleetCacheCollector(url=url, prefixes=(prefix,)).collect())
-    up = [m for m in metrics if m.name == "fleetcache_up"]
-    assert up and up[0].samples[0].value == 1.0
+    # fleetcache metrics: the HTTP exporter, as a process, scraped once
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetcache", "metrics", "--url", url, "--prefix", prefix,
+         "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, (line, proc.poll())
+        with urllib.request.urlopen(line.split("at ", 1)[1].split()[0], timeout=10) as resp:
+            text = resp.read().decode()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(15)
+    assert rc == 0
+    assert f'fleetcache_up{{namespace="{prefix}"}} 1.0' in text, text[-2000:]
 
 
 def test_demo_as_the_tenant(server: ServerProc, capsys: pytest.CaptureFixture[str]) -> None:
@@ -423,3 +437,26 @@ def test_doc_shows_the_generated_rules() -> None:
         rule = acl_rules(a.prefix, a.user, shards=a.shards, password=a.password, cluster=a.cluster)
         assert command_line(rule) == shown
     assert set(CLIENT_COMMANDS) == {"evalsha", "script|load", "ping"}
+
+
+def test_a_key_denied_inside_a_script_is_a_setup_error(server: ServerProc) -> None:
+    """A user allowed the index and counters but not the entry keys: clear() reaches the entry
+    keys inside the script (derived from the index key's name); the denial there is an
+    UnsupportedServerError naming the rule to grant, not a passing fault."""
+    tag = uuid.uuid4().hex[:6]
+    prefix, user = f"t:half{tag}", f"half_{tag}"
+    ks = KeySpace(prefix, 1)
+    rules = acl_rules(prefix, user, password="pw")
+    rules = [a for a in rules if not a.startswith(f"~{{{prefix}:0}}:e:")]
+    with server.client() as admin:
+        admin.execute_command("ACL", "SETUSER", *rules)
+        admin.set(ks.entry(0, "ab" * 16), b"x")
+        admin.zadd(ks.index(0), {"ab" * 16: "inf"})
+    url = f"redis://{user}:pw@127.0.0.1:{server.port}/0"
+    with RedisExactCache(url=url, key_prefix=prefix) as cache:
+        with pytest.raises(UnsupportedServerError, match="fleetcache acl"):
+            cache.clear()
+    with server.client() as admin:
+        assert admin.exists(ks.entry(0, "ab" * 16)) == 1
+        admin.delete(ks.entry(0, "ab" * 16), ks.index(0), ks.meta)
+        admin.execute_command("ACL", "DELUSER", user)
