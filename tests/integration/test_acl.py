@@ -460,3 +460,33 @@ def test_a_key_denied_inside_a_script_is_a_setup_error(server: ServerProc) -> No
         assert admin.exists(ks.entry(0, "ab" * 16)) == 1
         admin.delete(ks.entry(0, "ab" * 16), ks.index(0), ks.meta)
         admin.execute_command("ACL", "DELUSER", user)
+
+
+def test_tenant_with_a_cap_and_a_signing_key(
+    server: ServerProc, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same rule covers what max_entries and signing_key add: cap evictions delete entry
+    keys derived inside the put script, forged entries are dropped by drop_forged."""
+    tag = uuid.uuid4().hex[:6]
+    prefix, user = f"t:capped{tag}", f"capped_{tag}"
+    _apply(server, _printed_rule(capsys, "--prefix", prefix, "--user", user, "--shards", "2",
+                                 "--password", "pw"))  # fmt: skip
+    url = f"redis://{user}:pw@127.0.0.1:{server.port}/0"
+    key = b"k" * 32
+    with RedisExactCache(url=url, key_prefix=prefix, shards=2, max_entries=6,
+                         signing_key=key, on_error="raise") as cache:  # fmt: skip
+        for i in range(20):
+            cache.put(*req(i), response(i))
+        cache.put_many([(*req(i), response(i)) for i in range(20, 30)])
+        assert len(cache) == 6
+        fs = cache.fleet_stats()
+        assert fs.puts - fs.evicted == 6
+        with RedisExactCache(url=url, key_prefix=prefix, shards=2, max_entries=6,
+                             on_error="raise") as unsigned:  # fmt: skip
+            unsigned.put(*req(29), response(666))
+        assert cache.get(*req(29)) is None
+        assert cache.fleet_stats().forged == 1
+        cache.clear()
+    with server.client() as admin:
+        admin.delete(KeySpace(prefix, 2).meta)
+        admin.execute_command("ACL", "DELUSER", user)
