@@ -42,7 +42,7 @@ def check_script_error(exc: ResponseError) -> None:
         or "can't access at least one of the keys" in msg  # Redis 7.0, a key inside a script
     ):
         raise UnsupportedServerError(
-            f"the Redis user may not run a command fleetcache needs ({msg}); grant the rule "
+            f"the Redis user may not run a command fleetcache needs ({msg}); grant the ACL rule "
             "`fleetcache acl --prefix P --user U --shards S` prints (+evalsha +script|load and "
             "the commands the scripts call, on the namespace's keys; docs/operations.md)"
         ) from exc
