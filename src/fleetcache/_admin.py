@@ -37,7 +37,7 @@ ADMIN_TIMEOUT = 5.0
 #: Connect timeout of the operator tools' clients (seconds).
 ADMIN_CONNECT_TIMEOUT = 2.0
 
-_LAYOUT = re.compile(r"^fleetcache-(\d+);shards=(\d+)$")
+_LAYOUT = re.compile(r"^fleetcache-(\d+);shards=(\d+)(?:;max_entries=(\d+))?$")
 
 
 class AdminError(Exception):
@@ -126,17 +126,25 @@ def connect(
 def recorded_shards(client: Any, prefix: str) -> int | None:
     """Shard count recorded in the namespace's ``{P}:meta`` key; ``None`` if the namespace
     does not exist (no meta key and no shard-0 index)."""
+    layout = recorded_layout(client, prefix)
+    return None if layout is None else layout[0]
+
+
+def recorded_layout(client: Any, prefix: str) -> tuple[int, int | None] | None:
+    """``(shards, max_entries)`` recorded in the namespace's ``{P}:meta`` key
+    (``max_entries`` is ``None`` for an uncapped namespace); ``None`` if the namespace does
+    not exist (no meta key and no shard-0 index)."""
     keys = KeySpace(prefix, 1)
     raw = client.get(keys.meta)
     if raw is None:
-        return 1 if client.exists(keys.index(0)) else None
+        return (1, None) if client.exists(keys.index(0)) else None
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     m = _LAYOUT.match(text)
     if m is None:
         raise AdminError(
             f"namespace {prefix!r} has a layout this fleetcache does not know: {text!r}"
         )
-    return int(m.group(2))
+    return int(m.group(2)), None if m.group(3) is None else int(m.group(3))
 
 
 def open_namespace(url: str, prefix: str, *, must_exist: bool = True) -> RedisExactCache:
@@ -152,21 +160,24 @@ def open_namespace(url: str, prefix: str, *, must_exist: bool = True) -> RedisEx
         raise AdminError(f"invalid --prefix: {exc}", EXIT_USAGE) from exc
     client = connect(url)
     try:
-        shards = recorded_shards(client, prefix)
+        layout = recorded_layout(client, prefix)
     except redis.RedisError as exc:
         client.close()
         raise AdminError(f"Redis at {redact(url)} failed: {exc}", EXIT_UNREACHABLE) from exc
     except AdminError:
         client.close()
         raise
-    if shards is None and must_exist:
+    if layout is None and must_exist:
         client.close()
         raise AdminError(
             f"namespace {prefix!r} does not exist on {redact(url)} (no key "
             f"{KeySpace(prefix, 1).meta!r}); check --prefix (default {DEFAULT_PREFIX!r})",
             EXIT_NO_NAMESPACE,
         )
-    cache = RedisExactCache(client=client, key_prefix=prefix, shards=shards or 1)
+    shards, max_entries = layout or (1, None)
+    cache = RedisExactCache(
+        client=client, key_prefix=prefix, shards=shards, max_entries=max_entries
+    )
     cache._owns_client = True  # the cache closes the client it was handed here
     return cache
 

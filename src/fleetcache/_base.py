@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -57,6 +58,8 @@ class CacheBase:
         breaker_seconds: float = 1.0,
         compress_threshold: int | None = 4096,
         max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+        signing_key: bytes | Sequence[bytes] | None = None,
+        max_entries: int | None = None,
     ) -> None:
         self._core = Core(
             key_prefix=key_prefix,
@@ -65,6 +68,8 @@ class CacheBase:
             response_model=response_model,
             compress_threshold=compress_threshold,
             max_entry_bytes=max_entry_bytes,
+            signing_key=signing_key,
+            max_entries=max_entries,
         )
         self._policy = ErrorPolicy(on_error, breaker_seconds)
         self._socket_timeout = check_timeout(socket_timeout, "socket_timeout")
@@ -129,6 +134,11 @@ class CacheBase:
     def shards(self) -> int:
         """Number of hash-tagged shards the namespace is spread over (default 1)."""
         return self._core.keys.shards
+
+    @property
+    def max_entries(self) -> int | None:
+        """Most live entries the namespace holds (``None``: no cap); recorded in Redis."""
+        return self._core.max_entries
 
     @property
     def ttl_seconds(self) -> float | None:

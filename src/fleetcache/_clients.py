@@ -12,6 +12,16 @@ URL forms (the scheme picks the client class; everything after it is redis-py's 
   ``rediss+sentinel://``, TLS to the primary): the primary that the sentinels name for
   ``service_name`` (``Sentinel(...).master_for``); a failover is followed by itself. A
   ``user:password@`` before the hosts authenticates to the primary (not to the sentinels).
+
+TLS options go in the URL's query string, for every form: ``ssl_ca_certs=`` (CA bundle
+file), ``ssl_ca_path=`` (CA directory), ``ssl_certfile=`` / ``ssl_keyfile=`` (client
+certificate and key, for servers with ``tls-auth-clients yes``), ``ssl_password=`` (the key's
+passphrase), ``ssl_cert_reqs=`` (``required``, the default, ``optional`` or ``none``),
+``ssl_check_hostname=`` (``true``/``false``; default true, the certificate must name the
+host), ``ssl_ciphers=``, ``ssl_min_version=``. They need a TLS scheme (``rediss://``,
+``rediss+cluster://``, ``rediss+sentinel://``): on a plain one they are a ``ValueError``, as is
+an unknown ``ssl_*`` name. With ``rediss+sentinel://`` they apply to the primary (the
+sentinels themselves are asked in plain text).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import inspect
 import time
 from functools import cache
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -75,15 +86,74 @@ def _split_scheme(url: object) -> tuple[str, str]:
     return "plain", url
 
 
+#: The ``ssl_*`` query options the URL forms accept (passed to redis-py's SSL connection).
+TLS_OPTIONS = frozenset(
+    {
+        "ssl_ca_certs",
+        "ssl_ca_path",
+        "ssl_ca_data",
+        "ssl_certfile",
+        "ssl_keyfile",
+        "ssl_password",
+        "ssl_cert_reqs",
+        "ssl_check_hostname",
+        "ssl_ciphers",
+        "ssl_min_version",
+    }
+)
+_CERT_REQS = ("none", "optional", "required")
+_BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def tls_options(url: str) -> dict[str, Any]:
+    """The ``ssl_*`` options in a URL's query string, checked and converted.
+
+    ``ValueError`` for an ``ssl_*`` option on a scheme without TLS (``redis://``,
+    ``redis+cluster://``, ``redis+sentinel://``, ``unix://``), an unknown ``ssl_*`` name, or a
+    bad ``ssl_cert_reqs`` / ``ssl_check_hostname`` / ``ssl_min_version`` value.
+    """
+    query = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    found = {k: v[-1] for k, v in query.items() if k.startswith("ssl")}
+    if not found:
+        return {}
+    if not url.lower().startswith("rediss"):
+        raise ValueError(
+            f"TLS options {sorted(found)} need a TLS URL (rediss://, rediss+cluster://, "
+            "rediss+sentinel://)"
+        )
+    unknown = sorted(set(found) - TLS_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown TLS option(s) {unknown}; known: {sorted(TLS_OPTIONS)}")
+    out: dict[str, Any] = dict(found)
+    if "ssl_cert_reqs" in out and out["ssl_cert_reqs"].lower() not in _CERT_REQS:
+        raise ValueError(f"ssl_cert_reqs must be one of {_CERT_REQS}, not {out['ssl_cert_reqs']!r}")
+    if "ssl_cert_reqs" in out:
+        out["ssl_cert_reqs"] = out["ssl_cert_reqs"].lower()
+    if "ssl_check_hostname" in out:
+        flag = _BOOL.get(out["ssl_check_hostname"].lower())
+        if flag is None:
+            raise ValueError("ssl_check_hostname must be true or false")
+        out["ssl_check_hostname"] = flag
+    if "ssl_min_version" in out:
+        try:
+            out["ssl_min_version"] = int(out["ssl_min_version"])
+        except ValueError:
+            raise ValueError("ssl_min_version must be an integer (ssl.TLSVersion)") from None
+    return out
+
+
 def parse_sentinel_url(url: str) -> dict[str, Any]:
     """Parse ``redis+sentinel://[user:password@]h:p[,h:p...]/service[/db]``.
 
     Returns ``hosts`` (list of (host, port); port defaults to 26379), ``service``, ``db``
-    (default 0), ``ssl``, ``username``, ``password`` (``None`` when absent). Raises
-    ``ValueError`` for a URL without hosts or service name.
+    (default 0), ``ssl``, ``username``, ``password`` (``None`` when absent), ``tls`` (the
+    checked ``ssl_*`` query options, see ``tls_options``). Raises ``ValueError`` for a URL
+    without hosts or service name.
     """
     from urllib.parse import unquote
 
+    tls = tls_options(url)
+    url = url.partition("?")[0]
     scheme, _, rest = url.partition("://")
     netloc, _, path = rest.partition("/")
     username = password = None
@@ -117,6 +187,7 @@ def parse_sentinel_url(url: str) -> dict[str, Any]:
         "ssl": scheme.lower().startswith("rediss"),
         "username": username,
         "password": password,
+        "tls": tls,
     }
 
 
@@ -124,6 +195,7 @@ def _sentinel_kwargs(parsed: dict[str, Any], kw: dict[str, Any]) -> dict[str, An
     out = dict(kw, db=parsed["db"])
     if parsed["ssl"]:
         out["ssl"] = True
+        out.update(parsed["tls"])
     if parsed["username"]:
         out["username"] = parsed["username"]
     if parsed["password"] is not None:
@@ -237,6 +309,7 @@ def sync_client_from_url(url: str, socket_timeout: float, connect_timeout: float
     import redis
 
     kind, url = _split_scheme(url)
+    tls_options(url)  # a clear ValueError now rather than a TypeError at the first call
     kw = _client_kwargs(socket_timeout, connect_timeout)
     if kind == "cluster":
         from redis.cluster import RedisCluster
@@ -257,6 +330,7 @@ def async_client_from_url(url: str, socket_timeout: float, connect_timeout: floa
     from redis.asyncio.retry import Retry as AsyncRetry
 
     kind, url = _split_scheme(url)
+    tls_options(url)
     kw = _client_kwargs(socket_timeout, connect_timeout)
     # the asyncio clients need the asyncio Retry: a sync one returns the coroutine from its
     # loop without awaiting it, so it would never retry
@@ -330,3 +404,34 @@ def check_client(client: Any, *, want_async: bool) -> Any:
             "payloads and needs decode_responses=False"
         )
     return client
+
+
+def tls_hint(exc: BaseException) -> str:
+    """A short explanation to append to a connection fault that looks like a TLS problem
+    (``""`` otherwise): a failed handshake (wrong CA, client certificate refused, a host the
+    certificate does not name) or a server that drops a plain-text client (TLS-only port)."""
+    import ssl
+
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    text = ""
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, ssl.SSLError):
+            text = "SSL"
+            break
+        text += " " + str(e)
+        e = e.__cause__ or e.__context__
+    if "SSL" in text or "CERTIFICATE" in text.upper():
+        return (
+            " (TLS handshake failed: check the CA, ssl_ca_certs=; the client certificate, "
+            "ssl_certfile=/ssl_keyfile=; and that the server certificate names the host)"
+        )
+    low = text.lower()
+    if "reset by peer" in low or "closed by server" in low or "connection closed" in low:
+        return (
+            " (the server dropped the connection before answering: if it only accepts TLS, "
+            "use a rediss:// URL; if it needs a client certificate, pass ssl_certfile= and "
+            "ssl_keyfile=)"
+        )
+    return ""

@@ -134,6 +134,11 @@ COUNTERS: tuple[Counter, ...] = (
         "entries",
     ),
     Counter("corrupt", "Entries dropped because their payload did not decode.", "entries"),
+    Counter(
+        "forged",
+        "Entries dropped because their MAC did not verify (caches with a signing_key).",
+        "entries",
+    ),
 )
 COUNTER_NAMES: frozenset[str] = frozenset(c.name for c in COUNTERS)
 

@@ -61,6 +61,18 @@ class RedisExactCache(CacheBase):
     - ``compress_threshold`` [4096 bytes]: zlib-compress bodies from this size (None: never).
     - ``max_entry_bytes`` [8 MiB]: larger encoded responses are not stored
       (``EntryTooLargeError`` with ``"raise"``, a logged skip with ``"miss"``).
+    - ``signing_key`` [None]: ``bytes`` (at least 16), or a sequence of them for rotation
+      (the first signs, any verifies). Every entry written carries a 16-byte HMAC-SHA256 tag
+      over the namespace, the request digest and the envelope, checked before anything is
+      decoded: an entry that is unsigned, forged, or moved from another request's key or
+      namespace is a miss, deleted and counted ``forged``. ``None``: no signing, entries are
+      read as before (a signed entry's tag is then skipped, not checked).
+    - ``max_entries`` [None]: most live entries the namespace may hold, ``shards`` to
+      2**32 - 1; recorded in the namespace like ``shards`` (another value later is a
+      ``LayoutMismatchError``). Every put script keeps the live size <= N atomically: the
+      surplus is removed soonest-to-expire first, then (entries without TTL) oldest write
+      first, never the entry being written, counted ``evicted``. Split over the shards
+      (``N // S`` each, the first ``N % S`` one more). ``None``: no cap, nothing changes.
     """
 
     _lock_class = threading.Lock

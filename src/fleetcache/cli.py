@@ -6,6 +6,8 @@
     fleetcache reset-stats            zero the counters, keep the entries
     fleetcache demo [...]             the fleet demo (see ``fleetcache demo --help``)
     fleetcache metrics [--port 9108]  serve the fleet-wide counters to Prometheus
+    fleetcache acl --prefix P --user U [--shards S] [--password PW] [--cluster]
+                                      print the least-privilege ACL SETUSER rule of P
 
 ``--url`` defaults to ``$REDIS_URL``, then ``redis://localhost:6379/0``; ``--prefix`` to
 ``ractogateway:exact``. Exit codes: 0 ok, 1 failed or declined, 2 bad arguments, 3 server
@@ -323,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=9108, help="TCP port (default: 9108)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.set_defaults(func=cmd_metrics)
+
+    from . import _acl
+
+    _acl.add_parser(sub)
 
     from .demo.args import add_demo_arguments  # the options only: no workers, no charting
 

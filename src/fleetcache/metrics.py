@@ -15,7 +15,7 @@ or as a sidecar: ``fleetcache metrics --port 9108`` (binds 127.0.0.1 unless ``--
 Exposed (label ``namespace``; the per-model ones also ``model``): one counter
 ``fleetcache_<name>_total`` per entry of ``fleetcache._models.COUNTERS``, HELP text from its
 description (``hits``, ``misses``, ``tokens_saved``, ``puts``, ``coalesced``,
-``invalidations``, ``expired``, ``evicted``, ``corrupt``), and:
+``invalidations``, ``expired``, ``evicted``, ``corrupt``, ``forged``), and:
 
 =================================  =======  =============================================
 ``fleetcache_model_hits_total``    counter  hits per model
@@ -55,7 +55,7 @@ from ._admin import (
     EXIT_USAGE,
     AdminError,
     connect,
-    recorded_shards,
+    recorded_layout,
     redact,
 )
 from ._base import DEFAULT_PREFIX
@@ -107,10 +107,15 @@ class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
                     self._client = sync_client_from_url(
                         self._url, ADMIN_TIMEOUT, ADMIN_CONNECT_TIMEOUT
                     )
-                shards = recorded_shards(self._client, prefix)
-                if shards is None:
+                layout = recorded_layout(self._client, prefix)
+                if layout is None:
                     return FleetStats()  # nobody has used the namespace yet
-                cache = RedisExactCache(client=self._client, key_prefix=prefix, shards=shards)
+                cache = RedisExactCache(
+                    client=self._client,
+                    key_prefix=prefix,
+                    shards=layout[0],
+                    max_entries=layout[1],
+                )
                 self._caches[prefix] = cache
         return cache.fleet_stats()
 

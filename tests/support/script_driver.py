@@ -65,6 +65,22 @@ def hash_tag(key: str) -> str:
     return m.group(1) if m and m.group(1) else key
 
 
+def item_args(c: Call) -> list[tuple[Any, ...]]:
+    """The per-item arguments of a variadic call (``get_many``: ``(digest, model)`` per
+    entry), after its fixed ones: the split comes from the script's header."""
+    shape = _shape(c.script.name)
+    assert shape.variadic and shape.per_item, f"{c.script.name} takes no items"
+    rest = c.args[shape.argv :]
+    n = shape.per_item
+    return [tuple(rest[i : i + n]) for i in range(0, len(rest), n)]
+
+
+def fixed_args(c: Call) -> tuple[Any, ...]:
+    """The fixed arguments of a call (all of them for a non-variadic script)."""
+    shape = _shape(c.script.name)
+    return c.args[: shape.argv] if shape.variadic else c.args
+
+
 def check_call(c: Call) -> None:
     """Assert that one ``Call`` is a well-formed call of a loaded script."""
     assert isinstance(c, Call), f"expected a Call, got {c!r}"

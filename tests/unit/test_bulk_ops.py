@@ -21,7 +21,7 @@ from ..support.core_data import (
     make_core,
     request,
 )
-from ..support.script_driver import ScriptedOp
+from ..support.script_driver import ScriptedOp, fixed_args, item_args
 
 
 def _entries(call: Call) -> list[str]:
@@ -51,8 +51,7 @@ def test_get_many_is_one_batch_grouped_by_shard_in_request_order() -> None:
         positions = [reqs.index(by_key[k]) for k in entries]
         assert positions == sorted(positions)  # request order within the shard
         # ARGV: the accepted magic, then (digest, model) per entry, in key order
-        assert call.args[1::2] == tuple(digest(by_key[k]) for k in entries)
-        assert call.args[2::2] == (b"m1",) * len(entries)
+        assert item_args(call) == [(digest(by_key[k]), b"m1") for k in entries]
         covered += entries
     assert sorted(covered) == sorted(by_key)
 
@@ -147,10 +146,11 @@ def test_put_many_is_one_batch_of_per_shard_calls_with_ttl_in_ms() -> None:
     assert len(batch.calls) == len({_shard(core, it[:5]) for it in items})
     stored = {}
     for call in batch.calls:
-        ttl, prune = call.args[:2]
+        ttl, prune, cap = fixed_args(call)
         assert ttl == 2500  # ms
         assert isinstance(prune, int) and 0 < prune <= 1000  # bounded pruning
-        for key, d, payload in zip(_entries(call), call.args[2::2], call.args[3::2], strict=True):
+        assert cap == 0  # no max_entries: no cap
+        for key, (d, payload) in zip(_entries(call), item_args(call), strict=True):
             assert isinstance(d, str) and isinstance(payload, bytes) and key.endswith(f"e:{d}")
             stored[d] = contents([core.codec.decode(payload)])[0]
     assert stored == {digest(it[:5]): f"a{i}" for i, it in enumerate(items)}
@@ -165,7 +165,7 @@ def test_put_many_uses_the_cache_ttl_by_default_and_chunks_at_500() -> None:
     op = ScriptedOp(op_put_many(core, plan, ttl_ms))
     batch = op.expect_batch("put_many", "put_many")
     assert [len(_entries(c)) for c in batch.calls] == [BATCH_CHUNK, 3]
-    assert {c.args[0] for c in batch.calls} == {500}
+    assert {fixed_args(c)[0] for c in batch.calls} == {500}
 
 
 def test_put_many_skips_an_item_over_max_entry_bytes_through_refuse() -> None:
@@ -176,7 +176,7 @@ def test_put_many_skips_an_item_over_max_entry_bytes_through_refuse() -> None:
     assert len(refused) == 1 and isinstance(refused[0], EntryTooLargeError)
     op = ScriptedOp(op_put_many(core, plan, ttl_ms))
     (call,) = op.expect_batch("put_many").calls
-    assert call.args[2::2] == (digest(request(0)),)
+    assert [d for d, _payload in item_args(call)] == [digest(request(0))]
 
 
 def test_put_many_refusal_that_raises_stops_before_any_io() -> None:
@@ -188,6 +188,19 @@ def test_put_many_refusal_that_raises_stops_before_any_io() -> None:
 
     with pytest.raises(EntryTooLargeError):
         plan_put_many(core, items, None, refuse)
+
+
+def test_put_many_passes_each_shards_cap() -> None:
+    """With ``max_entries`` every shard's call carries that shard's share of the cap."""
+    core = make_core(shards=3, max_entries=10)
+    items = [(*request(i), answer()) for i in range(30)]
+    plan, ttl_ms = plan_put_many(core, items, None, lambda exc: None)
+    op = ScriptedOp(op_put_many(core, plan, ttl_ms))
+    caps = {}
+    for call in op.expect_batch().calls:
+        shard = int(call.keys[0].split(":")[1].rstrip("}"))
+        caps[shard] = fixed_args(call)[2]
+    assert caps == {0: 4, 1: 3, 2: 3}  # 10 split as evenly as possible, adding up to 10
 
 
 def test_put_many_of_nothing_does_no_io() -> None:

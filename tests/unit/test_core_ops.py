@@ -112,14 +112,21 @@ def test_put_encodes_the_response_with_the_ttl_in_ms(
     op = ScriptedOp(core.op_put(FIELDS, resp, call_ttl))
     call = op.expect_call("put")
     assert call.keys == entry_keys(core)
-    d, payload, ttl_ms, prune = call.args
+    d, payload, ttl_ms, prune, cap = call.args
     assert d == digest()
+    assert cap == 0  # no max_entries: no cap
     assert isinstance(payload, bytes) and core.codec.decode(payload) == resp
     assert payload.startswith(ACCEPT_PREFIX)
     assert ttl_ms == ms
     assert isinstance(prune, int) and 0 < prune <= 1000  # bounded pruning per put
     op.reply(1)
     assert op.done and op.result is None
+
+
+def test_put_with_max_entries_passes_the_shards_cap() -> None:
+    core = make_core(max_entries=7)
+    op = ScriptedOp(core.op_put(FIELDS, answer()))
+    assert op.expect_call("put").args[4] == 7
 
 
 @pytest.mark.parametrize(

@@ -100,8 +100,8 @@ def test_lease_granted_computes_then_stores_and_releases_in_one_call(clock: Fake
     op.reply(resp)
     put = op.expect_call("put_release")
     assert put.keys == (*entry_keys(core), lease_key(core))
-    d, payload, ttl_ms, _prune, tok = put.args
-    assert (d, ttl_ms, tok) == (digest(), 60_000, token)  # released only if still ours
+    d, payload, ttl_ms, _prune, tok, cap = put.args
+    assert (d, ttl_ms, tok, cap) == (digest(), 60_000, token, 0)  # released only if ours
     assert isinstance(payload, bytes) and core.codec.decode(payload) == resp
     op.reply(1)
     assert op.result == resp and flight.computed and flight.response == resp
