@@ -24,7 +24,7 @@ from pathlib import Path
 import redis
 import redis.cluster
 
-from .servers import ServerProc, free_port
+from .servers import SentinelProc, ServerProc, free_port
 
 
 def redis_cli_bin() -> str | None:
@@ -214,7 +214,7 @@ class SentinelSet:
                 self.password,
                 (*fast, "--replicaof", "127.0.0.1", str(self.primary.port)),
             ).start()
-            sentinel = _SentinelProc(self.binary)  # its own free port and directory
+            sentinel = SentinelProc(self.binary)  # its own free port and directory
             sport = sentinel.port
             workdir = Path(sentinel.workdir)
             conf = workdir / "sentinel.conf"
@@ -282,21 +282,6 @@ class SentinelSet:
         for p in (self.sentinel, self.replica, self.primary):
             if p is not None:
                 p.close()  # stop it and remove its directory
-
-
-class _SentinelProc(ServerProc):
-    """``redis-server <conf> --sentinel`` (the config file must be writable)."""
-
-    def start(self, timeout: float = 15.0) -> ServerProc:
-        conf = os.path.join(self.workdir, "sentinel.conf")
-        self.proc = subprocess.Popen(
-            [self.binary, conf, "--sentinel"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.wait_ready(timeout)
-        return self
 
 
 class _AuthProc(ServerProc):

@@ -3,6 +3,8 @@ readiness by polling PING, shutdown by PID; never port 6379), under the names th
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -15,7 +17,14 @@ from fleetcache.embedded import (
     valkey_server_bin,
 )
 
-__all__ = ["ServerProc", "free_port", "redis_server_bin", "servers_of", "valkey_server_bin"]
+__all__ = [
+    "SentinelProc",
+    "ServerProc",
+    "free_port",
+    "redis_server_bin",
+    "servers_of",
+    "valkey_server_bin",
+]
 
 
 @contextmanager
@@ -33,3 +42,19 @@ def servers_of(binary: str) -> Iterator[Callable[..., ServerProc]]:
     finally:
         for proc in started:
             proc.close()
+
+
+class SentinelProc(ServerProc):
+    """``redis-server <workdir>/sentinel.conf --sentinel`` on ``port`` (plain TCP); the
+    caller writes the config file (it must be writable) before ``start()``."""
+
+    def start(self, timeout: float = 15.0) -> SentinelProc:
+        conf = os.path.join(self.workdir, "sentinel.conf")
+        self.proc = subprocess.Popen(
+            [self.binary, conf, "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.wait_ready(timeout)
+        return self

@@ -292,3 +292,41 @@ def test_reconcile_resumes_where_the_server_says_and_adds_up_removals() -> None:
 def test_reconcile_of_an_empty_namespace_is_one_call_per_shard() -> None:
     removed, trace = run_op(make_core(shards=3).op_reconcile(), lambda _step: [0, 0, 0])
     assert removed == 0 and len(trace) == 3
+
+
+# -- signed entries ------------------------------------------------------------------------
+
+KEY = b"k" * 32
+
+
+def test_signed_cache_serves_an_entry_it_signed() -> None:
+    core = make_core(signing_key=KEY)
+    resp = answer()
+    put = ScriptedOp(core.op_put(FIELDS, resp))
+    payload = put.expect_call("put").args[1]
+    assert isinstance(payload, bytes)
+    put.reply(1)
+    get = ScriptedOp(core.op_get(FIELDS))
+    get.expect_call("get")
+    get.reply(payload)
+    assert get.result == resp and len(get.trace) == 1
+
+
+@pytest.mark.parametrize("writer", ["unsigned", "other key", "other request"])
+def test_signed_cache_drops_an_entry_that_does_not_verify(writer: str) -> None:
+    core = make_core(signing_key=KEY)
+    if writer == "unsigned":
+        raw = envelope(make_core(), answer(tokens=9))
+    elif writer == "other key":
+        raw = make_core(signing_key=b"o" * 32).encode(answer(tokens=9), digest())
+    else:  # signed for another request's digest, copied under this one's key
+        raw = core.encode(answer(tokens=9), digest(("other", "s", "m1", 0.0, 1)))
+    op = ScriptedOp(core.op_get(FIELDS))
+    op.expect_call("get")
+    op.reply(raw)
+    drop = op.expect_call("drop_forged")
+    assert drop.keys == entry_keys(core)
+    # undo the counted hit (model, tokens credited), delete only these bytes
+    assert drop.args == (digest(), b"m1", 9, raw, "hit")
+    op.reply(1)
+    assert op.result is None
