@@ -19,7 +19,8 @@
       released  1 if the lease was still ours and was deleted, else 0 (it had expired)
 ]]
 --- @include "now_ms"
---- @include "store"
+--- @include "store_entry"
+--- @include "prune_expired"
 local now = now_ms()
 local added = store_entry(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), now)
 redis.call('HINCRBY', KEYS[3], 'puts', 1)

@@ -17,7 +17,7 @@ from redis.exceptions import AuthenticationError, ResponseError
 
 from ._base import DEFAULT_PREFIX, DEFAULT_URL
 from ._clients import sync_client_from_url
-from ._keys import KeySpace, check_prefix
+from ._keys import KeySpace, check_prefix, check_shards
 from ._models import FleetStats
 from .cache import RedisExactCache
 
@@ -113,50 +113,79 @@ def connect(
     return client
 
 
-def recorded_shards(client: Any, prefix: str) -> int | None:
+def recorded_shards(client: Any, prefix: str, shards: int | None = None) -> int | None:
     """Shard count recorded in the namespace's ``{P}:meta`` key; ``None`` if the namespace
-    does not exist (no meta key and no shard-0 index)."""
+    does not exist (no meta key and no shard-0 index or counters). Reads only.
+
+    When the record is missing but the namespace has data (a restart without persistence or
+    an eviction removed it; a running fleet records it again on its next put), the shard
+    count cannot be known without guessing: ``shards`` (the operator's ``--shards``) is
+    used if given, else ``AdminError`` says how to pass it. A recorded count that differs
+    from ``shards`` is an ``AdminError`` too.
+    """
     keys = KeySpace(prefix, 1)
     raw = client.get(keys.meta)
     if raw is None:
-        return 1 if client.exists(keys.index(0)) else None
+        if not (client.exists(keys.index(0)) or client.exists(keys.stats(0))):
+            return shards
+        if shards is not None:
+            return shards
+        raise AdminError(
+            f"the layout of namespace {prefix!r} is unknown: its record {keys.meta!r} is "
+            "missing (a restart without persistence or an eviction removed it; the fleet "
+            "records it again on its next put). Pass --shards N (the shards= the fleet "
+            "uses) to read it now; nothing is written",
+            EXIT_FAILED,
+        )
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     m = _LAYOUT.match(text)
     if m is None:
         raise AdminError(
             f"namespace {prefix!r} has a layout this fleetcache does not know: {text!r}"
         )
-    return int(m.group(2))
+    recorded = int(m.group(2))
+    if shards is not None and shards != recorded:
+        raise AdminError(
+            f"namespace {prefix!r} records shards={recorded}, not --shards {shards}",
+            EXIT_USAGE,
+        )
+    return recorded
 
 
-def open_namespace(url: str, prefix: str, *, must_exist: bool = True) -> RedisExactCache:
-    """A ``RedisExactCache`` on an existing namespace, with its recorded shard count.
+def open_namespace(
+    url: str, prefix: str, *, must_exist: bool = True, shards: int | None = None
+) -> RedisExactCache:
+    """A ``RedisExactCache`` on an existing namespace, with its recorded shard count (or
+    ``shards`` when the record is missing: see ``recorded_shards``). Opening reads only:
+    the stats, size and counters it then reads never write either.
 
-    Raises ``AdminError``: bad prefix (``EXIT_USAGE``), connection problems
+    Raises ``AdminError``: bad prefix or shards (``EXIT_USAGE``), connection problems
     (``EXIT_UNREACHABLE``), a namespace that does not exist when ``must_exist``
-    (``EXIT_NO_NAMESPACE``).
+    (``EXIT_NO_NAMESPACE``), an unknown layout (``EXIT_FAILED``).
     """
     try:
         prefix = check_prefix(prefix)
+        if shards is not None:
+            shards = check_shards(shards)
     except (TypeError, ValueError) as exc:
-        raise AdminError(f"invalid --prefix: {exc}", EXIT_USAGE) from exc
+        raise AdminError(f"invalid --prefix or --shards: {exc}", EXIT_USAGE) from exc
     client = connect(url)
     try:
-        shards = recorded_shards(client, prefix)
+        found = recorded_shards(client, prefix, shards)
     except redis.RedisError as exc:
         client.close()
         raise AdminError(f"Redis at {redact(url)} failed: {exc}", EXIT_UNREACHABLE) from exc
     except AdminError:
         client.close()
         raise
-    if shards is None and must_exist:
+    if found is None and must_exist:
         client.close()
         raise AdminError(
             f"namespace {prefix!r} does not exist on {redact(url)} (no key "
             f"{KeySpace(prefix, 1).meta!r}); check --prefix (default {DEFAULT_PREFIX!r})",
             EXIT_NO_NAMESPACE,
         )
-    cache = RedisExactCache(client=client, key_prefix=prefix, shards=shards or 1)
+    cache = RedisExactCache(client=client, key_prefix=prefix, shards=found or 1)
     cache._owns_client = True  # the cache closes the client it was handed here
     return cache
 

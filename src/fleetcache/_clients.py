@@ -1,7 +1,17 @@
 """Building redis-py clients from URLs, with timeouts that keep a stalled server from
 holding an LLM call: ``socket_timeout`` and ``socket_connect_timeout`` default to 0.25 s and
-redis-py's own retry is limited to one immediate retry, so a call on a server that accepts but
-never answers returns within about 0.5 s (then the error policy applies).
+redis-py's own retry is off (``Retry(NoBackoff(), 0)``), so a call on a server that accepts
+but never answers returns within about 0.25 s (then the error policy applies).
+
+Why no retry: redis-py retries a command after a timeout or a broken connection by sending
+it again, but the first one may have run (a server stalled for 0.45 s runs it when it
+wakes up), and every fleetcache script counts: a retried get would count two hits, a put
+two puts. A command is therefore sent once; the only faults recovered from without a
+re-send are the ones that provably happened before it was sent: a pooled connection the
+server had closed is replaced when it is taken from the pool (redis-py checks it then),
+and ``NOSCRIPT`` (the script did not run) reloads and re-sends in the store. A ``client=``
+you pass keeps its own retry policy: redis-py >= 6 retries 3 times by default, so pass
+``retry=Retry(NoBackoff(), 0)`` (``redis.retry``, ``redis.backoff``) for exactly-once counts.
 
 URL forms (the scheme picks the client class; everything after it is redis-py's own syntax):
 
@@ -21,6 +31,8 @@ from typing import Any
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ._validate import timeout
+
 #: Default socket read/write timeout for URL-built clients (seconds).
 DEFAULT_SOCKET_TIMEOUT = 0.25
 #: Default connect timeout for URL-built clients (seconds).
@@ -33,14 +45,8 @@ DEFAULT_CONNECT_TIMEOUT = 0.25
 DEFAULT_MAX_CONNECTIONS = 10_000
 
 
-def check_timeout(value: object, name: str) -> float:
-    """A timeout in seconds: a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds")
-    v = float(value)
-    if not 0 < v < float("inf"):
-        raise ValueError(f"{name} must be a finite number of seconds > 0, not {value!r}")
-    return v
+#: A timeout in seconds: a finite number > 0 (the one check in ``_validate``).
+check_timeout = timeout
 
 
 def _client_kwargs(socket_timeout: float, connect_timeout: float) -> dict[str, Any]:
@@ -48,7 +54,7 @@ def _client_kwargs(socket_timeout: float, connect_timeout: float) -> dict[str, A
         "decode_responses": False,
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": connect_timeout,
-        "retry": Retry(NoBackoff(), 1),
+        "retry": Retry(NoBackoff(), 0),  # never re-send a command that may have run
     }
 
 
@@ -173,7 +179,7 @@ def async_client_from_url(url: str, socket_timeout: float, connect_timeout: floa
     kw = _client_kwargs(socket_timeout, connect_timeout)
     # the asyncio clients need the asyncio Retry: a sync one returns the coroutine from its
     # loop without awaiting it, so it would never retry
-    kw["retry"] = AsyncRetry(NoBackoff(), 1)
+    kw["retry"] = AsyncRetry(NoBackoff(), 0)
     if kind == "cluster":
         from redis.asyncio.cluster import RedisCluster
 

@@ -100,7 +100,9 @@ class FleetStats(BaseModel):
     ``hits``/``misses`` (gets), ``size`` (live entries now), ``puts``, ``invalidations``,
     ``expired`` (index members found past their TTL), ``evicted`` (entries that vanished
     before their TTL: maxmemory eviction, manual ``DEL``), ``corrupt`` (entries dropped
-    because they did not decode), ``tokens_saved`` (tokens of the responses served from
+    because they did not decode), ``rejected`` (hits whose entry decoded but did not validate
+    as the reader's ``response_model``: served as misses, the entries kept for the readers
+    that can use them), ``tokens_saved`` (tokens of the responses served from
     cache), ``coalesced`` (requests answered by waiting on another caller's computation).
     """
 
@@ -112,6 +114,7 @@ class FleetStats(BaseModel):
     expired: int = 0
     evicted: int = 0
     corrupt: int = 0
+    rejected: int = 0
     tokens_saved: int = 0
     coalesced: int = 0
     by_model: dict[str, ModelStats] = Field(default_factory=dict)

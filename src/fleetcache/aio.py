@@ -19,13 +19,16 @@ from ._astore import AsyncStore
 from ._base import CacheBase
 from ._bulk import Flight, op_get_many, op_put_many, plan_get_many, plan_put_many
 from ._clients import async_client_from_url
-from ._core import Op, ProgressFn
+from ._core import UNSTORABLE, Op, ProgressFn
 from ._models import CacheStats, FleetStats
 from ._policy import REDIS_FAULTS
-from .errors import EntryTooLargeError
+from .errors import LayoutMismatchError
 
 T = TypeVar("T")
 D = TypeVar("D")
+
+#: What makes ``get_or_compute`` fall back to (or keep) ``compute()``'s own answer.
+_FLIGHT_FAULTS: tuple[type[BaseException], ...] = (*REDIS_FAULTS, LayoutMismatchError)
 
 
 class AsyncRedisExactCache(CacheBase):
@@ -71,15 +74,17 @@ class AsyncRedisExactCache(CacheBase):
     def _client_from_url(self, url: str) -> Any:
         return async_client_from_url(url, self._socket_timeout, self._connect_timeout)
 
-    async def _check_layout(self) -> None:
-        """Record or check the namespace layout, once per cache object. Serialised: the
-        first call also opens the first connections, and a burst of concurrent first
-        commands on a cold async ``RedisCluster`` client breaks inside redis-py."""
+    async def _check_layout(self, write: bool) -> None:
+        """Check the namespace layout (``write``, data calls: record it if absent), once per
+        cache object while it matches. Serialised: the first call also opens the first
+        connections, and a burst of concurrent first commands on a cold async
+        ``RedisCluster`` client breaks inside redis-py."""
         async with self._layout_lock:
             if not self._core.layout_checked:
-                await self._store.drive(self._core.op_check_layout())
+                await self._store.drive(self._core.op_check_layout(write))
 
     async def _run(self, op: Op[T], what: str, default: D, *, fail_open: bool = True) -> T | D:
+        data = fail_open  # data calls record the layout; management calls only read it
         fail_open = fail_open and self._policy.on_error == "miss"
         try:  # run the op up to its first I/O: checks the input even during an outage
             first = next(op)
@@ -91,10 +96,17 @@ class AsyncRedisExactCache(CacheBase):
         store = self._store
         try:
             if not self._core.layout_checked:
-                await self._check_layout()
+                await self._check_layout(data)
             result = await store.drive(op, first)
         except REDIS_FAULTS as exc:
+            op.close()
             self._policy.failed(exc, what, fail_open=fail_open)
+            return default
+        except LayoutMismatchError as exc:
+            op.close()
+            if not fail_open:
+                raise
+            self._policy.failed(exc, what, fail_open=True)  # a counted, logged fault
             return default
         self._policy.closed()
         return result
@@ -131,7 +143,7 @@ class AsyncRedisExactCache(CacheBase):
         fields = (user_message, system_prompt, model, temperature, max_tokens)
         try:
             await self._run(self._core.op_put(fields, response, ttl_seconds), "put", None)
-        except EntryTooLargeError as exc:
+        except UNSTORABLE as exc:  # too large, or fields that cannot be serialised
             self._policy.refused(exc)
 
     async def invalidate(
@@ -199,7 +211,7 @@ class AsyncRedisExactCache(CacheBase):
         With Redis down and ``on_error="miss"``, it just returns ``compute()``.
         """
         fields = (user_message, system_prompt, model, temperature, max_tokens)
-        flight = Flight(self._core, fields, lease_seconds, wait_timeout, self._policy.refused)
+        flight = Flight(self._core, fields, lease_seconds, wait_timeout, self._skip_answer)
         if not callable(compute):
             raise TypeError("compute must be callable")
         fail_open = self._policy.on_error == "miss"
@@ -208,15 +220,25 @@ class AsyncRedisExactCache(CacheBase):
         store = self._store
         try:
             if not self._core.layout_checked:
-                await self._check_layout()
+                await self._check_layout(True)
             result = await store.drive(flight.run(), compute=compute)
-        except REDIS_FAULTS as exc:
+        except _FLIGHT_FAULTS as exc:
             if flight.compute_error is exc:
                 raise
+            if flight.computed:  # a paid-for answer is returned, whatever happened to Redis
+                self._policy.failed(exc, "get_or_compute", fail_open=True)
+                return flight.response
+            if isinstance(exc, LayoutMismatchError) and not fail_open:
+                raise
             self._policy.failed(exc, "get_or_compute", fail_open=fail_open)
-            return flight.response if flight.computed else await compute()
+            return await compute()
         self._policy.closed()
         return result
+
+    def _skip_answer(self, exc: Exception) -> None:
+        """An answer ``get_or_compute`` could not store: logged and counted, never raised
+        (the caller gets it all the same)."""
+        self._policy.refused(exc, may_raise=False)
 
     # -- management calls (always raise CacheUnavailableError on a fault) ---------------
 

@@ -90,6 +90,7 @@ def format_stats(fs: FleetStats, *, prefix: str, shards: int, url: str) -> str:
         ("expired", _n(fs.expired)),
         ("evicted", _n(fs.evicted)),
         ("corrupt", _n(fs.corrupt)),
+        ("rejected", _n(fs.rejected)),
     ]
     width = max(len(v) for _, v in rows)
     lines = [f"namespace {prefix!r} on {redact(url)} (shards={shards})"]
@@ -113,7 +114,7 @@ def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise AdminError("--watch needs a number of seconds > 0", EXIT_USAGE)
     if args.count is not None and args.count < 1:
         raise AdminError("--count needs a number >= 1", EXIT_USAGE)
-    with open_namespace(args.url, args.prefix) as cache:
+    with open_namespace(args.url, args.prefix, shards=args.shards) as cache:
         n = 0
         tty = out.isatty()
         while True:
@@ -140,7 +141,7 @@ def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_clear(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    with open_namespace(args.url, args.prefix) as cache:
+    with open_namespace(args.url, args.prefix, shards=args.shards) as cache:
         before = cache.fleet_stats().size
         where = f"namespace {cache.key_prefix!r} on {redact(args.url)}"
         if not args.yes:
@@ -167,7 +168,7 @@ def cmd_clear(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    with open_namespace(args.url, args.prefix) as cache:
+    with open_namespace(args.url, args.prefix, shards=args.shards) as cache:
         before = cache.fleet_stats()
         bar = _Progress(err)
         last: list[ChunkProgress] = []
@@ -194,7 +195,7 @@ def cmd_reconcile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_reset_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    with open_namespace(args.url, args.prefix) as cache:
+    with open_namespace(args.url, args.prefix, shards=args.shards) as cache:
         cache.reset_stats()
         size = len(cache)
         out.write(f"counters of namespace {cache.key_prefix!r} reset; {_n(size)} entries kept\n")
@@ -233,6 +234,14 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--prefix",
         default=DEFAULT_PREFIX,
         help=f"the namespace (key_prefix) to work on (default: {DEFAULT_PREFIX})",
+    )
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the namespace's shard count, only needed when its layout record is missing "
+        "(read from the namespace otherwise; nothing is ever written)",
     )
 
 

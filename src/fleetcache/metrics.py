@@ -22,6 +22,7 @@ Exposed (label ``namespace``; the per-model ones also ``model``):
 ``fleetcache_expired_total``       counter  index members found past their TTL
 ``fleetcache_evicted_total``       counter  entries that vanished before their TTL
 ``fleetcache_corrupt_total``       counter  entries dropped because they did not decode
+``fleetcache_rejected_total``      counter  hits refused by the reader's response_model
 ``fleetcache_coalesced_total``     counter  requests that waited on a peer's computation
 ``fleetcache_tokens_saved_total``  counter  LLM tokens of the responses served from cache
 ``fleetcache_model_hits_total``    counter  hits per model
@@ -80,6 +81,7 @@ _COUNTERS: tuple[tuple[str, str], ...] = (
     ("expired", "Index members found past their TTL and removed."),
     ("evicted", "Entries that vanished before their TTL (maxmemory eviction, manual DEL)."),
     ("corrupt", "Entries dropped because their payload did not decode."),
+    ("rejected", "Hits refused because the entry did not validate as the response model."),
     ("coalesced", "Requests answered by waiting on another caller's computation."),
     ("tokens_saved", "LLM tokens (usage.total_tokens) of the responses served from cache."),
 )
