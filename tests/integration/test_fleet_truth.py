@@ -461,12 +461,14 @@ async def test_stricter_model_misses_without_deleting(cache_factory: CacheFactor
     new = cache_factory(response_model=StrictResponse)
     await old.put(*req(1), response(1, tokens=30))
     assert await new.get(*req(1)) is None
+    assert await old.get(*req(1)) == response(1, tokens=30)  # kept for the old model
+    await old.reset_stats()
     assert await new.get_many([req(1)]) == [None]
     fresh = StrictResponse(content="new", verdict="ok")
     # single-flight: computes its own answer (no lease to wait for), and stores it
     assert await new.get_or_compute(*req(1), _const_compute(new, fresh)) == fresh
     fs = await old.fleet_stats()
-    assert (fs.rejected, fs.corrupt, fs.hits, fs.tokens_saved) == (3, 0, 0, 0)
+    assert (fs.rejected, fs.corrupt, fs.hits, fs.tokens_saved) == (2, 0, 0, 0)
     assert await new.get(*req(1)) == fresh
 
     await old.put(*req(2), response(2))
@@ -478,4 +480,4 @@ async def test_stricter_model_misses_without_deleting(cache_factory: CacheFactor
     assert await new.get(*req(3)) is None
     assert not r.exists(entry)
     fs = await old.fleet_stats()
-    assert (fs.rejected, fs.corrupt) == (4, 1)
+    assert (fs.rejected, fs.corrupt) == (3, 1)
