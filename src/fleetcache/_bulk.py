@@ -46,8 +46,10 @@ POLL_GROWTH = 1.5
 #: Longest poll interval of a waiter (s): bounds the latency a waiter adds after the answer
 #: lands, and the poll load (<= 1/POLL_MAX script calls a second per waiter).
 POLL_MAX = 0.025
-#: A holder renews its lease every ``lease_seconds / RENEW_PER_LEASE`` while compute runs.
+#: A holder renews its lease every ``lease_seconds / RENEW_PER_LEASE`` while compute runs
+#: (but at most every ``RENEW_MIN_INTERVAL`` s: bounded work for very short leases).
 RENEW_PER_LEASE = 3
+RENEW_MIN_INTERVAL = 0.01
 #: How long (ms) the "uncacheable" marker replaces the lease after a holder's answer could
 #: not be stored: waiters polling (<= POLL_MAX apart) see it and compute at once.
 UNCACHEABLE_MARKER_MS = 2000
@@ -305,7 +307,10 @@ class Flight:
         answer is paid for), and the lease is replaced by the "uncacheable" marker so the
         waiters compute at once rather than take the lease one after another."""
         renew = (
-            Compute(renew=self._renew_call(), every=self.lease_ms / 1000 / RENEW_PER_LEASE)
+            Compute(
+                renew=self._renew_call(),
+                every=max(self.lease_ms / 1000 / RENEW_PER_LEASE, RENEW_MIN_INTERVAL),
+            )
             if leased
             else Compute()
         )

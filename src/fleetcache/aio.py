@@ -49,7 +49,7 @@ class AsyncRedisExactCache(CacheBase):
       ``Sentinel.master_for(...)``) built with ``decode_responses=False``. Its timeouts are
       yours.
     - ``ttl_seconds`` [None]: default entry TTL in seconds, float, millisecond precision;
-      ``None`` = no expiry. ``<= 0``, NaN or infinite -> ``ValueError``.
+      ``None`` = no expiry. ``<= 0``, NaN, infinite or over 1e12 s -> ``ValueError``.
     - ``key_prefix`` [``"ractogateway:exact"``]: the namespace; no ``{`` or ``}``.
     - ``response_model`` [``LLMResponse``]: pydantic v2 model class ``get`` returns.
     - ``on_error`` [``"miss"``]: on a Redis fault, ``"miss"`` makes ``get`` return None and
@@ -58,8 +58,11 @@ class AsyncRedisExactCache(CacheBase):
       ``clear``, ``reconcile``, ``reset_stats``) always raise: they never report made-up
       numbers.
     - ``shards`` [1]: hash-tagged shards of the namespace (more for Redis Cluster); recorded
-      in the namespace, and a different value later is a ``LayoutMismatchError``.
-    - ``socket_timeout`` / ``connect_timeout`` [0.25 s each]: for URL-built clients.
+      in the namespace by the first data call (re-asserted by every put), and a different
+      value later is a ``LayoutMismatchError`` (with ``"raise"``; with ``"miss"`` data calls
+      are counted, logged faults served as misses).
+    - ``socket_timeout`` / ``connect_timeout`` [0.25 s each]: for URL-built clients, which
+      never re-send a command (no redis-py retry: a re-sent script would count twice).
     - ``breaker_seconds`` [1.0]: after a connection fault, calls skip Redis this long.
     - ``compress_threshold`` [4096 bytes]: zlib-compress bodies from this size (None: never).
     - ``max_entry_bytes`` [8 MiB]: larger encoded responses are not stored
@@ -208,7 +211,11 @@ class AsyncRedisExactCache(CacheBase):
         - ``wait_timeout`` [None]: longest wait (s) before computing without the lease;
           ``None`` waits until the answer lands or the lease ends.
 
-        With Redis down and ``on_error="miss"``, it just returns ``compute()``.
+        While ``compute`` runs, the holder renews its lease every ``lease_seconds / 3``.
+        The caller always gets ``compute()``'s answer once it ran, whether or not it could
+        be stored (too large or unserialisable: a logged skip, and the waiters compute at
+        once instead of queueing for the lease). With Redis down and ``on_error="miss"``,
+        it just returns ``compute()``.
         """
         fields = (user_message, system_prompt, model, temperature, max_tokens)
         flight = Flight(self._core, fields, lease_seconds, wait_timeout, self._skip_answer)
