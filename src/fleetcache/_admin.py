@@ -123,11 +123,12 @@ def recorded_shards(client: Any, prefix: str, shards: int | None = None) -> int 
     used if given, else ``AdminError`` says how to pass it. A recorded count that differs
     from ``shards`` is an ``AdminError`` too.
     """
-    keys = KeySpace(prefix, 1)
+    keys = KeySpace(prefix, shards or 1)
     raw = client.get(keys.meta)
     if raw is None:
-        if not (client.exists(keys.index(0)) or client.exists(keys.stats(0))):
-            return shards
+        names = [n for s in range(keys.shards) for n in (keys.index(s), keys.stats(s))]
+        if not any(client.exists(n) for n in names):  # stops at the first found
+            return None  # no record and no data: the namespace does not exist
         if shards is not None:
             return shards
         raise AdminError(

@@ -211,7 +211,9 @@ def test_stall_during_calls_counts_once(server_factory: Any, record: dict[str, A
         data_lost=KEYS - served,
         counter_error=counter_error,
         hits_counted_not_delivered_by_timeouts=undelivered,
-        cache_errors_seen=cache.error_count,
+        calls_failed=cache.error_count,
+        calls_never_sent=never_sent,
+        slowest_call_s=round(fleet.slowest, 3),
     )
     assert not fleet.errors, fleet.errors[:3]
     assert fleet.wrong == 0 and served == KEYS

@@ -76,6 +76,18 @@ def test_looking_never_writes_and_a_running_fleet_reasserts_its_layout(
         fleet.close()
 
 
+def test_cli_shards_option_reads_only(backend: Any, prefix: str, r: Any, capsys: Any) -> None:
+    """--shards is only a hint for a missing record: a recorded count wins (another one is a
+    usage error), a namespace without data still does not exist, nothing is written."""
+    url = backend.url
+    assert main(["stats", "--url", url, "--prefix", prefix, "--shards", "4"]) == 4
+    with RedisExactCache(url=url, key_prefix=prefix, shards=2) as c:
+        c.put(*req(1), response(1))
+    assert main(["stats", "--url", url, "--prefix", prefix, "--shards", "4"]) == 2
+    assert "records shards=2" in capsys.readouterr().err
+    assert r.get(_meta(prefix)) == b"fleetcache-1;shards=2"
+
+
 async def test_layout_mismatch_is_a_counted_fault_under_miss(
     cache_factory: CacheFactory, r: Any
 ) -> None:
