@@ -13,7 +13,8 @@ machine), a pooled connection the server had closed (replaced when it is taken f
 pool), ``NOSCRIPT`` (the script did not run: reloaded and re-sent by the store). A cluster
 client built from a URL does no retry at all (redis-py's cluster retry cannot tell the two
 kinds apart). A ``client=`` you pass keeps its own retry policy: redis-py >= 6 retries 3
-times by default, so pass ``retry=ConnectRetry()`` (or ``Retry(NoBackoff(), 0)``) for
+times by default, so pass ``retry=fleetcache.ConnectRetry()`` (``AsyncConnectRetry()``
+for asyncio; or ``Retry(NoBackoff(), 0)``) for
 exactly-once counts.
 
 URL forms (the scheme picks the client class; everything after it is redis-py's own syntax):
