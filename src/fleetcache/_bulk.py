@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ._codec import ACCEPT_PREFIX, CorruptEntry, RejectedEntry, header_tokens
+from ._codec import ACCEPT_PREFIX, CorruptEntry, RejectedEntry
 from ._core import (
     PRUNE_PER_PUT,
     UNSTORABLE,
@@ -30,11 +30,11 @@ from ._core import (
     Op,
     Sleep,
     StepOp,
-    drop_mode,
     model_arg,
 )
 from ._keys import RequestFields
 from ._scripts import script
+from ._signing import ForgedEntry
 from ._validate import milliseconds, optional_seconds
 
 #: Entries one get_many/put_many script call handles at most (plus 2 fixed keys <= 1000).
@@ -97,8 +97,9 @@ def _chunks(plan: Sequence[Any], shard_of: Callable[[Any], int]) -> list[list[in
 def op_get_many(core: Core, plan: list[Planned]) -> Op[list[BaseModel | None]]:
     """Responses (or ``None``) in request order; one ``Batch`` of <= BATCH_CHUNK-entry calls.
 
-    Bodies that fail to decode are dropped and recounted as corrupt misses (``drop_corrupt``)
-    in one more ``Batch``, as ``get`` does one by one.
+    Entries whose MAC does not verify (signed caches) or whose body fails to decode are
+    dropped and recounted as forged or corrupt misses in one more ``Batch``, as ``get`` does
+    one by one.
     """
     out: list[BaseModel | None] = [None] * len(plan)
     if not plan:
@@ -120,10 +121,11 @@ def op_get_many(core: Core, plan: list[Planned]) -> Op[list[BaseModel | None]]:
         for i, raw in zip(part, res, strict=True):
             if not raw:
                 continue
+            req, digest, shard = plan[i]
             try:
-                out[i] = core.codec.decode(raw)
-            except CorruptEntry as exc:
-                drops.append(core.drop_corrupt_call(*plan[i], raw, exc))
+                out[i] = core.decode(raw, digest)
+            except (ForgedEntry, CorruptEntry) as exc:
+                drops.append(core.drop_bad_call(exc, req, digest, shard, raw))
     if drops:
         yield Batch(tuple(drops))
     return out
@@ -142,7 +144,7 @@ def plan_put_many(
         t = _as_tuple(it, 6, "item", i)
         _req, digest, shard = core.request(t[:5])
         try:
-            payload = core.encode(t[5])
+            payload = core.encode(t[5], digest)
         except UNSTORABLE as exc:
             refuse(exc)
             continue
@@ -161,7 +163,7 @@ def op_put_many(core: Core, plan: list[tuple[str, int, bytes]], ttl_ms: int) -> 
     for part in parts:
         shard = plan[part[0]][1]
         keys = (k.index(shard), k.stats(shard), *(k.entry(shard, plan[i][0]) for i in part))
-        args: list[str | bytes | int] = [ttl_ms, PRUNE_PER_PUT]
+        args: list[str | bytes | int] = [ttl_ms, PRUNE_PER_PUT, core.caps[shard]]
         for i in part:
             args += (plan[i][0], plan[i][2])
         calls.append(Call(s, keys, tuple(args)))
@@ -252,7 +254,7 @@ class Flight:
         runs) and store; lease held by another: poll with backoff until the entry lands
         (coalesced), the lease ends (take it over), the holder says its answer cannot be
         stored (compute at once), or ``wait_timeout`` passes (compute without a lease)."""
-        k, sh, d = self.core.keys, self.shard, self.digest
+        sh, d = self.shard, self.digest
         start = time.monotonic()
         deadline = None if self.deadline_s is None else start + self.deadline_s
         delay = POLL_START
@@ -263,17 +265,9 @@ class Flight:
             if kind == 1:
                 raw = res[1]
                 try:
-                    response = self.core.codec.decode(raw)
-                except CorruptEntry as exc:
-                    if first:
-                        drop = self.core.drop_corrupt_call(self.req, d, sh, raw, exc)
-                    else:
-                        drop = Call(
-                            script("drop_coalesced"),
-                            k.entry_keys(sh, d),
-                            (d, header_tokens(raw), raw, drop_mode(exc)),
-                        )
-                    yield drop
+                    response = self.core.decode(raw, d)
+                except (ForgedEntry, CorruptEntry) as exc:
+                    yield self.core.drop_bad_call(exc, self.req, d, sh, raw, coalesced=not first)
                     if isinstance(exc, RejectedEntry):
                         # kept for the readers whose model accepts it: it will not go away,
                         # so compute our own answer without a lease
@@ -325,7 +319,7 @@ class Flight:
         self.computed = True
         self.response = response
         try:
-            payload = self.core.encode(response)
+            payload = self.core.encode(response, self.digest)
         except (ValueError, TypeError) as exc:  # UNSTORABLE, or not our response model
             if leased:
                 yield self._release_call(UNCACHEABLE_MARKER_MS)
@@ -337,7 +331,7 @@ class Flight:
             put = Call(
                 script("put_release"),
                 (k.entry(sh, d), k.index(sh), k.stats(sh), k.lease(sh, d)),
-                (d, payload, ttl_ms, PRUNE_PER_PUT, self.token),
+                (d, payload, ttl_ms, PRUNE_PER_PUT, self.token, self.core.caps[sh]),
             )
         else:
             put = self.core.put_call(d, sh, payload, ttl_ms)

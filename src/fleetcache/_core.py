@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from ._codec import (
     ACCEPT_PREFIX,
+    FLAG_MAC,
     Codec,
     CorruptEntry,
     RejectedEntry,
@@ -21,8 +22,9 @@ from ._codec import (
     header_tokens,
 )
 from ._keys import KeySpace, RequestFields, digest_of, normalise_request
-from ._models import FleetStats, ModelStats
+from ._models import FleetStats, parse_counters
 from ._scripts import Script, script
+from ._signing import ForgedEntry, Signer, check_signing_key
 from ._validate import byte_count, ttl_ms
 from .errors import EntryTooLargeError, LayoutMismatchError
 
@@ -37,20 +39,8 @@ CHUNK = 500
 UNSTORABLE = (EntryTooLargeError, UnstorableResponse)
 #: Default largest envelope a put stores (bytes).
 DEFAULT_MAX_ENTRY_BYTES = 8 * 1024 * 1024
-
-_COUNTERS = (
-    "hits",
-    "misses",
-    "puts",
-    "invalidations",
-    "expired",
-    "evicted",
-    "corrupt",
-    "rejected",
-    "tokens_saved",
-    "coalesced",
-)
-
+#: Largest ``max_entries`` accepted (a Redis sorted set holds up to 2**32 - 1 members).
+MAX_ENTRIES_LIMIT = 2**32 - 1
 
 _GET = script("get")
 _LAYOUT = script("layout")
@@ -138,6 +128,31 @@ class ChunkProgress:
 ProgressFn = Callable[[ChunkProgress], None]
 
 
+def check_max_entries(max_entries: object, shards: int) -> int | None:
+    """``None`` (no cap) or an ``int`` from ``shards`` to 2**32 - 1 (each shard holds at
+    least one entry)."""
+    if max_entries is None:
+        return None
+    if isinstance(max_entries, bool) or not isinstance(max_entries, int):
+        raise TypeError(f"max_entries must be int or None, not {type(max_entries).__name__}")
+    if not shards <= max_entries <= MAX_ENTRIES_LIMIT:
+        raise ValueError(
+            f"max_entries must be between shards ({shards}) and {MAX_ENTRIES_LIMIT}, "
+            f"not {max_entries}"
+        )
+    return max_entries
+
+
+def shard_caps(max_entries: int | None, shards: int) -> tuple[int, ...]:
+    """Live entries each shard may hold: ``max_entries`` split as evenly as possible (shard
+    ``s`` gets ``N // S``, plus one for ``s < N % S``), so the shards add up to exactly N;
+    all 0 (no cap) without ``max_entries``."""
+    if max_entries is None:
+        return (0,) * shards
+    q, r = divmod(max_entries, shards)
+    return tuple(q + (1 if s < r else 0) for s in range(shards))
+
+
 def _to_str(v: Any) -> str:
     if not isinstance(v, bytes):
         return str(v)
@@ -153,22 +168,6 @@ def model_arg(model: str) -> bytes:
     return model.encode("utf-8", "surrogatepass")
 
 
-def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
-    """Add one shard's flat HGETALL reply to ``into``."""
-    by_model = into.by_model
-    for i in range(0, len(flat) - 1, 2):
-        name = _to_str(flat[i])
-        value = int(flat[i + 1])
-        if name.startswith(("mh:", "mm:")):
-            m = by_model.setdefault(name[3:], ModelStats())
-            if name[1] == "h":
-                m.hits += value
-            else:
-                m.misses += value
-        elif name in _COUNTERS:
-            setattr(into, name, getattr(into, name) + value)
-
-
 def drop_mode(exc: CorruptEntry) -> str:
     """The drop scripts' mode: "1" = delete an undecodable entry, "0" = keep one that only
     this process's response model rejects."""
@@ -178,7 +177,17 @@ def drop_mode(exc: CorruptEntry) -> str:
 class Core:
     """Configuration and operations of one cache object (no I/O)."""
 
-    __slots__ = ("codec", "keys", "layout_checked", "max_entry_bytes", "ttl_ms")
+    __slots__ = (
+        "caps",
+        "codec",
+        "keys",
+        "layout",
+        "layout_checked",
+        "max_entries",
+        "max_entry_bytes",
+        "signer",
+        "ttl_ms",
+    )
 
     def __init__(
         self,
@@ -189,8 +198,20 @@ class Core:
         response_model: type[BaseModel],
         compress_threshold: int | None,
         max_entry_bytes: int,
+        signing_key: bytes | Sequence[bytes] | None = None,
+        max_entries: int | None = None,
     ) -> None:
         self.keys = KeySpace(key_prefix, shards)
+        self.max_entries = check_max_entries(max_entries, self.keys.shards)
+        #: per-shard live-entry caps passed to the put scripts (0 = none)
+        self.caps = shard_caps(self.max_entries, self.keys.shards)
+        #: the layout recorded in {P}:meta: shards, and the cap when there is one
+        self.layout = self.keys.layout + (
+            "" if self.max_entries is None else f";max_entries={self.max_entries}"
+        )
+        keys = check_signing_key(signing_key)
+        #: signs what this cache writes and verifies what it reads (None: no signing key)
+        self.signer = Signer(keys, self.keys.prefix, FLAG_MAC) if keys else None
         self.ttl_ms = ttl_ms(ttl_seconds)
         self.max_entry_bytes = byte_count(max_entry_bytes, "max_entry_bytes", minimum=64)
         self.codec = Codec(response_model, compress_threshold, self.max_entry_bytes)
@@ -200,7 +221,7 @@ class Core:
 
     def layout_call(self, write: bool) -> Call:
         """Read the namespace's recorded layout; ``write``: record ours if none is."""
-        return Call(_LAYOUT, (self.keys.meta,), (self.keys.layout, "1" if write else "0"))
+        return Call(_LAYOUT, (self.keys.meta,), (self.layout, "1" if write else "0"))
 
     def check_layout_reply(self, reply: Sequence[Any]) -> None:
         """Raise ``LayoutMismatchError`` if the recorded layout is not ours; mark the layout
@@ -209,12 +230,12 @@ class Core:
         if recorded is None or recorded is False:
             return  # nothing recorded (read only, or the write was refused at OOM)
         text = _to_str(recorded)
-        if text != self.keys.layout:
+        if text != self.layout:
             self.layout_checked = False
             raise LayoutMismatchError(
                 f"namespace {self.keys.prefix!r} was created with layout {text!r}, "
-                f"this cache uses {self.keys.layout!r}: open it with the same shards= "
-                "(or clear it with the old settings first)"
+                f"this cache uses {self.layout!r}: open it with the same shards= and "
+                "max_entries= (or clear it with the old settings first)"
             )
         self.layout_checked = True
 
@@ -254,13 +275,14 @@ class Core:
         return Call(
             script("put"),
             k.entry_keys(shard, digest),
-            (digest, payload, ttl_ms, PRUNE_PER_PUT),
+            (digest, payload, ttl_ms, PRUNE_PER_PUT, self.caps[shard]),
         )
 
-    def encode(self, response: BaseModel) -> bytes:
-        """Envelope bytes, refusing ones over ``max_entry_bytes``. A response whose ``raw``
-        field makes it too large is stored without ``raw`` (logged once) before the limit
-        decides: ``raw`` never costs the answer itself."""
+    def encode(self, response: BaseModel, digest: str) -> bytes:
+        """Envelope bytes for the entry of ``digest`` (signed when the cache has a signing
+        key), refusing ones over ``max_entry_bytes``. A response whose ``raw`` field makes
+        it too large is stored without ``raw`` (logged once) before the limit decides:
+        ``raw`` never costs the answer itself."""
         try:
             payload = self.codec.encode(response)
         except EntryTooLargeError:
@@ -270,6 +292,8 @@ class Core:
         else:
             if len(payload) > self.max_entry_bytes and self.codec.has_raw(response):
                 payload = self.codec.encode(response, without_raw=True)
+        if self.signer is not None:
+            payload = self.signer.sign(digest, payload)
         if len(payload) > self.max_entry_bytes:
             raise EntryTooLargeError(
                 f"encoded response is {len(payload)} bytes, over max_entry_bytes="
@@ -283,15 +307,56 @@ class Core:
 
     # -- operations ---------------------------------------------------------------------
 
+    def decode(self, raw: bytes, digest: str) -> BaseModel:
+        """The response in the entry of ``digest``. With a signing key the MAC is checked
+        first (``ForgedEntry``), before anything parses the body; then ``CorruptEntry`` if
+        the body does not decode."""
+        if self.signer is not None:
+            self.signer.verify(digest, raw)
+        return self.codec.decode(raw)
+
+    def drop_bad_call(
+        self,
+        exc: ForgedEntry | CorruptEntry,
+        req: RequestFields,
+        digest: str,
+        shard: int,
+        raw: bytes,
+        *,
+        coalesced: bool = False,
+    ) -> Call:
+        """The script call that takes back what the read of ``raw`` credited and counts it
+        as ``forged`` (a ``ForgedEntry``: dropped), ``corrupt`` (dropped) or ``rejected``
+        (a ``RejectedEntry``: decodes, but not as our model; kept)."""
+        if isinstance(exc, ForgedEntry):
+            return Call(
+                script("drop_forged"),
+                self.keys.entry_keys(shard, digest),
+                (
+                    digest,
+                    model_arg(req[2]),
+                    header_tokens(raw),
+                    raw,
+                    "coalesced" if coalesced else "hit",
+                ),
+            )
+        if coalesced:
+            return Call(
+                script("drop_coalesced"),
+                self.keys.entry_keys(shard, digest),
+                (digest, header_tokens(raw), raw, drop_mode(exc)),
+            )
+        return self.drop_corrupt_call(req, digest, shard, raw, exc)
+
     def decode_hit(
         self, raw: bytes, req: RequestFields, digest: str, shard: int
     ) -> Op[BaseModel | None]:
-        """Decode a hit; a bad body turns the counted hit into a counted miss (corrupt and
-        dropped, or rejected by this response model and kept)."""
+        """Decode a hit; a bad MAC or body turns the counted hit into a counted miss: forged
+        or corrupt (the entry is dropped), or rejected by this response model (kept)."""
         try:
-            return self.codec.decode(raw)
-        except CorruptEntry as exc:
-            yield self.drop_corrupt_call(req, digest, shard, raw, exc)
+            return self.decode(raw, digest)
+        except (ForgedEntry, CorruptEntry) as exc:
+            yield self.drop_bad_call(exc, req, digest, shard, raw)
             return None
 
     def drop_corrupt_call(
@@ -319,7 +384,7 @@ class Core:
     ) -> Op[None]:
         _req, digest, shard = self.request(fields)
         ttl_ms = self.entry_ttl(ttl_seconds)
-        payload = self.encode(response)
+        payload = self.encode(response, digest)
         layout, _added = yield self.put_batch(self.put_call(digest, shard, payload, ttl_ms))
         self.check_layout_reply(layout)
 
