@@ -7,6 +7,7 @@ exact cache of the ``ractogateway`` SDK.
 
 from __future__ import annotations
 
+from ._clients import AsyncConnectRetry, ConnectRetry
 from ._core import ChunkProgress
 from ._models import CacheStats, FinishReason, FleetStats, LLMResponse, ModelStats, ToolCallResult
 from .aio import AsyncRedisExactCache
@@ -22,10 +23,12 @@ from .errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncConnectRetry",
     "AsyncRedisExactCache",
     "CacheStats",
     "CacheUnavailableError",
     "ChunkProgress",
+    "ConnectRetry",
     "EntryTooLargeError",
     "FinishReason",
     "FleetCacheError",

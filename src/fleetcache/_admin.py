@@ -17,7 +17,7 @@ from redis.exceptions import AuthenticationError, RedisClusterException, Respons
 
 from ._base import DEFAULT_PREFIX, DEFAULT_URL
 from ._clients import sync_client_from_url
-from ._keys import KeySpace, check_prefix
+from ._keys import KeySpace, check_prefix, check_shards
 from ._models import COUNTERS, FleetStats
 from ._policy import REDIS_FAULTS
 from ._store_common import ClientFault
@@ -123,44 +123,77 @@ def connect(
     return client
 
 
-def recorded_shards(client: Any, prefix: str) -> int | None:
+def recorded_shards(client: Any, prefix: str, shards: int | None = None) -> int | None:
     """Shard count recorded in the namespace's ``{P}:meta`` key; ``None`` if the namespace
-    does not exist (no meta key and no shard-0 index)."""
-    layout = recorded_layout(client, prefix)
+    does not exist. Reads only; see ``recorded_layout`` (``shards``: the operator's
+    ``--shards``, used only when the record is missing)."""
+    layout = recorded_layout(client, prefix, shards)
     return None if layout is None else layout[0]
 
 
-def recorded_layout(client: Any, prefix: str) -> tuple[int, int | None] | None:
+def recorded_layout(
+    client: Any, prefix: str, shards: int | None = None
+) -> tuple[int, int | None] | None:
     """``(shards, max_entries)`` recorded in the namespace's ``{P}:meta`` key
     (``max_entries`` is ``None`` for an uncapped namespace); ``None`` if the namespace does
-    not exist (no meta key and no shard-0 index)."""
-    keys = KeySpace(prefix, 1)
+    not exist (no meta key and no index or counters). Reads only.
+
+    When the record is missing but the namespace has data (a restart without persistence or
+    an eviction removed it; a running fleet records it again on its next put), the shard
+    count cannot be known without guessing: ``shards`` (the operator's ``--shards``) is
+    used if given, else ``AdminError`` says how to pass it. A recorded count that differs
+    from ``shards`` is an ``AdminError`` too.
+    """
+    keys = KeySpace(prefix, shards or 1)
     raw = client.get(keys.meta)
     if raw is None:
-        return (1, None) if client.exists(keys.index(0)) else None
+        names = [n for s in range(keys.shards) for n in (keys.index(s), keys.stats(s))]
+        if not any(client.exists(n) for n in names):  # stops at the first found
+            return None  # no record and no data: the namespace does not exist
+        if shards is not None:
+            return shards, None
+        raise AdminError(
+            f"the layout of namespace {prefix!r} is unknown: its record {keys.meta!r} is "
+            "missing (a restart without persistence or an eviction removed it; the fleet "
+            "records it again on its next put). Pass --shards N (the shards= the fleet "
+            "uses) to read it now; nothing is written",
+            EXIT_FAILED,
+        )
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     m = _LAYOUT.match(text)
     if m is None:
         raise AdminError(
             f"namespace {prefix!r} has a layout this fleetcache does not know: {text!r}"
         )
-    return int(m.group(2)), None if m.group(3) is None else int(m.group(3))
+    recorded = int(m.group(2))
+    if shards is not None and shards != recorded:
+        raise AdminError(
+            f"namespace {prefix!r} records shards={recorded}, not --shards {shards}",
+            EXIT_USAGE,
+        )
+    return recorded, None if m.group(3) is None else int(m.group(3))
 
 
-def open_namespace(url: str, prefix: str, *, must_exist: bool = True) -> RedisExactCache:
-    """A ``RedisExactCache`` on an existing namespace, with its recorded shard count.
+def open_namespace(
+    url: str, prefix: str, *, must_exist: bool = True, shards: int | None = None
+) -> RedisExactCache:
+    """A ``RedisExactCache`` on an existing namespace, with its recorded shard count (or
+    ``shards`` when the record is missing: see ``recorded_shards``). Opening reads only:
+    the stats, size and counters it then reads never write either.
 
-    Raises ``AdminError``: bad prefix (``EXIT_USAGE``), connection problems
+    Raises ``AdminError``: bad prefix or shards (``EXIT_USAGE``), connection problems
     (``EXIT_UNREACHABLE``), a namespace that does not exist when ``must_exist``
-    (``EXIT_NO_NAMESPACE``).
+    (``EXIT_NO_NAMESPACE``), an unknown layout (``EXIT_FAILED``).
     """
     try:
         prefix = check_prefix(prefix)
+        if shards is not None:
+            shards = check_shards(shards)
     except (TypeError, ValueError) as exc:
-        raise AdminError(f"invalid --prefix: {exc}", EXIT_USAGE) from exc
+        raise AdminError(f"invalid --prefix or --shards: {exc}", EXIT_USAGE) from exc
     client = connect(url)
     try:
-        layout = recorded_layout(client, prefix)
+        layout = recorded_layout(client, prefix, shards)
     except redis.RedisError as exc:
         client.close()
         raise AdminError(f"Redis at {redact(url)} failed: {exc}", EXIT_UNREACHABLE) from exc

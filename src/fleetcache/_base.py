@@ -12,10 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ._clients import DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT, check_client, check_timeout
+from ._clients import DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT, check_client
 from ._core import DEFAULT_MAX_ENTRY_BYTES, Core
 from ._models import LLMResponse
 from ._policy import REDIS_FAULTS, ErrorPolicy
+from ._validate import timeout
 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_PREFIX = "ractogateway:exact"
@@ -72,8 +73,8 @@ class CacheBase:
             max_entries=max_entries,
         )
         self._policy = ErrorPolicy(on_error, breaker_seconds)
-        self._socket_timeout = check_timeout(socket_timeout, "socket_timeout")
-        self._connect_timeout = check_timeout(connect_timeout, "connect_timeout")
+        self._socket_timeout = timeout(socket_timeout, "socket_timeout")
+        self._connect_timeout = timeout(connect_timeout, "connect_timeout")
         self._ttl_seconds = ttl_seconds
         self._url = url
         self._owns_client = client is None

@@ -19,13 +19,16 @@ from ._astore import AsyncStore
 from ._base import AsyncCacheBase, Binding
 from ._bulk import Flight, op_get_many, op_put_many, plan_get_many, plan_put_many
 from ._clients import async_client_from_url
-from ._core import Op, ProgressFn
+from ._core import UNSTORABLE, Op, ProgressFn
 from ._models import CacheStats, FleetStats
 from ._policy import REDIS_FAULTS
-from .errors import EntryTooLargeError
+from .errors import LayoutMismatchError
 
 T = TypeVar("T")
 D = TypeVar("D")
+
+#: What makes ``get_or_compute`` fall back to (or keep) ``compute()``'s own answer.
+_FLIGHT_FAULTS: tuple[type[BaseException], ...] = (*REDIS_FAULTS, LayoutMismatchError)
 
 
 class AsyncRedisExactCache(AsyncCacheBase):
@@ -46,7 +49,7 @@ class AsyncRedisExactCache(AsyncCacheBase):
       ``Sentinel.master_for(...)``) built with ``decode_responses=False``. Its timeouts are
       yours.
     - ``ttl_seconds`` [None]: default entry TTL in seconds, float, millisecond precision;
-      ``None`` = no expiry. ``<= 0``, NaN or infinite -> ``ValueError``.
+      ``None`` = no expiry. ``<= 0``, NaN, infinite or over 1e12 s -> ``ValueError``.
     - ``key_prefix`` [``"ractogateway:exact"``]: the namespace; no ``{`` or ``}``.
     - ``response_model`` [``LLMResponse``]: pydantic v2 model class ``get`` returns.
     - ``on_error`` [``"miss"``]: on a Redis fault, ``"miss"`` makes ``get`` return None and
@@ -55,8 +58,11 @@ class AsyncRedisExactCache(AsyncCacheBase):
       ``clear``, ``reconcile``, ``reset_stats``) always raise: they never report made-up
       numbers.
     - ``shards`` [1]: hash-tagged shards of the namespace (more for Redis Cluster); recorded
-      in the namespace, and a different value later is a ``LayoutMismatchError``.
-    - ``socket_timeout`` / ``connect_timeout`` [0.25 s each]: for URL-built clients.
+      in the namespace by the first data call (re-asserted by every put), and a different
+      value later is a ``LayoutMismatchError`` (with ``"raise"``; with ``"miss"`` data calls
+      are counted, logged faults served as misses).
+    - ``socket_timeout`` / ``connect_timeout`` [0.25 s each]: for URL-built clients, which
+      never re-send a command (no redis-py retry: a re-sent script would count twice).
     - ``breaker_seconds`` [1.0]: after a connection fault, calls skip Redis this long.
     - ``compress_threshold`` [4096 bytes]: zlib-compress bodies from this size (None: never).
     - ``max_entry_bytes`` [8 MiB]: larger encoded responses are not stored
@@ -81,15 +87,17 @@ class AsyncRedisExactCache(AsyncCacheBase):
     def _client_from_url(self, url: str) -> Any:
         return async_client_from_url(url, self._socket_timeout, self._connect_timeout)
 
-    async def _check_layout(self, b: Binding) -> None:
-        """Record or check the namespace layout, once per cache object. Serialised: the
-        first call also opens the first connections, and a burst of concurrent first
-        commands on a cold async ``RedisCluster`` client breaks inside redis-py."""
+    async def _check_layout(self, b: Binding, write: bool) -> None:
+        """Check the namespace layout (``write``, data calls: record it if absent), once per
+        cache object while it matches. Serialised: the first call also opens the first
+        connections, and a burst of concurrent first commands on a cold async
+        ``RedisCluster`` client breaks inside redis-py."""
         async with b.lock:
             if not self._core.layout_checked:
-                await b.store.drive(self._core.op_check_layout())
+                await b.store.drive(self._core.op_check_layout(write))
 
     async def _run(self, op: Op[T], what: str, default: D, *, fail_open: bool = True) -> T | D:
+        data = fail_open  # data calls record the layout; management calls only read it
         fail_open = fail_open and self._policy.on_error == "miss"
         try:  # run the op up to its first I/O: checks the input even during an outage
             first = next(op)
@@ -101,10 +109,17 @@ class AsyncRedisExactCache(AsyncCacheBase):
         try:
             b = self._bound()  # this event loop's (and process's) client, opened if need be
             if not self._core.layout_checked:
-                await self._check_layout(b)
+                await self._check_layout(b, data)
             result: T = await b.store.drive(op, first)
         except REDIS_FAULTS as exc:
+            op.close()
             self._policy.failed(exc, what, fail_open=fail_open)
+            return default
+        except LayoutMismatchError as exc:
+            op.close()
+            if not fail_open:
+                raise
+            self._policy.failed(exc, what, fail_open=True)  # a counted, logged fault
             return default
         self._policy.closed()
         return result
@@ -141,7 +156,7 @@ class AsyncRedisExactCache(AsyncCacheBase):
         fields = (user_message, system_prompt, model, temperature, max_tokens)
         try:
             await self._run(self._core.op_put(fields, response, ttl_seconds), "put", None)
-        except EntryTooLargeError as exc:
+        except UNSTORABLE as exc:  # too large, or fields that cannot be serialised
             self._policy.refused(exc)
 
     async def invalidate(
@@ -206,10 +221,14 @@ class AsyncRedisExactCache(AsyncCacheBase):
         - ``wait_timeout`` [None]: longest wait (s) before computing without the lease;
           ``None`` waits until the answer lands or the lease ends.
 
-        With Redis down and ``on_error="miss"``, it just returns ``compute()``.
+        While ``compute`` runs, the holder renews its lease every ``lease_seconds / 3``.
+        The caller always gets ``compute()``'s answer once it ran, whether or not it could
+        be stored (too large or unserialisable: a logged skip, and the waiters compute at
+        once instead of queueing for the lease). With Redis down and ``on_error="miss"``,
+        it just returns ``compute()``.
         """
         fields = (user_message, system_prompt, model, temperature, max_tokens)
-        flight = Flight(self._core, fields, lease_seconds, wait_timeout, self._policy.refused)
+        flight = Flight(self._core, fields, lease_seconds, wait_timeout, self._skip_answer)
         if not callable(compute):
             raise TypeError("compute must be callable")
         fail_open = self._policy.on_error == "miss"
@@ -218,15 +237,25 @@ class AsyncRedisExactCache(AsyncCacheBase):
         try:
             b = self._bound()
             if not self._core.layout_checked:
-                await self._check_layout(b)
+                await self._check_layout(b, True)
             result: Any = await b.store.drive(flight.run(), compute=compute)
-        except REDIS_FAULTS as exc:
+        except _FLIGHT_FAULTS as exc:
             if flight.compute_error is exc:
                 raise
+            if flight.computed:  # a paid-for answer is returned, whatever happened to Redis
+                self._policy.failed(exc, "get_or_compute", fail_open=True)
+                return flight.response
+            if isinstance(exc, LayoutMismatchError) and not fail_open:
+                raise
             self._policy.failed(exc, "get_or_compute", fail_open=fail_open)
-            return flight.response if flight.computed else await compute()
+            return await compute()
         self._policy.closed()
         return result
+
+    def _skip_answer(self, exc: Exception) -> None:
+        """An answer ``get_or_compute`` could not store: logged and counted, never raised
+        (the caller gets it all the same)."""
+        self._policy.refused(exc, may_raise=False)
 
     # -- management calls (always raise CacheUnavailableError on a fault) ---------------
 

@@ -119,7 +119,7 @@ def format_stats(fs: FleetStats, *, prefix: str, shards: int, url: str) -> str:
 
 
 def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    with open_namespace(args.url, args.prefix) as cache:
+    with open_namespace(args.url, args.prefix, shards=args.shards) as cache:
         n = 0
         tty = out.isatty()
         while True:
@@ -146,7 +146,7 @@ def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_clear(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    with open_namespace(args.url, args.prefix) as cache:
+    with open_namespace(args.url, args.prefix, shards=args.shards) as cache:
         before = cache.fleet_stats().size
         where = f"namespace {cache.key_prefix!r} on {redact(args.url)}"
         if not args.yes:
@@ -173,7 +173,7 @@ def cmd_clear(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    with open_namespace(args.url, args.prefix) as cache:
+    with open_namespace(args.url, args.prefix, shards=args.shards) as cache:
         before = cache.fleet_stats()
         bar = _Progress(err)
         last: list[ChunkProgress] = []
@@ -200,7 +200,7 @@ def cmd_reconcile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_reset_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    with open_namespace(args.url, args.prefix) as cache:
+    with open_namespace(args.url, args.prefix, shards=args.shards) as cache:
         cache.reset_stats()
         size = len(cache)
         out.write(f"counters of namespace {cache.key_prefix!r} reset; {_n(size)} entries kept\n")
@@ -276,6 +276,14 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--prefix",
         default=DEFAULT_PREFIX,
         help=f"the namespace (key_prefix) to work on (default: {DEFAULT_PREFIX})",
+    )
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the namespace's shard count, only needed when its layout record is missing "
+        "(read from the namespace otherwise; nothing is ever written)",
     )
 
 

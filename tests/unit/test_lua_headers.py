@@ -175,6 +175,16 @@ def test_no_keyspace_walks_in_lua(path: Path) -> None:
     assert not FORBIDDEN_LUA.search(path.read_text(encoding="utf-8"))
 
 
+@pytest.mark.parametrize("path", include_files(), ids=lambda p: p.name)
+def test_one_function_per_include_named_like_its_file(path: Path) -> None:
+    """lua/includes/<name>.lua defines exactly one function, <name>, and its header names it
+    and documents its call shape."""
+    text = path.read_text(encoding="utf-8")
+    assert re.findall(r"^local function (\w+)", text, re.M) == [path.stem]
+    header = text[: text.index("]]")]
+    assert f"include {path.stem}" in header and f"{path.stem}(" in header
+
+
 def test_includes_are_expanded_once_and_resolved() -> None:
     scripts = _scripts.load_scripts()
     for s in scripts.values():
