@@ -187,14 +187,27 @@ def _emit(value: Any, path: str, out: list[str]) -> None:
 
 def _fast(value: Any) -> Any:
     """``value`` with integral floats as ints (copied only where something changed), ready
-    for ``json.dumps``; ``_Slow`` for anything the reference encoder must decide."""
+    for ``json.dumps``; ``_Slow`` for anything the reference encoder must decide.
+
+    Written for speed (it runs on every request): leaves are checked inline, without a
+    call, and a dict's keys are checked in one go (``"".join`` raises on a non-``str``).
+    """
     t = type(value)
-    if t is str or t is bool or value is None:
-        return value
     if t is dict:
+        try:
+            names = "".join(value)
+        except TypeError:
+            raise _Slow from None
+        if not names.isascii() and max(names) >= "\ud800":
+            raise _Slow  # UTF-16 order may differ from code point order
         changed: dict[str, Any] | None = None
         for k, v in value.items():
-            if type(k) is not str or not (k.isascii() or max(k) < "\ud800"):
+            t = type(v)
+            if t is str or v is None or t is bool:
+                continue
+            if t is int:
+                if -_EXACT <= v <= _EXACT:
+                    continue
                 raise _Slow
             w = _fast(v)
             if w is not v:
@@ -205,12 +218,21 @@ def _fast(value: Any) -> Any:
     if t is list or t is tuple:
         copied: list[Any] | None = None
         for i, v in enumerate(value):
+            t = type(v)
+            if t is str or v is None or t is bool:
+                continue
+            if t is int:
+                if -_EXACT <= v <= _EXACT:
+                    continue
+                raise _Slow
             w = _fast(v)
             if w is not v:
                 if copied is None:
                     copied = list(value)
                 copied[i] = w
         return value if copied is None else copied
+    if t is str or value is None or t is bool:
+        return value
     if t is int:
         if -_EXACT <= value <= _EXACT:
             return value
