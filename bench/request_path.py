@@ -156,28 +156,27 @@ def digest_us_per_kb() -> dict[str, float]:
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=3.0, help="per contestant (default 3)")
-    ap.add_argument("--json", action="store_true", help="print one JSON object")
-    args = ap.parse_args()
-
+def measure(url: str, seconds: float = 3.0) -> dict[str, Any]:
+    """Both numbers on the server at ``url`` (a throwaway namespace, cleared after):
+    ``get_ops``/``get_request_ops`` (paired, one client), their ``ratio``, and
+    ``digest_us_per_kb`` at ~1/10/100 KB. For ``bench/run.py`` to call with its server."""
     fields = response_fields(1024)
     five = ("What is the status of order 3?", "You are a support agent.", "gpt-4o-mini", 0.2, 512)
     req = ten_message_request()
-    with EmbeddedServer().start() as srv:
-        cache = RedisExactCache(url=srv.url, key_prefix="bench:request-path")
+    cache = RedisExactCache(url=url, key_prefix="bench:request-path")
+    try:
         cache.clear()
         cache.put(*five, LLMResponse(**fields))
         cache.put_request(req, completion_json(fields))
         assert cache.get(*five) is not None and cache.get_request(req) is not None
         rates = paired(
             {"get": lambda: cache.get(*five), "get_request": lambda: cache.get_request(req)},
-            args.seconds,
+            seconds,
         )
         cache.clear()
+    finally:
         cache.close()
-    res = {
+    return {
         "request_kb": round(len(canonical_json(req)) / 1024, 2),
         "get_ops": round(rates["get"]),
         "get_request_ops": round(rates["get_request"]),
@@ -185,6 +184,15 @@ def main() -> int:
         "target_ratio": 0.8,
         "digest_us_per_kb": digest_us_per_kb(),
     }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=3.0, help="per contestant (default 3)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+    with EmbeddedServer().start() as srv:
+        res = measure(srv.url, args.seconds)
     if args.json:
         print(json.dumps(res))
         return 0
