@@ -124,6 +124,23 @@ def test_canonical_form_is_json_that_reads_back(request: dict[str, Any]) -> None
     assert canonical_json(back, ignore=()) == canonical_json(request, ignore=())
 
 
+i_json_text = st.text(st.characters(exclude_categories=("Cs",)))  # no lone surrogates
+i_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | finite | i_json_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(i_json_text, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.dictionaries(i_json_text, i_json, max_size=6))
+def test_same_bytes_as_an_independent_rfc8785_implementation(request: dict[str, Any]) -> None:
+    """Trail of Bits' ``rfc8785`` is the oracle: on I-JSON values (what RFC 8785 accepts)
+    the canonical bytes are identical, key order (UTF-16) and number forms included."""
+    rfc8785 = pytest.importorskip("rfc8785")
+    assert canonical_json(request, ignore=()) == rfc8785.dumps(request)
+
+
 def test_numbers_equal_in_value_encode_equally() -> None:
     assert request_digest({"t": 1}) == request_digest({"t": 1.0})
     assert request_digest({"t": 0}) == request_digest({"t": -0.0}) == request_digest({"t": 0.0})
@@ -167,6 +184,8 @@ def test_rfc8785_examples() -> None:
     assert canonical_json(data, ignore=()) == (
         '{"\\r":3,"1":4,"é":5,"\U0001f600":2,"\ufb33":1}'.encode()
     )
+    rfc8785 = pytest.importorskip("rfc8785")
+    assert canonical_json(data, ignore=()) == rfc8785.dumps(data)
     assert canonical_json({"s": '\u2028\x7f\x1f"\\'}, ignore=()) == (
         '{"s":"\u2028\x7f\\u001f\\"\\\\"}'.encode()
     )
