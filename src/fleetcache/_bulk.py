@@ -20,10 +20,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ._codec import ACCEPT_PREFIX, CorruptEntry, header_tokens
+from ._codec import ACCEPT_PREFIX, CorruptEntry
 from ._core import PRUNE_PER_PUT, Batch, Call, Compute, Core, Op, Sleep, StepOp, model_arg
 from ._keys import RequestFields
 from ._scripts import script
+from ._signing import ForgedEntry
 from .errors import EntryTooLargeError
 
 #: Entries one get_many/put_many script call handles at most (plus 2 fixed keys <= 1000).
@@ -79,8 +80,9 @@ def _chunks(plan: Sequence[Any], shard_of: Callable[[Any], int]) -> list[list[in
 def op_get_many(core: Core, plan: list[Planned]) -> Op[list[BaseModel | None]]:
     """Responses (or ``None``) in request order; one ``Batch`` of <= BATCH_CHUNK-entry calls.
 
-    Bodies that fail to decode are dropped and recounted as corrupt misses (``drop_corrupt``)
-    in one more ``Batch``, as ``get`` does one by one.
+    Entries whose MAC does not verify (signed caches) or whose body fails to decode are
+    dropped and recounted as forged or corrupt misses in one more ``Batch``, as ``get`` does
+    one by one.
     """
     out: list[BaseModel | None] = [None] * len(plan)
     if not plan:
@@ -102,10 +104,11 @@ def op_get_many(core: Core, plan: list[Planned]) -> Op[list[BaseModel | None]]:
         for i, raw in zip(part, res, strict=True):
             if not raw:
                 continue
+            req, digest, shard = plan[i]
             try:
-                out[i] = core.codec.decode(raw)
-            except CorruptEntry:
-                drops.append(core.drop_corrupt_call(*plan[i], raw))
+                out[i] = core.decode(raw, digest)
+            except (ForgedEntry, CorruptEntry) as exc:
+                drops.append(core.drop_bad_call(exc, req, digest, shard, raw))
     if drops:
         yield Batch(tuple(drops))
     return out
@@ -123,7 +126,7 @@ def plan_put_many(
         t = _as_tuple(it, 6, "item", i)
         _req, digest, shard = core.request(t[:5])
         try:
-            payload = core.encode(t[5])
+            payload = core.encode(t[5], digest)
         except EntryTooLargeError as exc:
             refuse(exc)
             continue
@@ -142,7 +145,7 @@ def op_put_many(core: Core, plan: list[tuple[str, int, bytes]], ttl_ms: int) -> 
     for part in parts:
         shard = plan[part[0]][1]
         keys = (k.index(shard), k.stats(shard), *(k.entry(shard, plan[i][0]) for i in part))
-        args: list[str | bytes | int] = [ttl_ms, PRUNE_PER_PUT]
+        args: list[str | bytes | int] = [ttl_ms, PRUNE_PER_PUT, core.caps[shard]]
         for i in part:
             args += (plan[i][0], plan[i][2])
         calls.append(Call(s, keys, tuple(args)))
@@ -241,13 +244,14 @@ class Flight:
     # -- what the request-path flight overrides -------------------------------------------
 
     def decode(self, raw: bytes) -> Any:
-        """The response in an entry's bytes; ``CorruptEntry`` if they do not decode."""
-        return self.core.codec.decode(raw)
+        """The response in an entry's bytes; ``ForgedEntry`` (bad MAC) or ``CorruptEntry``
+        if they do not decode."""
+        return self.core.decode(raw, self.digest)
 
     def encode(self, response: Any) -> bytes | None:
-        """The entry bytes of a computed response; ``None``: do not store it (counted
-        ``not_stored``); ``EntryTooLargeError`` over ``max_entry_bytes``."""
-        return self.core.encode(response)
+        """The (signed) entry bytes of a computed response; ``None``: do not store it
+        (counted ``not_stored``); ``EntryTooLargeError`` over ``max_entry_bytes``."""
+        return self.core.encode(response, self.digest)
 
     def not_stored_call(self, leased: bool) -> Call:  # pragma: no cover - encode never None
         raise NotImplementedError
@@ -275,7 +279,7 @@ class Flight:
         """Hit -> the entry. Miss -> lease granted: compute and store; lease held by another:
         poll with backoff until the entry lands (coalesced), the lease ends (take it over), or
         ``wait_timeout`` passes (compute without a lease)."""
-        k, sh, d = self.core.keys, self.shard, self.digest
+        sh, d = self.shard, self.digest
         start = time.monotonic()
         deadline = None if self.deadline_s is None else start + self.deadline_s
         delay = POLL_START
@@ -287,16 +291,10 @@ class Flight:
                 raw = res[1]
                 try:
                     response = self.decode(raw)
-                except CorruptEntry:
-                    if first:
-                        drop = self.core.drop_corrupt_model_call(self.model, d, sh, raw)
-                    else:
-                        drop = Call(
-                            script("drop_coalesced"),
-                            k.entry_keys(sh, d),
-                            (d, header_tokens(raw), raw),
-                        )
-                    yield drop
+                except (ForgedEntry, CorruptEntry) as exc:
+                    yield self.core.drop_bad_model_call(
+                        exc, self.model, d, sh, raw, coalesced=not first
+                    )
                     first = False
                     continue
                 self.coalesced = not first
@@ -348,7 +346,7 @@ class Flight:
             yield Call(
                 script("put_release"),
                 (k.entry(sh, d), k.index(sh), k.stats(sh), k.lease(sh, d)),
-                (d, payload, ttl_ms, PRUNE_PER_PUT, self.token),
+                (d, payload, ttl_ms, PRUNE_PER_PUT, self.token, self.core.caps[sh]),
             )
         else:
             yield self.core.put_call(d, sh, payload, ttl_ms)

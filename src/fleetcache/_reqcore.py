@@ -27,17 +27,27 @@ from typing import Any
 import msgpack
 
 from ._bulk import Flight, check_lease
-from ._codec import ACCEPT_PREFIX, HEADER, HEADER_SIZE, MAGIC, VERSION, CorruptEntry
-from ._core import PRUNE_PER_PUT, Call, Core, Op, model_arg
+from ._codec import (
+    ACCEPT_PREFIX,
+    FLAG_MAC,
+    FLAG_ZLIB,
+    HEADER,
+    HEADER_SIZE,
+    MAC_SIZE,
+    MAGIC,
+    VERSION,
+    CorruptEntry,
+)
+from ._core import Call, Core, Op, model_arg
 from ._info import CachedDict, CacheInfo
 from ._request import canonical_json, digest_of_canonical, json_data, tokens_of_json
 from ._scripts import script
+from ._signing import ForgedEntry
 from .errors import EntryTooLargeError
 
 #: Envelope flag bit: the body is a request-path record ``[put_time_ms, response]``.
-FLAG_JSON = 0x02
-_FLAG_ZLIB = 0x01
-_KNOWN = FLAG_JSON | _FLAG_ZLIB
+FLAG_JSON = 0x04
+_KNOWN = FLAG_JSON | FLAG_ZLIB | FLAG_MAC
 
 #: The per-call cache controls, and what each does.
 CONTROLS = {
@@ -51,7 +61,6 @@ CONTROLS = {
 ShouldStore = Callable[[dict[str, Any]], bool]
 
 _GET = script("get")
-_PUT = script("put")
 _INVALIDATE = script("invalidate")
 _NOT_STORED = script("not_stored")
 
@@ -138,10 +147,10 @@ def default_should_store(response: Mapping[str, Any]) -> bool:
 # -- the entry -------------------------------------------------------------------------------
 
 
-def encode_entry(core: Core, data: dict[str, Any], put_ms: int) -> bytes:
-    """Envelope bytes of a request-path entry; ``EntryTooLargeError`` over
-    ``max_entry_bytes``, ``ValueError`` if msgpack cannot hold a value (an int beyond 64
-    bits)."""
+def encode_entry(core: Core, data: dict[str, Any], put_ms: int, digest: str) -> bytes:
+    """Envelope bytes of a request-path entry (signed for ``digest`` when the cache has a
+    signing key); ``EntryTooLargeError`` over ``max_entry_bytes``, ``ValueError`` if
+    msgpack cannot hold a value (an int beyond 64 bits)."""
     try:
         body: bytes = msgpack.packb(
             [put_ms, data], use_bin_type=True, unicode_errors="surrogatepass"
@@ -154,8 +163,10 @@ def encode_entry(core: Core, data: dict[str, Any], put_ms: int) -> bytes:
         packed = zlib.compress(body, 1)
         if len(packed) <= len(body) - len(body) // 8:
             body = packed
-            flags |= _FLAG_ZLIB
+            flags |= FLAG_ZLIB
     payload = HEADER.pack(MAGIC, VERSION, flags, tokens_of_json(data)) + body
+    if core.signer is not None:
+        payload = core.signer.sign(digest, payload)
     if len(payload) > core.max_entry_bytes:
         raise EntryTooLargeError(
             f"encoded response is {len(payload)} bytes, over max_entry_bytes="
@@ -166,15 +177,20 @@ def encode_entry(core: Core, data: dict[str, Any], put_ms: int) -> bytes:
 
 def decode_entry(raw: bytes) -> tuple[dict[str, Any], int]:
     """``(response data, put_time_ms)`` of a request-path envelope; ``CorruptEntry`` if it
-    is not one."""
+    is not one. A MAC (``FLAG_MAC``) is skipped here: ``hit_of`` checks it first when the
+    cache has a signing key."""
     if len(raw) < HEADER_SIZE or not raw.startswith(ACCEPT_PREFIX):
         raise CorruptEntry(f"not a version-{VERSION} envelope: {bytes(raw[:4])!r}")
     flags = raw[3]
     if not flags & FLAG_JSON or flags & ~_KNOWN:
         raise CorruptEntry(f"not a request-path envelope (flags {flags:#x})")
     body: Any = memoryview(raw)[HEADER_SIZE:]
+    if flags & FLAG_MAC:
+        if len(body) < MAC_SIZE:
+            raise CorruptEntry("envelope too short for its MAC")
+        body = body[:-MAC_SIZE]
     try:
-        if flags & _FLAG_ZLIB:
+        if flags & FLAG_ZLIB:
             body = zlib.decompress(body)
         record = msgpack.unpackb(body, unicode_errors="surrogatepass")
     except Exception as exc:  # msgpack and zlib raise assorted errors
@@ -194,8 +210,12 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def hit_of(raw: bytes, digest: str) -> CachedDict:
-    """The response of a hit, carrying its ``CacheInfo(hit=True, age_seconds, digest)``."""
+def hit_of(core: Core, raw: bytes, digest: str) -> CachedDict:
+    """The response of a hit, carrying its ``CacheInfo(hit=True, age_seconds, digest)``.
+    With a signing key the MAC is checked first (``ForgedEntry``), before the body is
+    parsed; then ``CorruptEntry`` if the body does not decode."""
+    if core.signer is not None:
+        core.signer.verify(digest, raw)
     data, put_ms = decode_entry(raw)
     out = CachedDict(data)
     out._fleetcache_info = CacheInfo(True, max(0, now_ms() - put_ms) / 1000, digest)
@@ -235,9 +255,9 @@ def op_get_request(core: Core, request: Mapping[str, Any], control: object) -> O
     if raw is None:
         return None
     try:
-        return hit_of(raw, d)
-    except CorruptEntry:
-        yield core.drop_corrupt_model_call(key.model, d, sh, raw)
+        return hit_of(core, raw, d)
+    except (ForgedEntry, CorruptEntry) as exc:
+        yield core.drop_bad_model_call(exc, key.model, d, sh, raw)
         return None
 
 
@@ -272,8 +292,8 @@ def op_put_request(
     if not ok:
         yield Call(_NOT_STORED, (k.stats(sh), k.lease(sh, d)), ("",))
         return False
-    payload = encode_entry(core, data, now_ms())
-    yield Call(_PUT, k.entry_keys(sh, d), (d, payload, ttl_ms, PRUNE_PER_PUT))
+    payload = encode_entry(core, data, now_ms(), d)
+    yield core.put_call(d, sh, payload, ttl_ms)
     return True
 
 
@@ -314,11 +334,11 @@ class RequestFlight(Flight):
         self.should_store = check_should_store(should_store)
 
     def decode(self, raw: bytes) -> Any:
-        return hit_of(raw, self.digest)
+        return hit_of(self.core, raw, self.digest)
 
     def encode(self, response: Any) -> bytes | None:
         data, ok = decide(self.core, response, self.should_store)
-        return encode_entry(self.core, data, now_ms()) if ok else None
+        return encode_entry(self.core, data, now_ms(), self.digest) if ok else None
 
     def not_stored_call(self, leased: bool) -> Call:
         k, sh, d = self.core.keys, self.shard, self.digest

@@ -27,6 +27,7 @@ from fleetcache import (
     request_digest,
 )
 from fleetcache._codec import HEADER, MAGIC, VERSION
+from fleetcache._reqcore import FLAG_JSON
 
 from ..support.flavors import CacheFactory, Flavor, req, response
 from ..support.servers import free_port
@@ -476,7 +477,7 @@ async def test_corrupt_and_foreign_entries_are_counted_misses(cache: Flavor, r: 
     rq = request("corrupt")
     entry = keys(cache, rq)[0]
     await cache.put_request(rq, completion())
-    r.set(entry, HEADER.pack(MAGIC, VERSION, 0x02, 30) + b"\xc1not msgpack")
+    r.set(entry, HEADER.pack(MAGIC, VERSION, FLAG_JSON, 30) + b"\xc1not msgpack")
     assert await cache.get_request(rq) is None
     assert not r.exists(entry)
     # a valid five-field envelope under a request key: refused (no FLAG_JSON), not misread
@@ -597,3 +598,49 @@ def test_not_stored_reaches_the_cli_and_prometheus(make_cache: Any) -> None:
         line.startswith("fleetcache_not_stored_total{") and line.endswith(" 2.0")
         for line in text.splitlines()
     )
+
+
+# -- signed entries and max_entries apply to the request path too ----------------------------
+
+KEY = b"k" * 32
+
+
+async def test_signed_request_entries(cache_factory: CacheFactory, r: Any) -> None:
+    from fleetcache._codec import FLAG_MAC
+
+    signed = cache_factory(signing_key=KEY)
+    rq = request("signed")
+    await signed.put_request(rq, completion("signed"))
+    raw = r.get(keys(signed, rq)[0])
+    assert raw[3] & FLAG_MAC and raw[3] & FLAG_JSON
+    got = await signed.get_request(rq)
+    assert got == completion("signed") and cache_info(got).hit  # type: ignore[union-attr]
+    # an unsigned cache still reads it (the tag is skipped, not checked)
+    plain = cache_factory(key_prefix=cache_factory.prefix)
+    assert await plain.get_request(rq) == completion("signed")
+    # an entry written without the key, or moved to another request's key: forged, dropped
+    await plain.put_request(rq, completion("unsigned"))
+    assert await signed.get_request(rq) is None
+    assert not r.exists(keys(signed, rq)[0])
+    other = request("other")
+    await signed.put_request(other, completion("theirs"))
+    r.set(keys(signed, rq)[0], r.get(keys(signed, other)[0]))
+    assert await signed.get_request(rq) is None
+    # single-flight over a forged entry: dropped, then computed
+    r.set(keys(signed, rq)[0], r.get(keys(signed, other)[0]))
+    compute = make_compute(signed, completion("computed"))
+    got = await signed.get_or_compute_request(rq, compute)
+    assert got == completion("computed") and len(compute.calls) == 1
+    assert await signed.get_request(rq) == completion("computed")
+    fs = await signed.fleet_stats()
+    assert fs.forged == 3 and fs.corrupt == 0
+
+
+@pytest.mark.backends("redis", "valkey")
+async def test_max_entries_caps_the_request_path(cache_factory: CacheFactory) -> None:
+    c = cache_factory(max_entries=3)
+    for i in range(6):
+        await c.put_request(request(f"cap{i}"), completion(str(i)))
+    fs = await c.fleet_stats()
+    assert fs.size == 3 and fs.evicted == 3
+    assert await c.get_request(request("cap5")) == completion("5")

@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -109,13 +108,12 @@ class FleetLiteLLMBackend(BaseCache):
     """A LiteLLM ``BaseCache`` on a fleetcache namespace (the storage under ``Cache``).
 
     Either give ``url`` and any ``RedisExactCache`` keyword (``key_prefix``,
-    ``ttl_seconds``, ``on_error``, ``shards``, ``should_store``...): the backend builds a
-    sync cache, and one async cache per event loop that uses it (a redis-py asyncio client
-    belongs to one loop); or give ``cache`` (a ``RedisExactCache``) and optionally
-    ``async_cache`` (an ``AsyncRedisExactCache``, used from the loop it was made in),
-    both built with ``ignore=LITELLM_IGNORE``. Without ``async_cache``, async calls run the
-    sync cache in a worker thread. ``should_store`` defaults to
-    :func:`litellm_should_store`. Defaults: ``key_prefix="fleetcache:litellm"``.
+    ``ttl_seconds``, ``on_error``, ``shards``, ``should_store``, ``signing_key``...): the
+    backend builds a sync and an async cache (the async one opens a client per event loop
+    by itself); or give ``cache`` (a ``RedisExactCache``) and optionally ``async_cache``
+    (an ``AsyncRedisExactCache``), both built with ``ignore=LITELLM_IGNORE``; without
+    ``async_cache``, async calls run the sync cache in a worker thread. ``should_store``
+    defaults to :func:`litellm_should_store`; ``key_prefix`` to ``"fleetcache:litellm"``.
     """
 
     def __init__(
@@ -142,7 +140,7 @@ class FleetLiteLLMBackend(BaseCache):
                     )
             if cache is None:
                 raise TypeError("cache= (a RedisExactCache) is needed for LiteLLM's sync calls")
-            self._kwargs: dict[str, Any] | None = None
+            self._owns = False
         else:
             if "ignore" in cache_kwargs:
                 raise TypeError("ignore= is fixed to LITELLM_IGNORE behind LiteLLM")
@@ -151,32 +149,16 @@ class FleetLiteLLMBackend(BaseCache):
             if url is not None:
                 cache_kwargs["url"] = url
             cache_kwargs["ignore"] = LITELLM_IGNORE
-            self._kwargs = cache_kwargs
+            self._owns = True
             cache = RedisExactCache(**cache_kwargs)
+            async_cache = AsyncRedisExactCache(**cache_kwargs)
         self.sync_cache: RedisExactCache = cache
-        self._async_given = async_cache
-        # one async cache per event loop; entries of closed loops are dropped as new loops
-        # come (a cache's connections hold its loop, so a weak mapping would never let go)
-        self._async: dict[asyncio.AbstractEventLoop, AsyncRedisExactCache] = {}
-        self._async_lock = threading.Lock()
+        self.async_cache: AsyncRedisExactCache | None = async_cache
 
     # -- plumbing --------------------------------------------------------------------------
 
     def _async_cache(self) -> AsyncRedisExactCache | None:
-        if self._async_given is not None:
-            return self._async_given
-        if self._kwargs is None:
-            return None
-        loop = asyncio.get_running_loop()
-        c = self._async.get(loop)
-        if c is None:
-            with self._async_lock:
-                for old in [lp for lp in self._async if lp.is_closed()]:
-                    del self._async[old]
-                c = self._async.get(loop)
-                if c is None:
-                    c = self._async[loop] = AsyncRedisExactCache(**self._kwargs)
-        return c
+        return self.async_cache
 
     @staticmethod
     def _request(key: object, kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -277,17 +259,10 @@ class FleetLiteLLMBackend(BaseCache):
         self.sync_cache.clear()
 
     async def disconnect(self) -> None:
-        """Close the clients this backend built: the sync one, and the async one of the
-        running loop (those of other loops can only be closed from their own loop; those
-        of closed loops are dropped)."""
-        loop = asyncio.get_running_loop()
-        with self._async_lock:
-            mine = self._async.pop(loop, None)
-            for old in [lp for lp in self._async if lp.is_closed()]:
-                del self._async[old]
-        if mine is not None:
-            await mine.aclose()
-        if self._kwargs is not None:
+        """Close the clients this backend built (caches you gave stay open)."""
+        if self._owns:
+            if self.async_cache is not None:
+                await self.async_cache.aclose()
             self.sync_cache.close()
 
     async def test_connection(self) -> dict[str, Any]:
