@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._core import ChunkProgress
 from ._info import CacheInfo, cache_info
 from ._models import CacheStats, FinishReason, FleetStats, LLMResponse, ModelStats, ToolCallResult
+from ._reqcore import default_should_store
 from ._request import DEFAULT_IGNORE, request_digest
 from .aio import AsyncRedisExactCache
 from .cache import RedisExactCache
@@ -42,5 +43,6 @@ __all__ = [
     "UnsupportedServerError",
     "__version__",
     "cache_info",
+    "default_should_store",
     "request_digest",
 ]

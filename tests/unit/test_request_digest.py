@@ -500,6 +500,8 @@ def test_attach_rejects_what_it_cannot_carry() -> None:
 def test_public_names() -> None:
     assert fleetcache.CacheInfo is CacheInfo and fleetcache.cache_info is cache_info
     assert fleetcache.request_digest is request_digest
+    assert fleetcache.DEFAULT_IGNORE is DEFAULT_IGNORE
+    assert fleetcache.default_should_store({"choices": []}) is False
     assert isinstance(CacheInfo(hit=True, age_seconds=None, digest=""), CacheInfo)
     with pytest.raises(AttributeError):
         CacheInfo(hit=True, age_seconds=None, digest="").hit = False  # type: ignore[misc]
