@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from ._clients import AsyncConnectRetry, ConnectRetry
 from ._core import ChunkProgress
+from ._info import CacheInfo, cache_info
 from ._models import CacheStats, FinishReason, FleetStats, LLMResponse, ModelStats, ToolCallResult
+from ._reqcore import default_should_store
+from ._request import DEFAULT_IGNORE, request_digest
 from .aio import AsyncRedisExactCache
 from .cache import RedisExactCache
 from .errors import (
@@ -24,7 +27,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncConnectRetry",
+    "DEFAULT_IGNORE",
     "AsyncRedisExactCache",
+    "CacheInfo",
     "CacheStats",
     "CacheUnavailableError",
     "ChunkProgress",
@@ -40,4 +45,7 @@ __all__ = [
     "ToolCallResult",
     "UnsupportedServerError",
     "__version__",
+    "cache_info",
+    "default_should_store",
+    "request_digest",
 ]

@@ -168,7 +168,7 @@ def model_arg(model: str) -> bytes:
     return model.encode("utf-8", "surrogatepass")
 
 
-def drop_mode(exc: CorruptEntry) -> str:
+def drop_mode(exc: Exception) -> str:
     """The drop scripts' mode: "1" = delete an undecodable entry, "0" = keep one that only
     this process's response model rejects."""
     return "0" if isinstance(exc, RejectedEntry) else "1"
@@ -180,11 +180,13 @@ class Core:
     __slots__ = (
         "caps",
         "codec",
+        "ignore",
         "keys",
         "layout",
         "layout_checked",
         "max_entries",
         "max_entry_bytes",
+        "should_store",
         "signer",
         "ttl_ms",
     )
@@ -200,8 +202,14 @@ class Core:
         max_entry_bytes: int,
         signing_key: bytes | Sequence[bytes] | None = None,
         max_entries: int | None = None,
+        ignore: frozenset[str] | None = None,
+        should_store: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.keys = KeySpace(key_prefix, shards)
+        #: request-path fields left out of the key (None: ``DEFAULT_IGNORE``)
+        self.ignore = ignore
+        #: request-path rule for what is stored (None: ``default_should_store``)
+        self.should_store = should_store
         self.max_entries = check_max_entries(max_entries, self.keys.shards)
         #: per-shard live-entry caps passed to the put scripts (0 = none)
         self.caps = shard_caps(self.max_entries, self.keys.shards)
@@ -328,17 +336,26 @@ class Core:
         """The script call that takes back what the read of ``raw`` credited and counts it
         as ``forged`` (a ``ForgedEntry``: dropped), ``corrupt`` (dropped) or ``rejected``
         (a ``RejectedEntry``: decodes, but not as our model; kept)."""
+        return self.drop_bad_model_call(
+            exc, model_arg(req[2]), digest, shard, raw, coalesced=coalesced
+        )
+
+    def drop_bad_model_call(
+        self,
+        exc: Exception,
+        model: bytes,
+        digest: str,
+        shard: int,
+        raw: bytes,
+        *,
+        coalesced: bool = False,
+    ) -> Call:
+        """``drop_bad_call`` by the model-name argument (both request shapes)."""
         if isinstance(exc, ForgedEntry):
             return Call(
                 script("drop_forged"),
                 self.keys.entry_keys(shard, digest),
-                (
-                    digest,
-                    model_arg(req[2]),
-                    header_tokens(raw),
-                    raw,
-                    "coalesced" if coalesced else "hit",
-                ),
+                (digest, model, header_tokens(raw), raw, "coalesced" if coalesced else "hit"),
             )
         if coalesced:
             return Call(
@@ -346,7 +363,7 @@ class Core:
                 self.keys.entry_keys(shard, digest),
                 (digest, header_tokens(raw), raw, drop_mode(exc)),
             )
-        return self.drop_corrupt_call(req, digest, shard, raw, exc)
+        return self.drop_corrupt_model_call(model, digest, shard, raw, exc)
 
     def decode_hit(
         self, raw: bytes, req: RequestFields, digest: str, shard: int
@@ -360,16 +377,21 @@ class Core:
             return None
 
     def drop_corrupt_call(
-        self, req: RequestFields, digest: str, shard: int, raw: bytes, exc: CorruptEntry
+        self, req: RequestFields, digest: str, shard: int, raw: bytes, exc: Exception
     ) -> Call:
         """Undo the hit ``raw`` was counted as and count a miss; drop the entry and count it
         corrupt, or (``RejectedEntry``: it decodes, but not as our model) keep it and count
         it rejected."""
-        k = self.keys
+        return self.drop_corrupt_model_call(model_arg(req[2]), digest, shard, raw, exc)
+
+    def drop_corrupt_model_call(
+        self, model: bytes, digest: str, shard: int, raw: bytes, exc: Exception
+    ) -> Call:
+        """``drop_corrupt_call`` by the model-name argument (both request shapes)."""
         return Call(
             script("drop_corrupt"),
-            k.entry_keys(shard, digest),
-            (digest, model_arg(req[2]), header_tokens(raw), raw, drop_mode(exc)),
+            self.keys.entry_keys(shard, digest),
+            (digest, model, header_tokens(raw), raw, drop_mode(exc)),
         )
 
     def op_get(self, fields: tuple[Any, ...]) -> Op[BaseModel | None]:

@@ -145,6 +145,11 @@ COUNTERS: tuple[Counter, ...] = (
         "Entries dropped because their MAC did not verify (caches with a signing_key).",
         "entries",
     ),
+    Counter(
+        "not_stored",
+        "Computed responses should_store refused to store (truncated, filtered, errors).",
+        "entries",
+    ),
 )
 COUNTER_NAMES: frozenset[str] = frozenset(c.name for c in COUNTERS)
 
