@@ -373,6 +373,11 @@ class Flight:
                 yield self._release_call(UNCACHEABLE_MARKER_MS)
             self.refuse(exc)
             return response
+        except Exception as exc:  # the user's should_store rule failed: give the lease up
+            self.compute_error = exc
+            if leased:
+                yield self._release_call(0)
+            raise
         if payload is None:
             yield self.not_stored_call(leased)
             return response

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -51,13 +51,17 @@ def installed(backend: Any, prefix: str) -> Iterator[FleetLiteLLMCache]:
     """fleetcache installed as ``litellm.cache`` on the test's namespace; removed after."""
     cache = fleetcache_litellm_cache(backend.url, key_prefix=prefix)
     yield cache
-    asyncio.run(cache.cache.disconnect())
+    asyncio.run(cache.cache.disconnect())  # type: ignore[no-untyped-call]
     litellm.disable_cache()
 
 
+def backend_of(c: FleetLiteLLMCache) -> FleetLiteLLMBackend:
+    """The fleetcache storage under LiteLLM's ``Cache`` (typed as LiteLLM's base class)."""
+    return cast(FleetLiteLLMBackend, c.cache)
+
+
 def stats(c: FleetLiteLLMCache) -> FleetStats:
-    backend: FleetLiteLLMBackend = c.cache
-    return backend.sync_cache.fleet_stats()
+    return backend_of(c).sync_cache.fleet_stats()
 
 
 def wait_puts(c: FleetLiteLLMCache, n: int, timeout: float = 10.0) -> FleetStats:
@@ -117,11 +121,13 @@ async def test_sync_and_async_share_entries(installed: FleetLiteLLMCache) -> Non
 
 def test_long_conversations_are_cached(installed: FleetLiteLLMCache) -> None:
     # LiteLLM's own default (max_messages=4) would neither look up nor store these
-    kw = {"model": MODEL, "messages": msgs("long", turns=8), "mock_response": "L", "caching": True}
+    messages = msgs("long", turns=8)
+    kw: dict[str, Any] = {"model": MODEL, "messages": messages, "mock_response": "L"}
+    kw["caching"] = True
     litellm.completion(**kw)
     wait_puts(installed, 1)
     assert hit_flag(litellm.completion(**kw))
-    other = {**kw, "messages": [*kw["messages"][:-1], {"role": "user", "content": "other"}]}
+    other = {**kw, "messages": [*messages[:-1], {"role": "user", "content": "other"}]}
     assert not hit_flag(litellm.completion(**other))
 
 
@@ -150,7 +156,7 @@ def test_controls_map_onto_fleetcache(installed: FleetLiteLLMCache, backend: Any
     litellm.completion(**ttl_req, mock_response="t", cache={"ttl": 30})
     wait_puts(installed, 3)
     r = backend.client()
-    keys = installed.cache.sync_cache._core.keys
+    keys = backend_of(installed).sync_cache._core.keys
     digests = [d.decode() for d in r.zrange(keys.index(0), 0, -1)]  # index members
     entry_pttls = sorted(r.pttl(keys.entry(0, d)) for d in digests)
     assert entry_pttls[0] == -1 and 0 < entry_pttls[1] <= 30_000 and len(entry_pttls) == 2
@@ -191,7 +197,7 @@ while c.cache.sync_cache.fleet_stats().puts < 1 and time.monotonic() < deadline:
     time.sleep(0.02)
 print(r._hidden_params.get("cache_hit"))
 """
-    prefix = installed.cache.sync_cache.key_prefix
+    prefix = backend_of(installed).sync_cache.key_prefix
     out = subprocess.run(
         [sys.executable, "-c", code, backend.url, prefix],
         capture_output=True,
@@ -230,7 +236,7 @@ def test_redis_down_sync_and_async() -> None:
 
         for r in asyncio.run(twice()):
             assert r.choices[0].message.content == "upstream" and not hit_flag(r)
-        assert cache.cache.sync_cache.error_count >= 1
+        assert backend_of(cache).sync_cache.error_count >= 1
     finally:
         litellm.disable_cache()
 
