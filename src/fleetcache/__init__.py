@@ -8,7 +8,9 @@ exact cache of the ``ractogateway`` SDK.
 from __future__ import annotations
 
 from ._core import ChunkProgress
+from ._info import CacheInfo, cache_info
 from ._models import CacheStats, FinishReason, FleetStats, LLMResponse, ModelStats, ToolCallResult
+from ._request import DEFAULT_IGNORE, request_digest
 from .aio import AsyncRedisExactCache
 from .cache import RedisExactCache
 from .errors import (
@@ -22,7 +24,9 @@ from .errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_IGNORE",
     "AsyncRedisExactCache",
+    "CacheInfo",
     "CacheStats",
     "CacheUnavailableError",
     "ChunkProgress",
@@ -37,4 +41,6 @@ __all__ = [
     "ToolCallResult",
     "UnsupportedServerError",
     "__version__",
+    "cache_info",
+    "request_digest",
 ]
