@@ -202,7 +202,8 @@ class ReplayStream(Generic[T]):
         return self._iterator.__next__()
 
     def __iter__(self) -> Iterator[T]:
-        yield from self._iterator
+        for item in self._iterator:
+            yield item
 
     def __enter__(self) -> ReplayStream[T]:
         return self
@@ -259,7 +260,8 @@ class RecordingStream(Generic[T]):
         return self._iterator.__next__()
 
     def __iter__(self) -> Iterator[T]:
-        yield from self._iterator
+        for item in self._iterator:
+            yield item
 
     def __enter__(self) -> RecordingStream[T]:
         return self
