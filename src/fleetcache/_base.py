@@ -3,6 +3,7 @@ policy, and the I/O-free parts of the public surface."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel
@@ -11,6 +12,8 @@ from ._clients import DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT, check_cli
 from ._core import DEFAULT_MAX_ENTRY_BYTES, Core
 from ._models import LLMResponse
 from ._policy import ErrorPolicy
+from ._reqcore import ShouldStore, check_ignore, check_should_store
+from ._request import DEFAULT_IGNORE
 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_PREFIX = "ractogateway:exact"
@@ -35,6 +38,8 @@ class CacheBase:
         breaker_seconds: float = 1.0,
         compress_threshold: int | None = 4096,
         max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+        ignore: Collection[str] | None = None,
+        should_store: ShouldStore | None = None,
     ) -> None:
         self._core = Core(
             key_prefix=key_prefix,
@@ -43,6 +48,8 @@ class CacheBase:
             response_model=response_model,
             compress_threshold=compress_threshold,
             max_entry_bytes=max_entry_bytes,
+            ignore=check_ignore(ignore),
+            should_store=check_should_store(should_store),
         )
         self._policy = ErrorPolicy(on_error, breaker_seconds)
         self._socket_timeout = check_timeout(socket_timeout, "socket_timeout")
@@ -85,6 +92,11 @@ class CacheBase:
     def response_model(self) -> type[BaseModel]:
         """The pydantic model ``get`` returns."""
         return self._core.codec.response_model
+
+    @property
+    def ignore(self) -> frozenset[str]:
+        """Top-level request fields the request path leaves out of the key."""
+        return DEFAULT_IGNORE if self._core.ignore is None else self._core.ignore
 
     @property
     def on_error(self) -> str:

@@ -182,11 +182,13 @@ class Flight:
         "deadline_s",
         "digest",
         "lease_ms",
+        "model",
         "refuse",
         "req",
         "response",
         "shard",
         "token",
+        "ttl_ms",
     )
 
     def __init__(
@@ -197,8 +199,37 @@ class Flight:
         wait_timeout: object,
         refuse: Refuse,
     ) -> None:
+        self.req, digest, shard = core.request(fields)
+        self.init_flight(
+            core,
+            digest,
+            shard,
+            model_arg(self.req[2]),
+            core.ttl_ms,
+            lease_seconds,
+            wait_timeout,
+            refuse,
+        )
+
+    def init_flight(
+        self,
+        core: Core,
+        digest: str,
+        shard: int,
+        model: bytes,
+        ttl_ms: int,
+        lease_seconds: object,
+        wait_timeout: object,
+        refuse: Refuse,
+    ) -> None:
+        """Set every slot (the request-path flight calls this instead of ``__init__``):
+        ``model`` is the per-model counters' name argument, ``ttl_ms`` the stored entry's
+        TTL (0 = none)."""
         self.core = core
-        self.req, self.digest, self.shard = core.request(fields)
+        self.digest = digest
+        self.shard = shard
+        self.model = model
+        self.ttl_ms = ttl_ms
         self.lease_ms, self.deadline_s = check_lease(lease_seconds, wait_timeout)
         self.refuse = refuse
         self.token = secrets.token_hex(16)
@@ -207,6 +238,20 @@ class Flight:
         self.response: Any = None
         self.compute_error: BaseException | None = None
 
+    # -- what the request-path flight overrides -------------------------------------------
+
+    def decode(self, raw: bytes) -> Any:
+        """The response in an entry's bytes; ``CorruptEntry`` if they do not decode."""
+        return self.core.codec.decode(raw)
+
+    def encode(self, response: Any) -> bytes | None:
+        """The entry bytes of a computed response; ``None``: do not store it (counted
+        ``not_stored``); ``EntryTooLargeError`` over ``max_entry_bytes``."""
+        return self.core.encode(response)
+
+    def not_stored_call(self, leased: bool) -> Call:  # pragma: no cover - encode never None
+        raise NotImplementedError
+
     def _lease_call(self, first: bool) -> Call:
         k, sh, d = self.core.keys, self.shard, self.digest
         return Call(
@@ -214,7 +259,7 @@ class Flight:
             (k.entry(sh, d), k.index(sh), k.stats(sh), k.lease(sh, d)),
             (
                 d,
-                model_arg(self.req[2]),
+                self.model,
                 ACCEPT_PREFIX,
                 self.token,
                 self.lease_ms,
@@ -241,10 +286,10 @@ class Flight:
             if kind == 1:
                 raw = res[1]
                 try:
-                    response = self.core.codec.decode(raw)
+                    response = self.decode(raw)
                 except CorruptEntry:
                     if first:
-                        drop = self.core.drop_corrupt_call(self.req, d, sh, raw)
+                        drop = self.core.drop_corrupt_model_call(self.model, d, sh, raw)
                     else:
                         drop = Call(
                             script("drop_coalesced"),
@@ -283,7 +328,7 @@ class Flight:
         self.computed = True
         self.response = response
         try:
-            payload = self.core.encode(response)
+            payload = self.encode(response)
         except EntryTooLargeError as exc:
             if leased:
                 yield self._release_call()
@@ -294,8 +339,11 @@ class Flight:
             if leased:
                 yield self._release_call()
             raise
+        if payload is None:
+            yield self.not_stored_call(leased)
+            return response
         k, sh, d = self.core.keys, self.shard, self.digest
-        ttl_ms = self.core.ttl_ms
+        ttl_ms = self.ttl_ms
         if leased:
             yield Call(
                 script("put_release"),

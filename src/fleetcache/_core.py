@@ -38,6 +38,7 @@ _COUNTERS = (
     "corrupt",
     "tokens_saved",
     "coalesced",
+    "not_stored",
 )
 
 
@@ -166,7 +167,15 @@ def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
 class Core:
     """Configuration and operations of one cache object (no I/O)."""
 
-    __slots__ = ("codec", "keys", "layout_checked", "max_entry_bytes", "ttl_ms")
+    __slots__ = (
+        "codec",
+        "ignore",
+        "keys",
+        "layout_checked",
+        "max_entry_bytes",
+        "should_store",
+        "ttl_ms",
+    )
 
     def __init__(
         self,
@@ -177,8 +186,14 @@ class Core:
         response_model: type[BaseModel],
         compress_threshold: int | None,
         max_entry_bytes: int,
+        ignore: frozenset[str] | None = None,
+        should_store: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.keys = KeySpace(key_prefix, shards)
+        #: request-path fields left out of the key (None: ``DEFAULT_IGNORE``)
+        self.ignore = ignore
+        #: request-path rule for what is stored (None: ``default_should_store``)
+        self.should_store = should_store
         self.ttl_ms = check_ttl(ttl_seconds)
         self.codec = Codec(response_model, compress_threshold)
         if isinstance(max_entry_bytes, bool) or not isinstance(max_entry_bytes, int):
@@ -251,11 +266,14 @@ class Core:
 
     def drop_corrupt_call(self, req: RequestFields, digest: str, shard: int, raw: bytes) -> Call:
         """Undo the hit ``raw`` was counted as, count a corrupt miss, drop the entry."""
-        k = self.keys
+        return self.drop_corrupt_model_call(model_arg(req[2]), digest, shard, raw)
+
+    def drop_corrupt_model_call(self, model: bytes, digest: str, shard: int, raw: bytes) -> Call:
+        """``drop_corrupt_call`` by the model-name argument (both request shapes)."""
         return Call(
             script("drop_corrupt"),
-            k.entry_keys(shard, digest),
-            (digest, model_arg(req[2]), header_tokens(raw), raw),
+            self.keys.entry_keys(shard, digest),
+            (digest, model, header_tokens(raw), raw),
         )
 
     def op_get(self, fields: tuple[Any, ...]) -> Op[BaseModel | None]:

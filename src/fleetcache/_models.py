@@ -101,7 +101,9 @@ class FleetStats(BaseModel):
     ``expired`` (index members found past their TTL), ``evicted`` (entries that vanished
     before their TTL: maxmemory eviction, manual ``DEL``), ``corrupt`` (entries dropped
     because they did not decode), ``tokens_saved`` (tokens of the responses served from
-    cache), ``coalesced`` (requests answered by waiting on another caller's computation).
+    cache), ``coalesced`` (requests answered by waiting on another caller's computation),
+    ``not_stored`` (computed responses the request path refused to store: truncated,
+    filtered, an error, no content; see ``should_store``).
     """
 
     hits: int = 0
@@ -114,6 +116,7 @@ class FleetStats(BaseModel):
     corrupt: int = 0
     tokens_saved: int = 0
     coalesced: int = 0
+    not_stored: int = 0
     by_model: dict[str, ModelStats] = Field(default_factory=dict)
 
     @property

@@ -50,7 +50,13 @@ from pydantic import BaseModel
 
 from ._codec import MAX_TOKENS_FIELD
 
-__all__ = ["DEFAULT_IGNORE", "canonical_json", "request_digest", "tokens_of_json"]
+__all__ = [
+    "DEFAULT_IGNORE",
+    "canonical_json",
+    "json_data",
+    "request_digest",
+    "tokens_of_json",
+]
 
 #: Request fields left out of the key by default: they do not change the answer.
 DEFAULT_IGNORE: frozenset[str] = frozenset(
@@ -271,6 +277,66 @@ def request_digest(request: Mapping[str, Any], *, ignore: Collection[str] | None
     out of the key, default :data:`DEFAULT_IGNORE`. Same errors as :func:`canonical_json`.
     """
     return digest_of_canonical(canonical_json(request, ignore=ignore))
+
+
+def _data(value: Any, path: str) -> Any:
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is float:
+        if value - value == 0.0:  # finite
+            return value
+        raise ValueError(f"{path or 'response'}: {value!r} is not a JSON number")
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(
+                    f"{path or 'response'}: object keys must be str, not {type(k).__name__}"
+                )
+            name = str.__str__(k)
+            out[name] = _data(v, _key_path(path, name))
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_data(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, BaseModel):
+        return _data(_dump(value), path)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return _data(float(value), path)
+    raise TypeError(
+        f"{path or 'response'}: {type(value).__name__} is not a JSON value (expected None, "
+        "bool, int, float, str, list, tuple, a str-keyed mapping or a pydantic model)"
+    )
+
+
+def _dump(model: BaseModel) -> Any:
+    """A pydantic model as its wire JSON: the fields it was built with, by alias (what the
+    OpenAI and Anthropic SDKs' ``to_dict()`` give)."""
+    return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def json_data(response: Any) -> dict[str, Any]:
+    """A response (a ``Mapping`` or a pydantic model) as plain JSON-compatible data: dicts
+    with ``str`` keys, lists, ``str``, ``int``, finite ``float``, ``bool``, ``None``. A model
+    is dumped in JSON mode, by alias, with only the fields it was built with.
+
+    ``TypeError`` for anything else (naming its path, e.g. ``choices[0].message.audio``),
+    ``ValueError`` for NaN or an infinity.
+    """
+    if isinstance(response, BaseModel):
+        response = _dump(response)
+    if not isinstance(response, Mapping):
+        raise TypeError(
+            f"response must be a mapping or a pydantic model, not {type(response).__name__}"
+        )
+    data: dict[str, Any] = _data(response, "")
+    return data
 
 
 def _count(value: object) -> int:

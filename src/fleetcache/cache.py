@@ -10,7 +10,7 @@ share entries and counters.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -19,8 +19,19 @@ from ._base import CacheBase
 from ._bulk import Flight, op_get_many, op_put_many, plan_get_many, plan_put_many
 from ._clients import sync_client_from_url
 from ._core import Op, ProgressFn
+from ._info import CacheInfo, attach
 from ._models import CacheStats, FleetStats
 from ._policy import REDIS_FAULTS
+from ._reqcore import (
+    RequestFlight,
+    RequestKey,
+    ShouldStore,
+    check_control,
+    check_should_store,
+    op_get_request,
+    op_invalidate_request,
+    op_put_request,
+)
 from ._store import Store
 from .errors import EntryTooLargeError
 
@@ -61,6 +72,10 @@ class RedisExactCache(CacheBase):
     - ``compress_threshold`` [4096 bytes]: zlib-compress bodies from this size (None: never).
     - ``max_entry_bytes`` [8 MiB]: larger encoded responses are not stored
       (``EntryTooLargeError`` with ``"raise"``, a logged skip with ``"miss"``).
+    - ``ignore`` [None = ``DEFAULT_IGNORE``]: top-level request fields the request path
+      (``get_request``...) leaves out of the key; ``()`` keys on every field.
+    - ``should_store`` [None = ``default_should_store``]: ``(response_data: dict) -> bool``,
+      whether the request path stores a computed response; refusals count ``not_stored``.
     """
 
     _lock_class = threading.Lock
@@ -216,6 +231,115 @@ class RedisExactCache(CacheBase):
         self._policy.closed()
         return result
 
+    # -- the whole-request path (follows on_error) --------------------------------------
+
+    def get_request(
+        self, request: Mapping[str, Any], *, control: str = "default"
+    ) -> dict[str, Any] | None:
+        """The stored response to a whole request (its JSON data, a ``dict`` carrying
+        ``cache_info(...)`` with ``hit=True``), or ``None`` on a miss.
+
+        ``request``: the JSON-like request (e.g. ``chat.completions.create``'s keyword
+        arguments), keyed by ``request_digest`` without the cache's ``ignore`` fields.
+        ``control`` ["default"]: ``"no-cache"`` and ``"bypass"`` skip the read (``None``,
+        nothing counted); ``"default"`` and ``"no-store"`` read. Counts the hit or miss
+        fleet-wide, per ``request["model"]`` too, in one round trip.
+        """
+        return self._run(op_get_request(self._core, request, control), "get_request", None)
+
+    def put_request(
+        self,
+        request: Mapping[str, Any],
+        response: Any,
+        *,
+        ttl_seconds: float | None = None,
+        control: str = "default",
+        should_store: ShouldStore | None = None,
+    ) -> None:
+        """Store ``response`` (a ``Mapping`` or a pydantic model, kept as its JSON data)
+        for ``request``; ``ttl_seconds`` (float s) overrides the cache's TTL for it.
+
+        Not stored: with ``control`` ``"no-store"`` or ``"bypass"``; or when the
+        ``should_store`` rule (this call's, else the cache's, else ``default_should_store``)
+        refuses the response's data, which is counted ``not_stored`` fleet-wide.
+        """
+        op = op_put_request(self._core, request, response, ttl_seconds, control, should_store)
+        try:
+            self._run(op, "put_request", False)
+        except EntryTooLargeError as exc:
+            self._policy.refused(exc)
+
+    def invalidate_request(self, request: Mapping[str, Any]) -> bool:
+        """Delete the entry of a whole request; ``True`` if a live entry was deleted."""
+        op = op_invalidate_request(self._core, request)
+        return self._run(op, "invalidate_request", False)
+
+    def get_or_compute_request(
+        self,
+        request: Mapping[str, Any],
+        compute: Callable[[], Any],
+        *,
+        ttl_seconds: float | None = None,
+        lease_seconds: float = 30.0,
+        wait_timeout: float | None = None,
+        control: str = "default",
+        should_store: ShouldStore | None = None,
+    ) -> Any:
+        """The stored response to ``request``, or ``compute()``'s, computed ONCE across the
+        fleet (single-flight, as ``get_or_compute``).
+
+        ``compute`` is a callable (``compute() -> response``), the
+        response a ``Mapping`` or a pydantic model.
+        A hit returns the stored JSON data (a ``dict``, ``cache_info(...).hit`` is True);
+        a computed answer is returned as ``compute()`` gave it (a plain ``dict`` as a
+        ``dict`` copy) with ``cache_info(...).hit`` False. ``ttl_seconds`` overrides the
+        cache's TTL for the stored entry; ``lease_seconds``/``wait_timeout`` as in
+        ``get_or_compute``. ``control``: ``"no-cache"`` computes and stores (a refresh),
+        ``"no-store"`` reads and computes on a miss without storing (no lease),
+        ``"bypass"`` just computes. ``should_store`` overrides the cache's rule for this
+        call. With Redis down and ``on_error="miss"``, it returns ``compute()``'s answer.
+        """
+        reads, writes = check_control(control)
+        if not callable(compute):
+            raise TypeError("compute must be callable")
+        check_should_store(should_store)
+        if not (reads and writes):
+            key = RequestKey(self._core, request)
+            self._core.entry_ttl(ttl_seconds)
+            if reads:
+                hit = self.get_request(request)
+                if hit is not None:
+                    return hit
+            value = compute()
+            if writes:
+                self.put_request(request, value, ttl_seconds=ttl_seconds, should_store=should_store)
+            return _with_info(value, key.miss_info())
+        flight = RequestFlight(
+            self._core,
+            request,
+            ttl_seconds,
+            lease_seconds,
+            wait_timeout,
+            should_store,
+            self._policy.refused,
+        )
+        miss = flight.key.miss_info()
+        fail_open = self._policy.on_error == "miss"
+        if fail_open and self._policy.is_open():
+            return _with_info(compute(), miss)
+        store = self._store
+        try:
+            if not self._core.layout_checked:
+                self._check_layout()
+            result = store.drive(flight.run(), compute=compute)
+        except REDIS_FAULTS as exc:
+            if flight.compute_error is exc:
+                raise
+            self._policy.failed(exc, "get_or_compute_request", fail_open=fail_open)
+            return _with_info(flight.response if flight.computed else compute(), miss)
+        self._policy.closed()
+        return _with_info(result, miss) if flight.computed else result
+
     # -- management calls (always raise CacheUnavailableError on a fault) ---------------
 
     def clear(self, *, progress: ProgressFn | None = None) -> None:
@@ -269,3 +393,11 @@ class RedisExactCache(CacheBase):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _with_info(value: T, info: CacheInfo) -> T:
+    """``value`` carrying ``info`` where it can (a dict, a pydantic model); else as is."""
+    try:
+        return attach(value, info)
+    except TypeError:
+        return value

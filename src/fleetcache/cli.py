@@ -86,6 +86,7 @@ def format_stats(fs: FleetStats, *, prefix: str, shards: int, url: str) -> str:
         ("tokens saved", _n(fs.tokens_saved)),
         ("puts", _n(fs.puts)),
         ("coalesced", _n(fs.coalesced)),
+        ("not stored", _n(fs.not_stored)),
         ("invalidations", _n(fs.invalidations)),
         ("expired", _n(fs.expired)),
         ("evicted", _n(fs.evicted)),

@@ -23,6 +23,7 @@ Exposed (label ``namespace``; the per-model ones also ``model``):
 ``fleetcache_evicted_total``       counter  entries that vanished before their TTL
 ``fleetcache_corrupt_total``       counter  entries dropped because they did not decode
 ``fleetcache_coalesced_total``     counter  requests that waited on a peer's computation
+``fleetcache_not_stored_total``    counter  computed responses should_store refused to store
 ``fleetcache_tokens_saved_total``  counter  LLM tokens of the responses served from cache
 ``fleetcache_model_hits_total``    counter  hits per model
 ``fleetcache_model_misses_total``  counter  misses per model
@@ -81,6 +82,7 @@ _COUNTERS: tuple[tuple[str, str], ...] = (
     ("evicted", "Entries that vanished before their TTL (maxmemory eviction, manual DEL)."),
     ("corrupt", "Entries dropped because their payload did not decode."),
     ("coalesced", "Requests answered by waiting on another caller's computation."),
+    ("not_stored", "Computed responses refused by should_store (truncated, filtered, errors)."),
     ("tokens_saved", "LLM tokens (usage.total_tokens) of the responses served from cache."),
 )
 
