@@ -132,9 +132,12 @@ class Upstream:
         for i, frame in enumerate(plan):
             if isinstance(frame, Exception):
                 raise frame
-            yield frame
             if i == 0:
                 self.sent_first.set()
+            if i == len(plan) - 1:
+                self.finished.set()  # the last frame is going out
+            yield frame
+            if i == 0:
                 if self.hold is not None:
                     self.hold.wait(10)
         self.finished.set()
@@ -159,9 +162,12 @@ class Upstream:
         for i, frame in enumerate(plan):
             if isinstance(frame, Exception):
                 raise frame
-            yield frame
             if i == 0:
                 self.sent_first.set()
+            if i == len(plan) - 1:
+                self.finished.set()  # the last frame is going out
+            yield frame
+            if i == 0:
                 while self.hold is not None and not self.hold.is_set():
                     await asyncio.sleep(0.005)
         self.finished.set()

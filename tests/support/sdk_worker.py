@@ -40,7 +40,9 @@ def streamed_text(kind: str, items: list[Any]) -> str:
     if kind == "openai":
         return "".join(c.choices[0].delta.content or "" for c in items if c.choices)
     return "".join(
-        e.delta.text for e in items if e.type == "content_block_delta" and e.delta.type == "text_delta"
+        e.delta.text
+        for e in items
+        if e.type == "content_block_delta" and e.delta.type == "text_delta"
     )
 
 

@@ -202,7 +202,9 @@ class ReplayStream(Generic[T]):
         return self._iterator.__next__()
 
     def __iter__(self) -> Iterator[T]:
-        for item in self._iterator:
+        # A for loop, not ``yield from``: like the SDK's Stream, a ``break`` out of one
+        # loop leaves the stream where it was instead of closing it.
+        for item in self._iterator:  # noqa: UP028
             yield item
 
     def __enter__(self) -> ReplayStream[T]:
@@ -260,7 +262,9 @@ class RecordingStream(Generic[T]):
         return self._iterator.__next__()
 
     def __iter__(self) -> Iterator[T]:
-        for item in self._iterator:
+        # A for loop, not ``yield from``: like the SDK's Stream, a ``break`` out of one
+        # loop leaves the stream where it was instead of closing it.
+        for item in self._iterator:  # noqa: UP028
             yield item
 
     def __enter__(self) -> RecordingStream[T]:
@@ -410,12 +414,6 @@ def dump(model: Any) -> dict[str, Any]:
     return data
 
 
-def _writes(o: WrapOptions, response: Mapping[str, Any]) -> bool:
-    if o.control in ("no-store", "bypass"):
-        return False
-    return o.should_store is None or bool(o.should_store(response))
-
-
 class CachedCreate:
     """A sync SDK ``create`` method (``inner``) answered through a ``RedisExactCache``."""
 
@@ -462,11 +460,13 @@ class CachedCreate:
 
         def finish() -> None:
             if assembler.complete:
-                response = assembler.result()
-                if _writes(opts, response):
-                    cache.put_request(
-                        request, response, ttl_seconds=opts.ttl_seconds, control=opts.control
-                    )
+                cache.put_request(
+                    request,
+                    assembler.result(),
+                    ttl_seconds=opts.ttl_seconds,
+                    control=opts.control,
+                    should_store=opts.should_store,
+                )
 
         stream: RecordingStream[Any] = RecordingStream(upstream, fold, finish)
         info = CacheInfo(hit=False, age_seconds=None, digest=digest_for(cache, request))
@@ -522,11 +522,13 @@ class AsyncCachedCreate:
 
         async def finish() -> None:
             if assembler.complete:
-                response = assembler.result()
-                if _writes(opts, response):
-                    await cache.put_request(
-                        request, response, ttl_seconds=opts.ttl_seconds, control=opts.control
-                    )
+                await cache.put_request(
+                    request,
+                    assembler.result(),
+                    ttl_seconds=opts.ttl_seconds,
+                    control=opts.control,
+                    should_store=opts.should_store,
+                )
 
         stream: AsyncRecordingStream[Any] = AsyncRecordingStream(upstream, fold, finish)
         info = CacheInfo(hit=False, age_seconds=None, digest=digest_for(cache, request))
