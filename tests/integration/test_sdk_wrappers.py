@@ -96,6 +96,10 @@ def streamed(kind: str, items: list[Any]) -> tuple[str, list[tuple[str, str, Any
                 state[1] += (tc.function.name or "") if tc.function else ""
                 state[2] += (tc.function.arguments or "") if tc.function else ""
         return text, [(i, n, json.loads(a)) for _, (i, n, a) in sorted(calls.items())]
+    names = ["Message", "ContentBlock"]
+    kinds = ["Start", "Delta", "Stop"]
+    event_types = tuple(getattr(anthropic.types, f"Raw{n}{k}Event") for n in names for k in kinds)
+    assert all(isinstance(e, event_types) for e in items)
     text = ""
     blocks: dict[int, list[Any]] = {}
     for e in items:

@@ -542,6 +542,8 @@ class Proxy:
         self._inner = inner
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_inner":  # not set yet (copy/pickle build the object without __init__)
+            raise AttributeError(name)
         return getattr(self._inner, name)
 
     def __repr__(self) -> str:

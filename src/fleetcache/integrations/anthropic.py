@@ -24,7 +24,7 @@ Not cached (passed through): ``messages.stream(...)`` (the helper stream manager
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, overload
 
 import anthropic
 from anthropic._base_client import AsyncAPIClient, SyncAPIClient
@@ -38,6 +38,8 @@ from anthropic.types import (
     RawMessageStopEvent,
 )
 
+from ..aio import AsyncRedisExactCache
+from ..cache import RedisExactCache
 from ._anthropic_stream import MessageAssembler, replay_events
 from ._wrap import AsyncCachedCreate, CachedCreate, Codec, Proxy, WrapOptions, cache_flavour
 
@@ -124,6 +126,45 @@ class CachedAsyncAnthropic(CachedAnthropic):
 
     async def __aexit__(self, *exc: Any) -> None:
         await self._inner.__aexit__(*exc)
+
+
+@overload
+def cached(
+    client: anthropic.AsyncAnthropic,
+    cache: AsyncRedisExactCache,
+    *,
+    ttl_seconds: float | None = ...,
+    control: str = ...,
+    lease_seconds: float = ...,
+    should_store: Callable[[Mapping[str, Any]], bool] | None = ...,
+    chunk_chars: int | None = ...,
+) -> CachedAsyncAnthropic: ...
+
+
+@overload
+def cached(
+    client: anthropic.Anthropic,
+    cache: RedisExactCache,
+    *,
+    ttl_seconds: float | None = ...,
+    control: str = ...,
+    lease_seconds: float = ...,
+    should_store: Callable[[Mapping[str, Any]], bool] | None = ...,
+    chunk_chars: int | None = ...,
+) -> CachedAnthropic: ...
+
+
+@overload
+def cached(
+    client: Any,
+    cache: Any,
+    *,
+    ttl_seconds: float | None = ...,
+    control: str = ...,
+    lease_seconds: float = ...,
+    should_store: Callable[[Mapping[str, Any]], bool] | None = ...,
+    chunk_chars: int | None = ...,
+) -> Any: ...
 
 
 def cached(

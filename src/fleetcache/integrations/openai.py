@@ -26,11 +26,13 @@ Not cached (passed through): ``with_raw_response`` / ``with_streaming_response``
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, overload
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from ..aio import AsyncRedisExactCache
+from ..cache import RedisExactCache
 from ._openai_stream import ChatCompletionAssembler, replay_chunks
 from ._wrap import AsyncCachedCreate, CachedCreate, Codec, Proxy, WrapOptions, cache_flavour
 
@@ -117,6 +119,45 @@ class CachedAsyncOpenAI(CachedOpenAI):
 
     async def __aexit__(self, *exc: Any) -> None:
         await self._inner.__aexit__(*exc)
+
+
+@overload
+def cached(
+    client: openai.AsyncOpenAI,
+    cache: AsyncRedisExactCache,
+    *,
+    ttl_seconds: float | None = ...,
+    control: str = ...,
+    lease_seconds: float = ...,
+    should_store: Callable[[Mapping[str, Any]], bool] | None = ...,
+    chunk_chars: int | None = ...,
+) -> CachedAsyncOpenAI: ...
+
+
+@overload
+def cached(
+    client: openai.OpenAI,
+    cache: RedisExactCache,
+    *,
+    ttl_seconds: float | None = ...,
+    control: str = ...,
+    lease_seconds: float = ...,
+    should_store: Callable[[Mapping[str, Any]], bool] | None = ...,
+    chunk_chars: int | None = ...,
+) -> CachedOpenAI: ...
+
+
+@overload
+def cached(
+    client: Any,
+    cache: Any,
+    *,
+    ttl_seconds: float | None = ...,
+    control: str = ...,
+    lease_seconds: float = ...,
+    should_store: Callable[[Mapping[str, Any]], bool] | None = ...,
+    chunk_chars: int | None = ...,
+) -> Any: ...
 
 
 def cached(
