@@ -511,6 +511,26 @@ async def test_async_stream_error_stores_nothing(
     assert cache_info(await acreate(kind, client)).hit is False  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_entry_that_cannot_be_replayed_goes_upstream(
+    kind: str, make_cache: Callable[..., Any]
+) -> None:
+    """An entry of another shape under the request's key (written by hand) is not replayed:
+    the streamed call goes to the upstream and the caller gets a normal stream."""
+    cache = make_cache()
+    codec = (fc_openai if kind == "openai" else fc_anthropic).CODEC
+    keyed = {**kwargs(kind), "fleetcache_endpoint": codec.endpoint}
+    junk = {"choices": "xyz"} if kind == "openai" else {"content": "xyz", "usage": 3}
+    cache.put_request(keyed, junk, should_store=lambda r: True)
+    assert cache.get_request(keyed) == junk
+    upstream = Upstream(kind)
+    client = wrap(kind, upstream.client(), cache)
+    with create(kind, client, **stream_kwargs(kind)) as s:
+        items = list(s)
+    assert upstream.calls == 1 and cache_info(s).hit is False  # type: ignore[union-attr]
+    assert streamed(kind, items)[0] == text_of(kind, create(kind, client))
+
+
 # ------------------------------------------------------------------------ fleet and faults
 
 

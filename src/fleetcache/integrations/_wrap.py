@@ -414,6 +414,20 @@ def dump(model: Any) -> dict[str, Any]:
     return data
 
 
+def _replayable(
+    codec: Codec, stored: Any, kwargs: Mapping[str, Any], opts: WrapOptions
+) -> list[Any] | None:
+    """The stream items replaying ``stored``; ``None`` for no entry, or for an entry that is
+    not a response of this endpoint's shape (logged; the call then goes upstream)."""
+    if stored is None:
+        return None
+    try:
+        return codec.replay(stored, kwargs, opts.chunk_chars)
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        log.warning("fleetcache: stored %s entry cannot be replayed (%r)", codec.endpoint, err)
+        return None
+
+
 class CachedCreate:
     """A sync SDK ``create`` method (``inner``) answered through a ``RedisExactCache``."""
 
@@ -448,8 +462,8 @@ class CachedCreate:
 
     def _stream(self, request: dict[str, Any], kwargs: dict[str, Any], opts: WrapOptions) -> Any:
         stored = self._cache.get_request(request, control=opts.control)
-        if stored is not None:
-            items = self._codec.replay(stored, kwargs, opts.chunk_chars)
+        items = _replayable(self._codec, stored, kwargs, opts)
+        if items is not None:
             return attach(ReplayStream(items), info_of(stored, request, self._cache, hit=True))
         upstream = self._inner(**kwargs)
         assembler = self._codec.assembler()
@@ -509,8 +523,8 @@ class AsyncCachedCreate:
         self, request: dict[str, Any], kwargs: dict[str, Any], opts: WrapOptions
     ) -> Any:
         stored = await self._cache.get_request(request, control=opts.control)
-        if stored is not None:
-            items = self._codec.replay(stored, kwargs, opts.chunk_chars)
+        items = _replayable(self._codec, stored, kwargs, opts)
+        if items is not None:
             replay = AsyncReplayStream(items)
             return attach(replay, info_of(stored, request, self._cache, hit=True))
         upstream = await self._inner(**kwargs)
