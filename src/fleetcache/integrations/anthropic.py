@@ -184,7 +184,8 @@ def cached(
     (entry TTL in seconds; ``None``: the cache's own), ``control`` (default per-call
     control, ``"default"``), ``lease_seconds`` (single-flight lease, 30.0 s),
     ``should_store`` (replaces the reusability rule), ``chunk_chars`` (split replayed texts;
-    ``None``: one delta per text). Bedrock and Vertex clients of the SDK work too.
+    ``None``: one delta per text). The SDK's Bedrock and Vertex clients are accepted
+    (same base classes; not tested here).
     ``TypeError`` for another client or a sync/async mismatch between client and cache.
     """
     options = WrapOptions(
