@@ -254,14 +254,22 @@ def test_every_control_mode_streamed(kind: str, make_cache: Callable[..., Any]) 
     assert all("fleetcache" not in b for b in upstream.bodies)
 
 
+@pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("kind", KINDS)
-async def test_control_modes_async(kind: str, make_async_cache: Callable[..., Any]) -> None:
+async def test_control_modes_async(
+    kind: str, stream: bool, make_async_cache: Callable[..., Any]
+) -> None:
     upstream = Upstream(kind, answers=[answer(kind, f"a{i}") for i in range(5)])
     client = wrap(kind, upstream.async_client(), make_async_cache())
 
     async def ask(control: str) -> tuple[str, bool]:
-        r = await acreate(kind, client, fleetcache={"control": control})
-        return text_of(kind, r), cache_info(r).hit  # type: ignore[union-attr]
+        if not stream:
+            r = await acreate(kind, client, fleetcache={"control": control})
+            return text_of(kind, r), cache_info(r).hit  # type: ignore[union-attr]
+        s = await acreate(kind, client, fleetcache={"control": control}, **stream_kwargs(kind))
+        async with s:
+            items = [item async for item in s]
+        return streamed(kind, items)[0], cache_info(s).hit  # type: ignore[union-attr]
 
     assert await ask("default") == ("a0", False)
     assert await ask("no-cache") == ("a1", False)
