@@ -213,7 +213,11 @@ class RequestKey:
     def __init__(self, core: Core, request: Mapping[str, Any]) -> None:
         self.digest = digest_of_canonical(canonical_json(request, ignore=core.ignore))
         self.shard = core.keys.shard_of(self.digest)
-        model = request.get("model") if isinstance(request, Mapping) else None
+        model = (
+            request.get("model")
+            if isinstance(request, Mapping)
+            else getattr(request, "model", None)
+        )
         self.model = model_arg(model) if isinstance(model, str) else b""
 
     def miss_info(self) -> CacheInfo:

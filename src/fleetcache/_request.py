@@ -31,11 +31,12 @@ A personalisation is part of BLAKE2's parameter block, so the two are independen
 functions: a digest of one domain equals one of the other only by a 128-bit collision.
 
 Implementation: a fast pass checks and normalises the request (integral floats become
-ints, so ``json``'s C encoder writes them as ECMAScript does) and hands it to
-``json.dumps(sort_keys=True)``; anything the fast pass is not sure about (non-ASCII keys
-above U+D7FF, floats below 1e-4, integers beyond 2**53, subclasses, errors) goes through the exact
-reference encoder below, which also names the path of a bad value. The two agree on every
-input the fast pass accepts (a property test checks it).
+ints, so a JSON encoder writes them as ECMAScript does) and hands it to ``orjson`` (when
+installed: extra ``speedups``) or to ``json.dumps(sort_keys=True)``, which write the same
+bytes; anything the fast pass is not sure about (non-ASCII keys above U+D7FF, floats below
+1e-4, integers beyond 2**53, subclasses, errors) goes through the exact reference encoder
+below, which also names the path of a bad value. All three agree on every input the fast
+pass accepts (property tests check it).
 """
 
 from __future__ import annotations
@@ -76,13 +77,44 @@ _PERSON = b"fleetcache-jcs1"
 # Integers up to this magnitude are exactly doubles whose ECMAScript form is their digits.
 _EXACT = 2**53
 _encode_str = json.encoder.encode_basestring  # the C escaper json.dumps uses, no ASCII escaping
-_dumps = json.JSONEncoder(
+_json_dumps = json.JSONEncoder(
     ensure_ascii=False,
     allow_nan=False,
     sort_keys=True,
     separators=(",", ":"),
     check_circular=False,
 ).encode
+
+
+def _dumps_json(value: Any) -> bytes:
+    return _json_dumps(value).encode("utf-8", "surrogatepass")
+
+
+try:  # optional (extra "speedups"): the same bytes, about 10x faster than json's encoder
+    import orjson
+
+    _HAVE_ORJSON = True
+except ImportError:  # pragma: no cover - depends on the environment
+    _HAVE_ORJSON = False
+
+
+if _HAVE_ORJSON:
+    _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+
+    def _dumps_orjson(value: Any) -> bytes:
+        """orjson writes what json does for what ``_fast`` lets through (sorted keys, the
+        same escapes, the same float layout from 1e-4 up); it raises (``TypeError``) where
+        json would differ or fail: a non-``str`` key, an int beyond 53 bits, a lone
+        surrogate, an unknown type."""
+        try:
+            out: bytes = orjson.dumps(value, option=_ORJSON_OPTIONS)
+        except TypeError:
+            raise _Slow from None
+        return out
+
+    _dumps = _dumps_orjson
+else:  # pragma: no cover - depends on the environment
+    _dumps = _dumps_json
 
 
 class _Slow(Exception):
@@ -185,17 +217,24 @@ def _emit(value: Any, path: str, out: list[str]) -> None:
 # the fast pass
 
 
+_LEAVES = frozenset({str, bool, type(None)})
+
+
 def _fast(value: Any) -> Any:
     """``value`` with integral floats as ints (copied only where something changed), ready
-    for ``json.dumps``; ``_Slow`` for anything the reference encoder must decide."""
+    for the JSON encoder; ``_Slow`` for anything the reference encoder must decide.
+
+    Written for speed (it runs on every request): ``str``/``bool``/``None`` leaves are
+    skipped inline, without a call.
+    """
     t = type(value)
-    if t is str or t is bool or value is None:
-        return value
     if t is dict:
         changed: dict[str, Any] | None = None
         for k, v in value.items():
             if type(k) is not str or not (k.isascii() or max(k) < "\ud800"):
-                raise _Slow
+                raise _Slow  # not a str; or UTF-16 order may differ from code point order
+            if type(v) in _LEAVES:
+                continue
             w = _fast(v)
             if w is not v:
                 if changed is None:
@@ -204,13 +243,18 @@ def _fast(value: Any) -> Any:
         return value if changed is None else changed
     if t is list or t is tuple:
         copied: list[Any] | None = None
-        for i, v in enumerate(value):
-            w = _fast(v)
-            if w is not v:
-                if copied is None:
-                    copied = list(value)
-                copied[i] = w
+        i = 0
+        for v in value:
+            if type(v) not in _LEAVES:
+                w = _fast(v)
+                if w is not v:
+                    if copied is None:
+                        copied = list(value)
+                    copied[i] = w
+            i += 1  # noqa: SIM113  (enumerate costs more on this hot path)
         return value if copied is None else copied
+    if t in _LEAVES:
+        return value
     if t is int:
         if -_EXACT <= value <= _EXACT:
             return value
@@ -219,7 +263,7 @@ def _fast(value: Any) -> Any:
         if value.is_integer():
             if -_EXACT <= value <= _EXACT:
                 return int(value)  # same digits as ECMAScript; also folds -0.0 into 0
-        elif 1e-4 <= abs(value) < math.inf:  # json's repr layout == ECMAScript's here
+        elif 1e-4 <= abs(value) < math.inf:  # the encoders' layout == ECMAScript's here
             return value
         raise _Slow
     if isinstance(value, BaseModel):
@@ -249,14 +293,23 @@ def canonical_json(request: Mapping[str, Any], *, ignore: Collection[str] | None
     body = _top(request, ignore)
     try:
         try:
-            text = _dumps(_fast(body))
+            return _dumps(_fast(body))
         except _Slow:
             parts: list[str] = []
             _emit(body, "", parts)
-            text = "".join(parts)
+            return "".join(parts).encode("utf-8", "surrogatepass")
     except RecursionError:
         raise ValueError("request is nested too deeply to canonicalise") from None
-    return text.encode("utf-8", "surrogatepass")
+
+
+def json_module_json(request: Mapping[str, Any], *, ignore: Collection[str] | None = None) -> bytes:
+    """:func:`canonical_json` with the standard library's encoder (for tests: the bytes
+    are the same with and without orjson)."""
+    body = _top(request, ignore)
+    try:
+        return _dumps_json(_fast(body))
+    except _Slow:
+        return reference_json(request, ignore=ignore)
 
 
 def reference_json(request: Mapping[str, Any], *, ignore: Collection[str] | None = None) -> bytes:

@@ -571,3 +571,29 @@ async def test_another_process_hits(cache: Flavor, mode: str, backend: Any) -> N
     line = json.loads(out.stdout.strip().splitlines()[-1])
     assert line == {"hit": completion("from parent"), "info_hit": True}
     assert (await cache.fleet_stats()).hits == 1
+
+
+@pytest.mark.backends("redis")
+def test_not_stored_reaches_the_cli_and_prometheus(make_cache: Any) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from fleetcache.cli import format_stats
+    from fleetcache.metrics import FleetCacheCollector
+
+    c = make_cache()
+    c.put_request(request("cut"), completion(finish="length"))
+    c.put_request(request("cut2"), completion(finish="content_filter"))
+    fs = c.fleet_stats()
+    assert fs.not_stored == 2
+    table = format_stats(fs, prefix=c.key_prefix, shards=c.shards, url="redis://x")
+    assert any(
+        line.split()[:2] == ["not", "stored"] and line.split()[-1] == "2"
+        for line in table.splitlines()
+    )
+    reg = CollectorRegistry()
+    reg.register(FleetCacheCollector(c))
+    text = generate_latest(reg).decode()
+    assert any(
+        line.startswith("fleetcache_not_stored_total{") and line.endswith(" 2.0")
+        for line in text.splitlines()
+    )

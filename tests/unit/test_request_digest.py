@@ -31,6 +31,7 @@ from fleetcache._request import (
     DEFAULT_IGNORE,
     _es_number,
     canonical_json,
+    json_module_json,
     reference_json,
     tokens_of_json,
 )
@@ -87,7 +88,25 @@ def test_ints_and_equal_floats_give_one_digest(request: dict[str, Any]) -> None:
 @settings(max_examples=500, deadline=None)
 @given(requests)
 def test_fast_pass_agrees_with_reference_encoder(request: dict[str, Any]) -> None:
-    assert canonical_json(request) == reference_json(request)
+    # orjson (when installed), the standard library's encoder, and the reference encoder
+    expected = reference_json(request)
+    assert canonical_json(request) == expected
+    assert json_module_json(request) == expected
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(finite | st.floats(1e-4, 2.0**53) | st.integers(-(2**60), 2**60), max_size=8))
+def test_encoders_agree_on_numbers(numbers: list[float]) -> None:
+    request = {"n": numbers, "m": {"x": numbers[:1]}}
+    expected = reference_json(request)
+    assert canonical_json(request) == expected and json_module_json(request) == expected
+
+
+def test_orjson_is_used_when_installed() -> None:
+    from fleetcache import _request
+
+    pytest.importorskip("orjson")
+    assert _request._dumps is _request._dumps_orjson
 
 
 @settings(max_examples=300, deadline=None)
