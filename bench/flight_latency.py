@@ -6,7 +6,7 @@ one holder computes for a random 0.1-0.6 s (so the answer lands at a random poin
 waiters' backoff), W waiters ask meanwhile; added latency = waiter return - holder return
 (the holder returns right after its store-and-release script). Sync: threads; async: tasks.
 
-    python bench/flight_latency.py [--rounds 20] [--waiters 8] [--tasks 50]
+    python -m bench.flight_latency [--rounds 20] [--waiters 8] [--tasks 50]
 """
 
 from __future__ import annotations
@@ -19,12 +19,8 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.servers import ServerProc, redis_server_bin
-
+from bench._embedded import EmbeddedServer, redis_server_bin
 from fleetcache import AsyncRedisExactCache, LLMResponse, RedisExactCache
 
 
@@ -114,7 +110,7 @@ def main() -> int:
     if binary is None:
         print("redis-server not found", file=sys.stderr)
         return 3
-    server = ServerProc(binary).start()
+    server = EmbeddedServer(binary).start()
     try:
         print(f"waiter added latency (answer stored -> waiter returns), {a.rounds} rounds")
         print(_summary("sync", sync_rounds(server.url, a.rounds, a.waiters)))
