@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: test lint types pytest demo bench faults install clean check-redis
+.PHONY: test lint types pytest demo bench faults install clean check-redis unasync
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,13 @@ check-redis:
 	  exit 3; }
 
 lint: $(VENV)/.deps
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
+	$(PY) scripts/unasync.py --check
+
+# Regenerate the sync facade and store from their asyncio sources (aio.py, _astore.py).
+unasync: $(VENV)/.deps
+	$(PY) scripts/unasync.py
 
 types: $(VENV)/.deps
 	$(VENV)/bin/mypy --strict src

@@ -18,9 +18,9 @@ import redis.asyncio
 
 from fleetcache import AsyncRedisExactCache, RedisExactCache
 
-from .cluster import ClusterProcs, redis_cli_bin
-from .flavors import cache, cache_factory, private_server  # noqa: F401  (parity fixtures)
-from .servers import ServerProc, redis_server_bin, valkey_server_bin
+from .support.cluster import ClusterProcs, redis_cli_bin
+from .support.flavors import cache, cache_factory, private_server  # noqa: F401  (parity fixtures)
+from .support.servers import ServerProc, redis_server_bin, valkey_server_bin
 
 #: Shards a cache gets on the cluster backend (unless a test passes ``shards=``): more than
 #: the 3 primaries, so a namespace spans every node.

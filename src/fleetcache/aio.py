@@ -1,5 +1,11 @@
-"""``AsyncRedisExactCache``: the asyncio twin of ``RedisExactCache`` (same keys, envelope,
-Lua and behaviour; a sync and an async process of one fleet share entries and counters)."""
+"""``AsyncRedisExactCache``: the fleet-wide exact-match cache for asyncio.
+
+This file is the source of the sync facade too: ``cache.py`` (``RedisExactCache``) is
+generated from it by ``scripts/unasync.py`` (edit here, then run it).
+
+Both share the keys, envelope, Lua and behaviour: a sync and an async process of one fleet
+share entries and counters.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from ._astore import AsyncStore
 from ._base import CacheBase
 from ._bulk import Flight, op_get_many, op_put_many, plan_get_many, plan_put_many
 from ._clients import async_client_from_url
 from ._core import Op, ProgressFn
 from ._models import CacheStats, FleetStats
 from ._policy import REDIS_FAULTS
-from ._store import AsyncStore
 from .errors import EntryTooLargeError
 
 T = TypeVar("T")
@@ -23,11 +29,38 @@ D = TypeVar("D")
 
 
 class AsyncRedisExactCache(CacheBase):
-    """Fleet-wide exact-match cache of LLM responses, for asyncio (``redis.asyncio``).
+    """Fleet-wide exact-match cache of LLM responses on Redis / Valkey, for asyncio.
 
-    Same keyword arguments and semantics as ``RedisExactCache``; ``client=`` takes a
-    ``redis.asyncio.Redis`` (or async ``RedisCluster``). ``stats()`` and ``size()`` are
-    coroutines here (``len()`` cannot await). Use ``async with`` or ``await aclose()``.
+    ``stats()`` and ``size()`` are coroutines here (``len()`` cannot await); use
+    ``async with`` or ``await aclose()``. The sync twin is ``RedisExactCache``.
+
+    A drop-in for ``ractogateway``'s ``ExactMatchCache`` / ``RedisExactCache``: pass it as
+    ``exact_cache=`` to a developer kit. Every process sharing ``key_prefix`` on one Redis
+    shares the entries *and* the counters (hits, misses, size, tokens saved...).
+
+    Parameters (all keyword-only; defaults in brackets):
+
+    - ``url`` [``"redis://localhost:6379/0"``]: used when ``client`` is not given. The cache
+      builds one client with ``socket_timeout``/``connect_timeout`` and reuses it.
+    - ``client`` [None]: a ``redis.asyncio.Redis`` (or async ``RedisCluster``, or
+      ``Sentinel.master_for(...)``) built with ``decode_responses=False``. Its timeouts are
+      yours.
+    - ``ttl_seconds`` [None]: default entry TTL in seconds, float, millisecond precision;
+      ``None`` = no expiry. ``<= 0``, NaN or infinite -> ``ValueError``.
+    - ``key_prefix`` [``"ractogateway:exact"``]: the namespace; no ``{`` or ``}``.
+    - ``response_model`` [``LLMResponse``]: pydantic v2 model class ``get`` returns.
+    - ``on_error`` [``"miss"``]: on a Redis fault, ``"miss"`` makes ``get`` return None and
+      ``put``/``invalidate`` skip (logged, rate-limited); ``"raise"`` raises
+      ``CacheUnavailableError``. Management calls (``stats``, ``len``, ``fleet_stats``,
+      ``clear``, ``reconcile``, ``reset_stats``) always raise: they never report made-up
+      numbers.
+    - ``shards`` [1]: hash-tagged shards of the namespace (more for Redis Cluster); recorded
+      in the namespace, and a different value later is a ``LayoutMismatchError``.
+    - ``socket_timeout`` / ``connect_timeout`` [0.25 s each]: for URL-built clients.
+    - ``breaker_seconds`` [1.0]: after a connection fault, calls skip Redis this long.
+    - ``compress_threshold`` [4096 bytes]: zlib-compress bodies from this size (None: never).
+    - ``max_entry_bytes`` [8 MiB]: larger encoded responses are not stored
+      (``EntryTooLargeError`` with ``"raise"``, a logged skip with ``"miss"``).
     """
 
     _lock_class = asyncio.Lock
@@ -196,6 +229,7 @@ class AsyncRedisExactCache(CacheBase):
         op = self._core.op_clear(progress=progress)
         await self._run(op, "clear", None, fail_open=False)
 
+    # sync-only: @property
     async def stats(self) -> CacheStats:
         """Fleet-wide hits, misses and live size of this namespace."""
         return (await self.fleet_stats()).to_cache_stats()
@@ -203,6 +237,10 @@ class AsyncRedisExactCache(CacheBase):
     async def size(self) -> int:
         """Live entries of this namespace, fleet-wide (O(log n) per shard, no SCAN)."""
         return await self._run(self._core.op_size(), "size", 0, fail_open=False)
+
+    # sync-only: def __len__(self) -> int:
+    # sync-only:     """Live entries of this namespace, fleet-wide: ``size()``."""
+    # sync-only:     return self.size()
 
     async def fleet_stats(self) -> FleetStats:
         """Every fleet-wide counter of this namespace, per model too."""

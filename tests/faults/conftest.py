@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ..servers import ServerProc, redis_server_bin
+from ..support.servers import ServerProc, redis_server_bin
 
 #: Where the figures go: the file FLEETCACHE_FAULTS_SUMMARY names (``make faults`` sets it
 #: to ``bench/faults-summary.json``); unset or empty, nothing is written, so that a plain

@@ -15,7 +15,7 @@ from fleetcache import EntryTooLargeError, LLMResponse, RedisExactCache
 from fleetcache._codec import Codec
 from fleetcache._keys import digest_of, normalise_request
 
-from ..servers import ServerProc, redis_server_bin
+from ..support.servers import ServerProc, redis_server_bin
 
 pytestmark = pytest.mark.faults
 

@@ -10,7 +10,7 @@ import pytest
 
 from fleetcache import CacheUnavailableError, LLMResponse, RedisExactCache
 
-from .proxy import StallProxy
+from ..support.proxy import StallProxy
 
 pytestmark = pytest.mark.faults
 

@@ -13,7 +13,7 @@ import redis
 
 from fleetcache import RedisExactCache
 
-from . import soak_worker
+from ..support import soak_worker
 from .conftest import SOAK_SECONDS
 
 pytestmark = pytest.mark.faults

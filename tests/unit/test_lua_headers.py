@@ -15,7 +15,7 @@ import pytest
 import fleetcache
 from fleetcache import _scripts
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REPO_LUA = REPO / "lua"
 NAME = re.compile(r"^(?P<name>[a-z_]+)-(?P<nkeys>\d+)\.lua$")
 DOC = re.compile(r"^\s*(?P<arr>KEYS|ARGV)\[(?P<idx>[^\]]+)\]\s+(?P<desc>\S.*)$")

@@ -14,8 +14,8 @@ from fleetcache import AsyncRedisExactCache, CacheUnavailableError, LLMResponse
 from fleetcache._bulk import BATCH_CHUNK
 from fleetcache.errors import EntryTooLargeError
 
-from .flavors import CacheFactory, Flavor, req, response
-from .servers import free_port
+from ..support.flavors import CacheFactory, Flavor, req, response
+from ..support.servers import free_port
 
 # -- a counting wrapper around a real client (sync or async): it forwards every call -------
 

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fleetcache import LLMResponse, RedisExactCache
 from fleetcache.metrics import FleetCacheCollector
 
-from .servers import free_port
+from ..support.servers import free_port
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from ..servers import free_port
+from .servers import free_port
 
 
 class StallProxy:

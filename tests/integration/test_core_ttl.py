@@ -11,7 +11,7 @@ import pytest
 
 from fleetcache import CacheUnavailableError
 
-from .flavors import CacheFactory, req, response
+from ..support.flavors import CacheFactory, req, response
 
 BAD_TTLS = [0, 0.0, -1, -0.5, math.nan, math.inf, -math.inf, 0.0004]
 

@@ -22,12 +22,12 @@ import pytest
 
 from fleetcache import CacheUnavailableError, LLMResponse
 
-from .flavors import CacheFactory, Flavor, req, response
-from .servers import free_port
+from ..support.flavors import CacheFactory, Flavor, req, response
+from ..support.servers import free_port
 from .test_batch import CountingClient, _aclose, _raw_client
 
 REQ = req("flight")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_compute(flavor: Flavor, fn: Callable[[int], Any], delay: float = 0.0) -> Any:
@@ -353,7 +353,7 @@ def _fleet(url: str, prefix: str, mode: str, n: int, r: Any, lease: float) -> li
     """Start ``n`` worker processes, release them at once, and collect their results.
     In ``die`` mode, SIGKILL the first compute's holder (by PID) as soon as it starts."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "tests.flight_worker", url, prefix, mode, str(lease)]
+    cmd = [sys.executable, "-m", "tests.support.flight_worker", url, prefix, mode, str(lease)]
     procs = [
         subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
         for _ in range(n)

@@ -16,9 +16,9 @@ from fleetcache import AsyncRedisExactCache, RedisExactCache
 from fleetcache._clients import parse_sentinel_url
 from fleetcache._scripts import script
 
-from .cluster import SentinelSet
-from .flavors import req, response
-from .servers import redis_server_bin
+from ..support.cluster import SentinelSet
+from ..support.flavors import req, response
+from ..support.servers import redis_server_bin
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -16,9 +16,9 @@ import pytest
 
 from fleetcache import AsyncRedisExactCache, RedisExactCache, UnsupportedServerError
 
-from .cluster import ClusterProcs
-from .flavors import req, response
-from .servers import ServerProc, redis_server_bin, valkey_server_bin
+from ..support.cluster import ClusterProcs
+from ..support.flavors import req, response
+from ..support.servers import ServerProc, redis_server_bin, valkey_server_bin
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
 LUA = Path(__file__).resolve().parent.parent / "lua"

@@ -17,7 +17,7 @@ import redis
 from fleetcache import RedisExactCache
 from fleetcache.demo import EmbeddedServer, Sample, draw_chart, server_binary, zipf_cum_weights
 
-from .servers import free_port, valkey_server_bin
+from ..support.servers import free_port, valkey_server_bin
 
 
 def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -27,9 +27,9 @@ from fleetcache import (
     RedisExactCache,
 )
 
-from .cluster import ClusterProcs, move_slot, poll, redis_cli_bin
-from .flavors import req, response
-from .servers import redis_server_bin
+from ..support.cluster import ClusterProcs, move_slot, poll, redis_cli_bin
+from ..support.flavors import req, response
+from ..support.servers import redis_server_bin
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from fleetcache import LLMResponse
 from fleetcache._keys import KeySpace, check_prefix, digest_of, normalise_request
 
-from .flavors import CacheFactory, Flavor, response
+from ..support.flavors import CacheFactory, Flavor, response
 
 BASE = ("hello", "sys", "gpt", 0.5, 100)
 

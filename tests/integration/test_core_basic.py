@@ -17,7 +17,7 @@ from fleetcache import (
     ToolCallResult,
 )
 
-from .flavors import CacheFactory, Flavor, req, response
+from ..support.flavors import CacheFactory, Flavor, req, response
 
 
 def test_public_names() -> None:

@@ -21,8 +21,8 @@ import redis.asyncio
 
 from fleetcache import CacheUnavailableError, LLMResponse
 
-from .flavors import CacheFactory, Flavor, req, response
-from .servers import ServerProc, free_port
+from ..support.flavors import CacheFactory, Flavor, req, response
+from ..support.servers import ServerProc, free_port
 
 BOUND = 2.0  # seconds a data call may take against a dead or stalled server (default config)
 

@@ -14,7 +14,7 @@ import pytest
 
 from fleetcache._codec import HEADER
 
-from .flavors import CacheFactory, Flavor, req, response
+from ..support.flavors import CacheFactory, Flavor, req, response
 
 
 def envelope(body: bytes, *, version: int = 1, flags: int = 0, tokens: int = 0) -> bytes:

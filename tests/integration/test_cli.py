@@ -17,7 +17,7 @@ from fleetcache import LLMResponse, RedisExactCache
 from fleetcache._keys import KeySpace, digest_of, normalise_request
 from fleetcache.cli import main
 
-from .servers import ServerProc, free_port, redis_server_bin
+from ..support.servers import ServerProc, free_port, redis_server_bin
 
 
 def _fields(i: int, model: str = "m-small") -> tuple[str, str, str, float, int]:

@@ -14,8 +14,8 @@ import redis
 
 from fleetcache import AsyncRedisExactCache, LLMResponse, RedisExactCache
 
-from .conftest import Backend
-from .flavors import CacheFactory, Flavor, req, response
+from ..conftest import Backend
+from ..support.flavors import CacheFactory, Flavor, req, response
 
 KEYS = 12  # shared request keys
 OPS = 250  # operations per worker (bounded loop)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from fleetcache import EntryTooLargeError, FinishReason, LLMResponse, ToolCallResult
 
-from .flavors import CacheFactory, Flavor, req
+from ..support.flavors import CacheFactory, Flavor, req
 
 
 def rich_response() -> LLMResponse:

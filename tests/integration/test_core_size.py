@@ -15,9 +15,9 @@ from fleetcache import LLMResponse, RedisExactCache
 from fleetcache._core import Batch
 from fleetcache._store import Store
 
-from .conftest import Backend
-from .flavors import CacheFactory, Flavor, req, response
-from .servers import ServerProc
+from ..conftest import Backend
+from ..support.flavors import CacheFactory, Flavor, req, response
+from ..support.servers import ServerProc
 
 FORBIDDEN = ("scan", "keys", "flushdb", "flushall", "randomkey")
 

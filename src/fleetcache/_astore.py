@@ -1,0 +1,132 @@
+"""The only code that talks to Redis: runs the core's instructions (``Call``/``Batch``/
+``Sleep``/``Compute``) with ``EVALSHA``, reloading a script by itself on ``NOSCRIPT`` (after
+``SCRIPT FLUSH``, a restart or a failover).
+
+This file is the source: ``_store.py`` (the sync ``Store``) is generated from it by
+``scripts/unasync.py``; edit here, then run ``python scripts/unasync.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from redis.exceptions import NoScriptError, ResponseError
+
+from ._core import Batch, Call, Compute, Instruction, Sleep, StepOp
+from ._store_common import (
+    RELOADS,
+    as_fault,
+    check_script_error,
+    evalsha_args,
+    is_cluster,
+    noscript_positions,
+    raise_first_error,
+)
+
+T = TypeVar("T")
+
+
+class AsyncStore:
+    """Runs instructions on a ``redis.asyncio.Redis`` (or async ``RedisCluster``) client."""
+
+    __slots__ = ("_cluster", "client")
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._cluster = is_cluster(client)
+
+    async def call(self, c: Call) -> Any:
+        """Run one script call; reload the script on ``NOSCRIPT`` (up to ``RELOADS`` times)."""
+        try:
+            for attempt in range(RELOADS + 1):
+                try:
+                    return await self.client.evalsha(*evalsha_args(c))
+                except NoScriptError:
+                    if attempt == RELOADS:
+                        raise
+                    await self.client.script_load(c.script.source)
+        except ResponseError as exc:  # also from the reload (ACL may deny SCRIPT LOAD)
+            check_script_error(exc)
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def batch(self, b: Batch) -> list[Any]:
+        """Run several script calls in one round trip per node; reload what ``NOSCRIPT``."""
+        results = await self._pipeline(b.calls)
+        for _ in range(RELOADS):
+            retry = noscript_positions(results)
+            if not retry:
+                break
+            try:
+                for i in {b.calls[i].script.name: i for i in retry}.values():
+                    await self.client.script_load(b.calls[i].script.source)
+            except ResponseError as exc:
+                check_script_error(exc)
+                raise
+            again = await self._pipeline([b.calls[i] for i in retry])
+            for i, r in zip(retry, again, strict=True):
+                results[i] = r
+        raise_first_error(results)
+        return results
+
+    async def _pipeline(self, calls: Sequence[Call]) -> list[Any]:
+        if len(calls) == 1:
+            try:
+                return [await self.client.evalsha(*evalsha_args(calls[0]))]
+            except ResponseError as exc:
+                return [exc]
+        # execute_command, not pipe.evalsha: redis-py's ClusterPipeline blocks the evalsha
+        # method, but routes an EVALSHA command by its keys and sends one write per node.
+        pipe = self.client.pipeline(transaction=False)
+        if self._cluster:
+            # naming the node skips the sync ClusterPipeline's COMMAND GETKEYS round trip per
+            # EVALSHA; a stale slot map is still fine (MOVED/ASK are retried by redis-py).
+            node_of = self.client.get_node_from_key
+            for c in calls:
+                pipe.execute_command("EVALSHA", *evalsha_args(c), target_nodes=node_of(c.keys[0]))
+        else:
+            for c in calls:
+                pipe.execute_command("EVALSHA", *evalsha_args(c))
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def drive(
+        self,
+        op: StepOp[T],
+        first: Instruction | None = None,
+        compute: Callable[[], Awaitable[Any]] | None = None,
+    ) -> T:
+        """Run an operation to its end; a Redis error is thrown into it (it may handle it).
+
+        ``Sleep`` steps sleep (without blocking other callers); ``Compute`` steps call
+        ``compute()`` and send its result in, or throw its exception in (the op re-raises
+        it to the caller).
+        """
+        try:
+            ins = next(op) if first is None else first
+            while True:
+                if isinstance(ins, Sleep):
+                    await asyncio.sleep(ins.seconds)
+                    ins = op.send(None)
+                    continue
+                if isinstance(ins, Compute):
+                    if compute is None:
+                        raise TypeError("this operation needs a compute callable")
+                    try:
+                        value = await compute()
+                    except BaseException as exc:
+                        ins = op.throw(exc)
+                    else:
+                        ins = op.send(value)
+                    continue
+                try:
+                    result = await (self.call(ins) if isinstance(ins, Call) else self.batch(ins))
+                except Exception as exc:
+                    ins = op.throw(as_fault(exc))
+                else:
+                    ins = op.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        finally:
+            op.close()
