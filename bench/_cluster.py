@@ -12,7 +12,7 @@ import time
 
 import redis
 
-from bench._embedded import EmbeddedServer, free_port
+from fleetcache.embedded import EmbeddedServer, free_port
 
 
 def redis_cli_bin() -> str | None:

@@ -20,8 +20,8 @@ import threading
 import time
 import uuid
 
-from bench._embedded import EmbeddedServer, redis_server_bin
 from fleetcache import AsyncRedisExactCache, LLMResponse, RedisExactCache
+from fleetcache.embedded import EmbeddedServer, redis_server_bin
 
 
 def _summary(name: str, ms: list[float]) -> str:

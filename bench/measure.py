@@ -17,7 +17,6 @@ from typing import Any
 import redis
 
 from bench import peers
-from bench._embedded import EmbeddedServer
 from bench.payloads import request, response_fields
 from bench.scripts import (
     COUNT_ONLY_LUA,
@@ -28,6 +27,7 @@ from bench.scripts import (
     NOOP_LUA,
 )
 from bench.timing import commandstats_us, interleaved, log, median, paired, time_call, timed_rate
+from fleetcache.embedded import EmbeddedServer
 
 MODES: dict[str, dict[str, Any]] = {
     "quick": {

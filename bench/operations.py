@@ -26,9 +26,8 @@ from typing import Any
 from redis.crc import key_slot
 
 from bench._cluster import BenchCluster, redis_cli_bin
-from bench._embedded import EmbeddedServer, redis_server_bin
 from fleetcache import LLMResponse, RedisExactCache
-
+from fleetcache.embedded import EmbeddedServer, redis_server_bin
 
 
 def req(i: int) -> tuple[str, str, str, float, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.faults import render_faults
-from bench.scale import GUARD_LIMIT, guard
+from bench.scale import GUARD_LIMIT, fleet_scale, guard
 
 
 def _fmt_ops(x: float) -> str:
@@ -218,6 +218,7 @@ def render(res: dict[str, Any]) -> str:
         )
     lines += _fleet(res)
     lines += _servers(res)
+    lines += scale_table(res)
     lines += ["", "![benchmark chart](results.png)", ""]
     faults = res.get("faults")
     if faults:
@@ -407,18 +408,26 @@ def _fleet(res: dict[str, Any]) -> list[str]:
     for name, vals in ops.items():
         norm = {int(k): v for k, v in vals.items()}
         us = {int(k): v for k, v in srv.get(name, {}).items()}
+        tot = {int(k): v for k, v in fleet.get("server_cpu_us", {}).get(name, {}).items()}
         lines.append(f"| {name} | " + " | ".join(_fmt_ops(norm[p]) for p in procs) + " |")
         lines.append(
-            f"| server us per call ({name}) | "
+            f"| server us per call in the command ({name}) | "
             + " | ".join(f"{us.get(p, 0):.2f}" for p in procs)
             + " |"
         )
+        lines.append(
+            f"| server process CPU us per call ({name}) | "
+            + " | ".join(f"{tot.get(p, 0):.2f}" for p in procs)
+            + " |"
+        )
     lines.append(
-        "\nServer us per call is `usec_per_call` of `cmdstat_evalsha` (fleetcache) or "
-        "`cmdstat_get` (raw GET) over the window. On this 2-core VM the server and all client "
+        "\nIn the command: `usec_per_call` of `cmdstat_evalsha` (fleetcache) or "
+        "`cmdstat_get` (raw GET) over the window; process CPU: the server's `used_cpu_user` + "
+        "`used_cpu_sys` over the calls (reading, parsing and answering requests included). "
+        "On this 2-core VM the server and all client "
         "processes share two cores: past 2 processes they only compete for CPU; on a real "
         "fleet the clients run on other machines, and one server core serves at most "
-        '1e6 / (server us per hit) hits/s (docs/operations.md, "Fleet scale").'
+        '1e6 / (process CPU us per hit) hits/s (docs/operations.md, "Fleet scale").'
     )
     return lines
 
@@ -441,10 +450,12 @@ def _servers(res: dict[str, Any]) -> list[str]:
     for n in names:
         for lb in labels:
             g = guard(sv[n][lb])
-            flag = "ok" if g["ok"] else f"**REGRESSION: above {GUARD_LIMIT}x**"
+            flag = "ok" if g["ok"] else f"**FLAGGED: above {GUARD_LIMIT}x**"
+            same = sv[n][lb].get("same + tokens_saved (GET + 3 HINCRBY)")
+            like = f"; vs the same with tokens_saved {g['get-3'] / same:.2f}x" if same else ""
             lines.append(
                 f"- guard, {n} {lb}: get-3 {g['get-3']:.2f} us vs minimal get-and-count "
-                f"{g['minimal']:.2f} us = {g['ratio']:.2f}x ({flag})"
+                f"{g['minimal']:.2f} us = {g['ratio']:.2f}x ({flag}){like}"
             )
     lines.append(
         "\nThe minimal get-and-count script (GET + 2 HINCRBY, the value back) is the cheapest "
@@ -454,3 +465,35 @@ def _servers(res: dict[str, Any]) -> list[str]:
         "meet it."
     )
     return lines
+
+
+def scale_table(res: dict[str, Any]) -> list[str]:
+    """The "Fleet scale" table (also copied into docs/operations.md)."""
+    fs = fleet_scale(res)
+    if not fs:
+        return []
+    out = [
+        "",
+        "## Fleet scale (derived from this run's figures)",
+        "",
+        f"Inputs: the server process spends {fs['server_us_per_hit'] + fs['io_us_per_request']:.1f}"
+        f" us of CPU per hit under load ({fs['server_us_per_hit']:.1f} us in the script, "
+        f"`cmdstat_evalsha`; {fs['io_us_per_request']:.1f} us reading and answering the "
+        "request, `INFO cpu` over the calls), so one core serves "
+        f"{_fmt_ops(fs['core_hits_per_s'])} hits/s; one client process here does "
+        f"{_fmt_ops(fs['client_hits_per_s'])} hits/s. A cluster serves one core's worth "
+        "divided by the busiest node's share of the namespace's shards (slot math over 300 "
+        "random namespace names).",
+        "",
+        "| setup | shards (S) | busiest node share (median / p95) | hits/s (median / p95 "
+        "namespace) | client processes to saturate | bottleneck |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in fs["rows"]:
+        out.append(
+            f"| {r['setup']} | {r['shards']} | {r['busiest_share']:.2f} / "
+            f"{r['busiest_share_p95']:.2f} | {_fmt_ops(r['hits_per_s'])} / "
+            f"{_fmt_ops(r['hits_per_s_p95'])} | {r['client_processes']:.0f} | "
+            f"{r['bottleneck']} |"
+        )
+    return out

@@ -32,11 +32,11 @@ from typing import Any
 import redis
 
 from bench import scale
-from bench._embedded import EmbeddedServer, redis_server_bin, valkey_server_bin
 from bench.faults import fold_faults
 from bench.measure import MODES, SIZES, Bench
 from bench.report import render, targets
 from bench.timing import log
+from fleetcache.embedded import EmbeddedServer, redis_server_bin, valkey_server_bin
 
 HERE = Path(__file__).resolve().parent
 

@@ -17,6 +17,13 @@ redis.pcall('HINCRBY', KEYS[2], 'misses', 1)
 return false
 """
 
+# The same with the third counter get-3 keeps (tokens_saved; a fixed 585 tokens here): what
+# the product counts per hit, without its header check and miss-path repair.
+GET_AND_COUNT_TOKENS_LUA = GET_AND_COUNT_LUA.replace(
+    "  return v\n", "  redis.pcall('HINCRBY', KEYS[2], 'tokens_saved', 585)\n  return v\n", 1
+)
+assert GET_AND_COUNT_TOKENS_LUA != GET_AND_COUNT_LUA
+
 NOOP_LUA = "return 1"
 GET_ONLY_LUA = "return redis.call('GET', KEYS[1])"
 
