@@ -86,6 +86,7 @@ class EmbeddedServer:
     - ``binary`` [None]: the server executable; ``None`` = ``server_binary()``.
     - ``port`` [None]: TCP port; ``None`` = a free one (``free_port()``).
     - ``extra`` [()]: more command-line arguments (``"--maxmemory", "10mb"``...).
+    - ``workdir`` [None]: its directory (log, config); ``None`` = a new temporary one.
 
     ``start()`` waits (polling ``PING``) until it answers; ``stop()`` ends it by PID
     (SIGTERM, SIGKILL after 5 s) and keeps its directory so ``restart()`` can reuse it;
@@ -97,6 +98,7 @@ class EmbeddedServer:
         binary: str | None = None,
         port: int | None = None,
         extra: Sequence[str] = (),
+        workdir: str | None = None,
     ) -> None:
         found = binary or server_binary()
         if not found:
@@ -108,7 +110,7 @@ class EmbeddedServer:
         self.port = free_port() if port is None else port
         self.extra = tuple(extra)
         self.proc: subprocess.Popen[bytes] | None = None
-        self.workdir = tempfile.mkdtemp(prefix="fleetcache-srv-")
+        self.workdir = workdir or tempfile.mkdtemp(prefix="fleetcache-srv-")
 
     @property
     def url(self) -> str:

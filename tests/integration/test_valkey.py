@@ -20,8 +20,8 @@ from ..support.cluster import ClusterProcs
 from ..support.flavors import req, response
 from ..support.servers import ServerProc, redis_server_bin, valkey_server_bin
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
-LUA = Path(__file__).resolve().parent.parent / "lua"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+LUA = Path(__file__).resolve().parents[2] / "lua"
 BINARIES = {"redis": redis_server_bin, "valkey": valkey_server_bin}
 
 

@@ -273,7 +273,6 @@ class SentinelSet:
                 p.stop()
 
 
-@dataclass
 class _SentinelProc(ServerProc):
     """``redis-server <conf> --sentinel`` (the config file must be writable)."""
 
