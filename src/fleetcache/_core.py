@@ -263,7 +263,11 @@ class Core:
         raw = yield self.get_call(req, digest, shard)
         if raw is None:
             return None
-        return (yield from self.decode_hit(raw, req, digest, shard))
+        try:  # decode_hit, inlined: no nested generator on the hot path
+            return self.codec.decode(raw)
+        except CorruptEntry:
+            yield self.drop_corrupt_call(req, digest, shard, raw)
+            return None
 
     def op_put(
         self, fields: tuple[Any, ...], response: BaseModel, ttl_seconds: object = None
