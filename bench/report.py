@@ -37,11 +37,17 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     if t:
         hit = t["fleetcache get hit"]
         raw = t["raw GET"]
+        bare = t.get("bare EVALSHA get-3 (no client work)", float("inf"))
+        # a get hit does strictly more than a bare EVALSHA of its script, which does more
+        # than a GET of the same value: if either came out faster, the machine's load
+        # decided this run's figures, not the code
+        sane = hit <= bare * 1.02 and bare <= raw * 1.02
         out.append(
             (
                 f"get hit >= {RAW_RATIO_TARGET}x raw GET ops/s (1 KB, paired)",
-                f"{hit / raw:.2f}x",
-                hit / raw >= RAW_RATIO_TARGET,
+                f"{hit / raw:.2f}x"
+                + ("" if sane else " (unreliable: the order hit < bare EVALSHA < GET is broken; machine overloaded)"),
+                hit / raw >= RAW_RATIO_TARGET if sane else None,
             )
         )
     real = res.get("client_cpu_real_us", {})
@@ -123,7 +129,8 @@ def render(res: dict[str, Any]) -> str:
         "|---|---|---|",
     ]
     for name, val, ok in targets(res):
-        lines.append(f"| {name} | {val} | {'yes' if ok else 'NO'} |")
+        met = "unreliable" if ok is None else ("yes" if ok else "NO")
+        lines.append(f"| {name} | {val} | {met} |")
     lines += _peer_table(res)
     lines += ["", "## Single-client throughput (ops/s, median [min-max])", ""]
     thr = res.get("throughput", {})

@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     write_outputs(b.results)
     log((HERE / "RESULTS.md").read_text())
     for name, val, ok in targets(b.results):
-        log(f"TARGET {'met   ' if ok else 'MISSED'} {name}: {val}")
+        word = "??????" if ok is None else ("met   " if ok else "MISSED")
+        log(f"TARGET {word} {name}: {val}")
     return 0
 
 
