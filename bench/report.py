@@ -46,7 +46,7 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
             (
                 f"get hit >= {RAW_RATIO_TARGET}x raw GET ops/s (1 KB, paired)",
                 f"{hit / raw:.2f}x"
-                + ("" if sane else " (unreliable: the order hit < bare EVALSHA < GET is broken; machine overloaded)"),
+                + ("" if sane else " (unreliable: hit < bare EVALSHA < GET broken by load)"),
                 hit / raw >= RAW_RATIO_TARGET if sane else None,
             )
         )
