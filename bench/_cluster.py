@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from typing import Any
 
 import redis
 
@@ -36,7 +37,7 @@ class BenchCluster:
     def url(self) -> str:
         return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
 
-    def node_client(self, port: int) -> redis.Redis:
+    def node_client(self, port: int) -> Any:
         return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
 
     def slot_view(self, port: int) -> list[tuple[int, int, int]]:

@@ -52,19 +52,19 @@ def chart(res: dict[str, Any], path: Path) -> None:
     ax = axes[1][0]
     mem = res.get("bytes_per_entry", {})
     labels = list(mem)
-    xs = range(len(labels))
+    xm = [float(i) for i in range(len(labels))]
     e = [mem[lb]["fleetcache entry"] for lb in labels]
     idx = [
         mem[lb]["fleetcache index share"] + mem[lb]["fleetcache counters share"] for lb in labels
     ]
     inc = [mem[lb]["incumbent entry"] for lb in labels]
-    ax.bar([x - 0.2 for x in xs], e, 0.4, label="fleetcache entry")
-    ax.bar([x - 0.2 for x in xs], idx, 0.4, bottom=e, label="fleetcache index+counters share")
-    b = ax.bar([x + 0.2 for x in xs], inc, 0.4, label="incumbent entry (JSON)")
+    ax.bar([x - 0.2 for x in xm], e, 0.4, label="fleetcache entry")
+    ax.bar([x - 0.2 for x in xm], idx, 0.4, bottom=e, label="fleetcache index+counters share")
+    b = ax.bar([x + 0.2 for x in xm], inc, 0.4, label="incumbent entry (JSON)")
     ax.bar_label(b, fmt="%.0f", fontsize=7)
-    for x, a, c in zip(xs, e, idx, strict=True):
+    for x, a, c in zip(xm, e, idx, strict=True):
         ax.text(x - 0.2, a + c, f"{a + c:.0f}", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(list(xs), labels)
+    ax.set_xticks(list(xm), labels)
     ax.set_ylabel("bytes in Redis per entry")
     ax.set_title("Memory per entry")
     ax.legend(fontsize=8)

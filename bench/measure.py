@@ -13,6 +13,7 @@ import subprocess
 import time
 import timeit
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import redis
@@ -27,7 +28,16 @@ from bench.scripts import (
     GET_ONLY_LUA,
     NOOP_LUA,
 )
-from bench.timing import commandstats_us, interleaved, log, median, paired, time_call, timed_rate
+from bench.timing import (
+    commandstats_us,
+    interleaved,
+    log,
+    median,
+    paired,
+    server_cpu_s,
+    time_call,
+    timed_rate,
+)
 from fleetcache.embedded import EmbeddedServer
 
 MODES: dict[str, dict[str, Any]] = {
@@ -70,7 +80,8 @@ class Bench:
         self.server = server
         self.mode = mode
         self.url = server.url
-        self.r = redis.Redis.from_url(self.url, decode_responses=False)
+        # Any: redis-py types every sync command as returning "Awaitable[Any] | Any"
+        self.r: Any = redis.Redis.from_url(self.url, decode_responses=False)
         self.results: dict[str, Any] = {}
 
     # setup of one payload size -------------------------------------------------------------
@@ -184,8 +195,8 @@ class Bench:
                 contestants.update(self.get_many_contestants(fc, fc_resp, win, pfx))
             others = self.peers(size, pfx)
             for p in others:
-                contestants[f"{p.name} get hit"] = lambda p=p: timed_rate(p.get, win)
-                contestants[f"{p.name} put"] = lambda p=p: timed_rate(p.put, win, max_ops=20_000)
+                contestants[f"{p.name} get hit"] = partial(timed_rate, p.get, win)
+                contestants[f"{p.name} put"] = partial(timed_rate, p.put, win, 20_000)
             res = interleaved(contestants, reps)
             # Two paired groups: the fast hit paths among themselves, and the slow ones (the
             # incumbent as shipped, the peers) with fleetcache, raw GET and the incumbent as
@@ -264,8 +275,8 @@ class Bench:
             if sum(1 for g in got if g is not None) != b:
                 log("  get_many returned misses for stored entries; skipped")
                 return {}
-            out[f"fleetcache get_many x{b} (entries/s)"] = lambda batch=batch, b=b: (
-                timed_rate(lambda: fc.get_many(batch), win) * b
+            out[f"fleetcache get_many x{b} (entries/s)"] = partial(
+                lambda batch, b: timed_rate(lambda: fc.get_many(batch), win) * b, batch, b
             )
         return out
 
@@ -335,12 +346,12 @@ class Bench:
         for k, f in fns.items():
             runs = []
             for _ in range(5):
-                s0 = _server_cpu_s(self.r)
+                s0 = server_cpu_s(self.r)
                 t0 = time.thread_time()
                 for _ in range(400):
                     f()
                 client = (time.thread_time() - t0) / 400 * 1e6
-                server = (_server_cpu_s(self.r) - s0) / 400 * 1e6  # incl. 2 INFO calls: ~0.1
+                server = (server_cpu_s(self.r) - s0) / 400 * 1e6  # incl. 2 INFO calls: ~0.1
                 runs.append((client + server, client, server))
             total, client, server = min(runs)
             out[k] = {"client": client, "server": server, "total": total}
@@ -447,8 +458,8 @@ class Bench:
         out: dict[str, Any] = {"fleetcache len": {}, "fleetcache fleet_stats": {},
                                "incumbent len": {}, "incumbent stats": {}}  # fmt: skip
         # fleetcache in db 3, incumbent in db 4: each SCAN walks only its own cache's keys
-        rf = redis.Redis.from_url(self.url.rsplit("/", 1)[0] + "/3", decode_responses=False)
-        ri = redis.Redis.from_url(self.url.rsplit("/", 1)[0] + "/4", decode_responses=False)
+        rf: Any = redis.Redis.from_url(self.url.rsplit("/", 1)[0] + "/3", decode_responses=False)
+        ri: Any = redis.Redis.from_url(self.url.rsplit("/", 1)[0] + "/4", decode_responses=False)
         rf.flushdb()
         ri.flushdb()
         fc = RedisExactCache(client=rf, key_prefix="size:fc")
@@ -489,7 +500,7 @@ class Bench:
 
         n = self.mode["mem_entries"]
         out: dict[str, Any] = {}
-        rm = redis.Redis.from_url(self.url.rsplit("/", 1)[0] + "/5", decode_responses=False)
+        rm: Any = redis.Redis.from_url(self.url.rsplit("/", 1)[0] + "/5", decode_responses=False)
         for label, size in SIZES:
             rm.flushdb()
             fc_resp, inc_resp = self.models(size)
@@ -518,7 +529,7 @@ class Bench:
         rm.close()
         self.results["bytes_per_entry"] = out
 
-    def peer_memory(self, rm: redis.Redis, size: int, n: int) -> dict[str, float]:
+    def peer_memory(self, rm: Any, size: int, n: int) -> dict[str, float]:
         """Bytes per entry of each peer (``MEMORY USAGE`` of what it writes, median of every
         10th of ``n`` entries, plus its shared keys' size divided by ``n``), in ``rm``'s db."""
         db = int(rm.connection_pool.connection_kwargs.get("db", 0))
@@ -539,12 +550,6 @@ class Bench:
             out[f"{p.name} total"] = per + shared / n
         peers.litellm_off()
         return out
-
-
-def _server_cpu_s(c: redis.Redis) -> float:
-    """The server process's CPU seconds so far (user + sys)."""
-    cpu = c.info("cpu")
-    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
 def _inc_digest(req: tuple[Any, ...]) -> str:

@@ -117,7 +117,7 @@ def part_memory(n: int = 2000) -> dict[str, Any]:
     srv = EmbeddedServer(binary).start()
     out: dict[str, Any] = {"entries": n, "rows": []}
     try:
-        r = srv.client()
+        r: Any = srv.client()
         for size in (200, 1000, 4000, 16000):
             prefix = f"m:{size}"
             cache = RedisExactCache(url=srv.url, key_prefix=prefix, compress_threshold=None)
@@ -179,7 +179,7 @@ def part_eviction(
             extra=("--maxmemory", f"{maxmemory_mb}mb", "--maxmemory-policy", policy),
         ).start()
         try:
-            r = srv.client()
+            r: Any = srv.client()
             cache = RedisExactCache(
                 url=srv.url,
                 key_prefix="ev",

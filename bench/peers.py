@@ -22,8 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-
 from bench.payloads import REQUEST, request, response_fields
 
 # LiteLLM must not fetch its model-cost map over the network at import time.
@@ -83,13 +81,14 @@ def _litellm_response(size: int) -> Any:
     )
 
 
-def litellm_peers(port: int, client: redis.Redis, size: int, db: int = 0) -> list[Peer]:
+def litellm_peers(port: int, client: Any, size: int, db: int = 0) -> list[Peer]:
     """LiteLLM's RedisCache alone, and the whole ``completion(caching=True)`` path."""
     import litellm
     from litellm.caching.caching import Cache
+    from litellm.types.caching import LiteLLMCacheType
 
     _, _, model, temperature, max_tokens = REQUEST
-    cache = Cache(type="redis", host="127.0.0.1", port=str(port), db=db)
+    cache = Cache(type=LiteLLMCacheType.REDIS, host="127.0.0.1", port=str(port), db=db)
     litellm.cache = cache
     mock = _litellm_response(size)
 
@@ -108,7 +107,7 @@ def litellm_peers(port: int, client: redis.Redis, size: int, db: int = 0) -> lis
     hit = complete(None)
     assert hit._hidden_params.get("cache_hit") is True, "LiteLLM did not serve a cache hit"
     key = cache.get_cache_key(**kwargs(None))
-    rc = cache.cache
+    rc: Any = cache.cache  # litellm.caching.redis_cache.RedisCache (untyped methods)
     value = rc.get_cache(key)  # what LiteLLM's Cache stores: {"timestamp", "response"}
     assert isinstance(value, dict) and "response" in value
     fresh = iter(range(10**7, 2 * 10**7))
@@ -182,7 +181,7 @@ LLM_STRING = (
 )
 
 
-def langchain_peers(client: redis.Redis, url: str, size: int, prefix: str) -> list[Peer]:
+def langchain_peers(client: Any, url: str, size: int, prefix: str) -> list[Peer]:
     """langchain-community's RedisCache, and fleetcache's LangChain adapter beside it."""
     from langchain_community.cache import RedisCache as LCRedisCache
 

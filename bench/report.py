@@ -177,11 +177,11 @@ def render(res: dict[str, Any]) -> str:
             for lb in labels[1:]:
                 names += [n for n in thr[lb][group] if n not in names]
             for n in names:
-                cells = " | ".join(
+                row = " | ".join(
                     _fmt_ops(thr[lb][group][n]) if n in thr[lb][group] else "-" for lb in labels
                 )
                 ratio = f"{p1[n] / p1['raw GET']:.2f}" if n in p1 else "-"
-                lines.append(f"| {n} | {cells} | {ratio} |")
+                lines.append(f"| {n} | {row} | {ratio} |")
         lines.append("")
         for lb in labels:
             b = thr[lb]["bytes"]
@@ -206,8 +206,8 @@ def render(res: dict[str, Any]) -> str:
         lines.append("|---|" + "---|" * (len(labels) + 1))
         g16 = cpu[labels[-1]]["plain GET"]
         for n in cpu[labels[0]]:
-            cells = " | ".join(f"{cpu[lb][n]:.2f}" for lb in labels)
-            lines.append(f"| {n} | {cells} | {cpu[labels[-1]][n] / g16:.2f} |")
+            row = " | ".join(f"{cpu[lb][n]:.2f}" for lb in labels)
+            lines.append(f"| {n} | {row} | {cpu[labels[-1]][n] / g16:.2f} |")
         lines.append(
             "\nFor a script, the figure is `cmdstat_evalsha` (the whole script, inner commands "
             "included); for MULTI it is multi+exec (EXEC's time includes the queued GET and "
@@ -226,8 +226,8 @@ def render(res: dict[str, Any]) -> str:
         lines.append("|---|" + "---|" * len(pts))
         for name, vals in size.items():
             norm = {int(k): v for k, v in vals.items()}
-            cells = " | ".join(f"{norm[p]:.3f}" if p in norm else "-" for p in pts)
-            lines.append(f"| {name} | {cells} |")
+            row = " | ".join(f"{norm[p]:.3f}" if p in norm else "-" for p in pts)
+            lines.append(f"| {name} | {row} |")
         lines.append(
             "\nThe incumbent's `len()`/`stats` SCAN its keys 100 at a time (its own database "
             "here, so the curve is the best case for it); fleetcache runs one ZCOUNT on the "

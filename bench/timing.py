@@ -87,3 +87,9 @@ def commandstats_us(
         total = sum(float(stats.get(f"cmdstat_{k}", {}).get("usec", 0)) for k in commands)
         vals.append(total / n)
     return median(vals)
+
+
+def server_cpu_s(c: Any) -> float:
+    """The server process's CPU seconds so far (user + sys, from ``INFO cpu``)."""
+    cpu = c.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
