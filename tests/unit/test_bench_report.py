@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from bench.report import render, targets
 from bench.scale import GUARD_LIMIT, busiest_share, fleet_scale, guard
 
