@@ -282,7 +282,10 @@ def _analysis(res: dict[str, Any]) -> list[str]:
             f"{bare_us - raw_us:.0f} us is the script (a bare EVALSHA of get-3.lua with "
             f"precomputed keys takes {bare_us:.0f} us) and {hit_us - bare_us:.0f} us is "
             "client work: request digest, envelope decode + pydantic validation, the "
-            "sans-I/O driver and the error policy."
+            "sans-I/O driver and the error policy. These are wall-clock figures on a "
+            "shared machine: the client work is ~7 us of CPU (table below), and every us of "
+            "CPU a call spends raises its odds of being descheduled mid-call, so under load "
+            "the wall-clock gap grows well past the CPU one."
         )
     if "floor: no-op script (return 1)" in c1:
         out.append(
