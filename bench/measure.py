@@ -40,6 +40,11 @@ from bench.timing import (
 )
 from fleetcache.embedded import EmbeddedServer
 
+# reps: interleaved windows per contestant; window: seconds each; size_points: entries of the
+# len()/stats curve (incumbent_size_cap: its largest point); size_reps: timed calls per point;
+# pair_seconds: paired-block budget per operation (s); mem_entries: entries per cache for
+# MEMORY USAGE; cpu_ops: calls per commandstats figure; fleet_procs / fleet_seconds: client
+# processes and seconds per fleet run; rb_requests: redis-benchmark -n; batches: get_many sizes.
 MODES: dict[str, dict[str, Any]] = {
     "quick": {
         "reps": 5,
