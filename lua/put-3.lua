@@ -9,6 +9,9 @@
   ARGV[2]  payload        envelope bytes
   ARGV[3]  ttl_ms         time to live in milliseconds (integer >= 0; 0 = no expiry)
   ARGV[4]  prune          at most this many expired index members to remove (0..1000)
+  ARGV[5]  cap            most live entries this shard may hold (integer; 0 = no cap): the
+                          surplus is evicted (see enforce_cap in includes/store.lua), never
+                          this entry itself
 
   Returns
     integer  1 if the digest was not in the index (a new entry), 0 if it replaced one.
@@ -19,7 +22,9 @@
 --- @include "now_ms"
 --- @include "store"
 local now = now_ms()
-local added = store_entry(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), now)
+local cap = tonumber(ARGV[5]) or 0
+local added = store_entry(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), now, cap > 0)
 redis.call('HINCRBY', KEYS[3], 'puts', 1)
 prune_expired(KEYS[2], KEYS[3], now, tonumber(ARGV[4]))
+enforce_cap(KEYS[2], KEYS[3], now, cap, {[ARGV[1]] = true})
 return added

@@ -10,8 +10,10 @@
 
   ARGV[1]      ttl_ms         time to live in milliseconds (integer >= 0; 0 = no expiry)
   ARGV[2]      prune          at most this many expired index members to remove (0..1000)
-  ARGV[2i+1]   digest         digest of item i (i = 1..n), the index member of KEYS[i+2]
-  ARGV[2i+2]   payload        envelope bytes of item i
+  ARGV[3]      cap            most live entries this shard may hold (integer; 0 = no cap):
+                              the surplus is evicted as in put-3, the items of this call last
+  ARGV[2i+2]   digest         digest of item i (i = 1..n), the index member of KEYS[i+2]
+  ARGV[2i+3]   payload        envelope bytes of item i
 
   Returns
     integer  how many digests were not in the index before (new entries).
@@ -26,10 +28,15 @@ if n > 998 then
 end
 local now = now_ms()
 local ttl = tonumber(ARGV[1])
+local cap = tonumber(ARGV[3]) or 0
 local added = 0
+local fresh = {}
 for i = 1, n do
-  added = added + store_entry(KEYS[i + 2], KEYS[1], ARGV[2 * i + 1], ARGV[2 * i + 2], ttl, now)
+  local d = ARGV[2 * i + 2]
+  added = added + store_entry(KEYS[i + 2], KEYS[1], d, ARGV[2 * i + 3], ttl, now, cap > 0)
+  fresh[d] = true
 end
 redis.call('HINCRBY', KEYS[2], 'puts', n)
 prune_expired(KEYS[1], KEYS[2], now, tonumber(ARGV[2]))
+enforce_cap(KEYS[1], KEYS[2], now, cap, fresh)
 return added

@@ -12,6 +12,8 @@
   ARGV[3]  ttl_ms         time to live in milliseconds (integer >= 0; 0 = no expiry)
   ARGV[4]  prune          at most this many expired index members to remove (0..1000)
   ARGV[5]  token          the holder's lease token
+  ARGV[6]  cap            most live entries this shard may hold (integer; 0 = no cap): the
+                          surplus is evicted as in put-3, never this entry itself
 
   Returns
     array {added, released}
@@ -21,9 +23,11 @@
 --- @include "now_ms"
 --- @include "store"
 local now = now_ms()
-local added = store_entry(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), now)
+local cap = tonumber(ARGV[6]) or 0
+local added = store_entry(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), now, cap > 0)
 redis.call('HINCRBY', KEYS[3], 'puts', 1)
 prune_expired(KEYS[2], KEYS[3], now, tonumber(ARGV[4]))
+enforce_cap(KEYS[2], KEYS[3], now, cap, {[ARGV[1]] = true})
 local released = 0
 if redis.call('GET', KEYS[4]) == ARGV[5] then
   redis.call('DEL', KEYS[4])

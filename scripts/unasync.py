@@ -34,6 +34,7 @@ PAIRS = (
 WORDS = (
     ("AsyncRedisExactCache", "RedisExactCache"),
     ("AsyncStore", "Store"),
+    ("AsyncCacheBase", "CacheBase"),
     ("async_client_from_url", "sync_client_from_url"),
     ("_astore", "_store"),
     ("asyncio.Lock", "threading.Lock"),

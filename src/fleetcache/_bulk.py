@@ -20,10 +20,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ._codec import ACCEPT_PREFIX, CorruptEntry, header_tokens
+from ._codec import ACCEPT_PREFIX, CorruptEntry
 from ._core import PRUNE_PER_PUT, Batch, Call, Compute, Core, Op, Sleep, StepOp, model_arg
 from ._keys import RequestFields
 from ._scripts import script
+from ._signing import ForgedEntry
 from .errors import EntryTooLargeError
 
 #: Entries one get_many/put_many script call handles at most (plus 2 fixed keys <= 1000).
@@ -79,8 +80,9 @@ def _chunks(plan: Sequence[Any], shard_of: Callable[[Any], int]) -> list[list[in
 def op_get_many(core: Core, plan: list[Planned]) -> Op[list[BaseModel | None]]:
     """Responses (or ``None``) in request order; one ``Batch`` of <= BATCH_CHUNK-entry calls.
 
-    Bodies that fail to decode are dropped and recounted as corrupt misses (``drop_corrupt``)
-    in one more ``Batch``, as ``get`` does one by one.
+    Entries whose MAC does not verify (signed caches) or whose body fails to decode are
+    dropped and recounted as forged or corrupt misses in one more ``Batch``, as ``get`` does
+    one by one.
     """
     out: list[BaseModel | None] = [None] * len(plan)
     if not plan:
@@ -102,10 +104,11 @@ def op_get_many(core: Core, plan: list[Planned]) -> Op[list[BaseModel | None]]:
         for i, raw in zip(part, res, strict=True):
             if not raw:
                 continue
+            req, digest, shard = plan[i]
             try:
-                out[i] = core.codec.decode(raw)
-            except CorruptEntry:
-                drops.append(core.drop_corrupt_call(*plan[i], raw))
+                out[i] = core.decode(raw, digest)
+            except (ForgedEntry, CorruptEntry) as exc:
+                drops.append(core.drop_bad_call(exc, req, digest, shard, raw))
     if drops:
         yield Batch(tuple(drops))
     return out
@@ -123,7 +126,7 @@ def plan_put_many(
         t = _as_tuple(it, 6, "item", i)
         _req, digest, shard = core.request(t[:5])
         try:
-            payload = core.encode(t[5])
+            payload = core.encode(t[5], digest)
         except EntryTooLargeError as exc:
             refuse(exc)
             continue
@@ -142,7 +145,7 @@ def op_put_many(core: Core, plan: list[tuple[str, int, bytes]], ttl_ms: int) -> 
     for part in parts:
         shard = plan[part[0]][1]
         keys = (k.index(shard), k.stats(shard), *(k.entry(shard, plan[i][0]) for i in part))
-        args: list[str | bytes | int] = [ttl_ms, PRUNE_PER_PUT]
+        args: list[str | bytes | int] = [ttl_ms, PRUNE_PER_PUT, core.caps[shard]]
         for i in part:
             args += (plan[i][0], plan[i][2])
         calls.append(Call(s, keys, tuple(args)))
@@ -230,7 +233,7 @@ class Flight:
         """Hit -> the entry. Miss -> lease granted: compute and store; lease held by another:
         poll with backoff until the entry lands (coalesced), the lease ends (take it over), or
         ``wait_timeout`` passes (compute without a lease)."""
-        k, sh, d = self.core.keys, self.shard, self.digest
+        sh, d = self.shard, self.digest
         start = time.monotonic()
         deadline = None if self.deadline_s is None else start + self.deadline_s
         delay = POLL_START
@@ -241,17 +244,9 @@ class Flight:
             if kind == 1:
                 raw = res[1]
                 try:
-                    response = self.core.codec.decode(raw)
-                except CorruptEntry:
-                    if first:
-                        drop = self.core.drop_corrupt_call(self.req, d, sh, raw)
-                    else:
-                        drop = Call(
-                            script("drop_coalesced"),
-                            k.entry_keys(sh, d),
-                            (d, header_tokens(raw), raw),
-                        )
-                    yield drop
+                    response = self.core.decode(raw, d)
+                except (ForgedEntry, CorruptEntry) as exc:
+                    yield self.core.drop_bad_call(exc, self.req, d, sh, raw, coalesced=not first)
                     first = False
                     continue
                 self.coalesced = not first
@@ -283,7 +278,7 @@ class Flight:
         self.computed = True
         self.response = response
         try:
-            payload = self.core.encode(response)
+            payload = self.core.encode(response, self.digest)
         except EntryTooLargeError as exc:
             if leased:
                 yield self._release_call()
@@ -300,7 +295,7 @@ class Flight:
             yield Call(
                 script("put_release"),
                 (k.entry(sh, d), k.index(sh), k.stats(sh), k.lease(sh, d)),
-                (d, payload, ttl_ms, PRUNE_PER_PUT, self.token),
+                (d, payload, ttl_ms, PRUNE_PER_PUT, self.token, self.core.caps[sh]),
             )
         else:
             yield self.core.put_call(d, sh, payload, ttl_ms)

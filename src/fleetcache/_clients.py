@@ -12,11 +12,25 @@ URL forms (the scheme picks the client class; everything after it is redis-py's 
   ``rediss+sentinel://``, TLS to the primary): the primary that the sentinels name for
   ``service_name`` (``Sentinel(...).master_for``); a failover is followed by itself. A
   ``user:password@`` before the hosts authenticates to the primary (not to the sentinels).
+
+TLS options go in the URL's query string, for every form: ``ssl_ca_certs=`` (CA bundle
+file), ``ssl_ca_path=`` (CA directory), ``ssl_certfile=`` / ``ssl_keyfile=`` (client
+certificate and key, for servers with ``tls-auth-clients yes``), ``ssl_password=`` (the key's
+passphrase), ``ssl_cert_reqs=`` (``required``, the default, ``optional`` or ``none``),
+``ssl_check_hostname=`` (``true``/``false``; default true, the certificate must name the
+host), ``ssl_ciphers=``, ``ssl_min_version=``. They need a TLS scheme (``rediss://``,
+``rediss+cluster://``, ``rediss+sentinel://``): on a plain one they are a ``ValueError``, as is
+an unknown ``ssl_*`` name. With ``rediss+sentinel://`` they apply to the primary (the
+sentinels themselves are asked in plain text).
 """
 
 from __future__ import annotations
 
+import inspect
+import time
+from functools import cache
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -72,15 +86,74 @@ def _split_scheme(url: object) -> tuple[str, str]:
     return "plain", url
 
 
+#: The ``ssl_*`` query options the URL forms accept (passed to redis-py's SSL connection).
+TLS_OPTIONS = frozenset(
+    {
+        "ssl_ca_certs",
+        "ssl_ca_path",
+        "ssl_ca_data",
+        "ssl_certfile",
+        "ssl_keyfile",
+        "ssl_password",
+        "ssl_cert_reqs",
+        "ssl_check_hostname",
+        "ssl_ciphers",
+        "ssl_min_version",
+    }
+)
+_CERT_REQS = ("none", "optional", "required")
+_BOOL = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def tls_options(url: str) -> dict[str, Any]:
+    """The ``ssl_*`` options in a URL's query string, checked and converted.
+
+    ``ValueError`` for an ``ssl_*`` option on a scheme without TLS (``redis://``,
+    ``redis+cluster://``, ``redis+sentinel://``, ``unix://``), an unknown ``ssl_*`` name, or a
+    bad ``ssl_cert_reqs`` / ``ssl_check_hostname`` / ``ssl_min_version`` value.
+    """
+    query = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    found = {k: v[-1] for k, v in query.items() if k.startswith("ssl")}
+    if not found:
+        return {}
+    if not url.lower().startswith("rediss"):
+        raise ValueError(
+            f"TLS options {sorted(found)} need a TLS URL (rediss://, rediss+cluster://, "
+            "rediss+sentinel://)"
+        )
+    unknown = sorted(set(found) - TLS_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown TLS option(s) {unknown}; known: {sorted(TLS_OPTIONS)}")
+    out: dict[str, Any] = dict(found)
+    if "ssl_cert_reqs" in out and out["ssl_cert_reqs"].lower() not in _CERT_REQS:
+        raise ValueError(f"ssl_cert_reqs must be one of {_CERT_REQS}, not {out['ssl_cert_reqs']!r}")
+    if "ssl_cert_reqs" in out:
+        out["ssl_cert_reqs"] = out["ssl_cert_reqs"].lower()
+    if "ssl_check_hostname" in out:
+        flag = _BOOL.get(out["ssl_check_hostname"].lower())
+        if flag is None:
+            raise ValueError("ssl_check_hostname must be true or false")
+        out["ssl_check_hostname"] = flag
+    if "ssl_min_version" in out:
+        try:
+            out["ssl_min_version"] = int(out["ssl_min_version"])
+        except ValueError:
+            raise ValueError("ssl_min_version must be an integer (ssl.TLSVersion)") from None
+    return out
+
+
 def parse_sentinel_url(url: str) -> dict[str, Any]:
     """Parse ``redis+sentinel://[user:password@]h:p[,h:p...]/service[/db]``.
 
     Returns ``hosts`` (list of (host, port); port defaults to 26379), ``service``, ``db``
-    (default 0), ``ssl``, ``username``, ``password`` (``None`` when absent). Raises
-    ``ValueError`` for a URL without hosts or service name.
+    (default 0), ``ssl``, ``username``, ``password`` (``None`` when absent), ``tls`` (the
+    checked ``ssl_*`` query options, see ``tls_options``). Raises ``ValueError`` for a URL
+    without hosts or service name.
     """
     from urllib.parse import unquote
 
+    tls = tls_options(url)
+    url = url.partition("?")[0]
     scheme, _, rest = url.partition("://")
     netloc, _, path = rest.partition("/")
     username = password = None
@@ -114,6 +187,7 @@ def parse_sentinel_url(url: str) -> dict[str, Any]:
         "ssl": scheme.lower().startswith("rediss"),
         "username": username,
         "password": password,
+        "tls": tls,
     }
 
 
@@ -121,6 +195,7 @@ def _sentinel_kwargs(parsed: dict[str, Any], kw: dict[str, Any]) -> dict[str, An
     out = dict(kw, db=parsed["db"])
     if parsed["ssl"]:
         out["ssl"] = True
+        out.update(parsed["tls"])
     if parsed["username"]:
         out["username"] = parsed["username"]
     if parsed["password"] is not None:
@@ -128,17 +203,101 @@ def _sentinel_kwargs(parsed: dict[str, Any], kw: dict[str, Any]) -> dict[str, An
     return out
 
 
+#: How long a sentinel discovery pass that found no primary is remembered (seconds): the
+#: connection's one immediate retry (and every call during that time) fails at once instead
+#: of walking the sentinels again, so a call costs one pass (<= sentinels x socket_timeout).
+DISCOVERY_HOLD = 0.5
+
+
+class _FailedPass:
+    """The last failed discovery pass of a ``Sentinel``: its error and when it ended."""
+
+    __slots__ = ("error", "until")
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+        self.until = 0.0
+
+    def check(self) -> None:
+        if self.error is not None and time.monotonic() < self.until:
+            raise type(self.error)(*self.error.args)  # a fresh one: no traceback build-up
+
+    def record(self, exc: Exception) -> None:
+        self.error, self.until = exc, time.monotonic() + DISCOVERY_HOLD
+
+
+@cache
+def _bounded_sentinel_classes() -> tuple[Any, Any]:
+    """Sync and async ``Sentinel`` subclasses whose discovery is one bounded pass: each
+    sentinel gets ``socket_timeout`` and no retry, and a pass that found nothing fails the
+    next ones for ``DISCOVERY_HOLD`` s (redis-py retries a connect by rediscovering)."""
+    from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from redis.sentinel import MasterNotFoundError, Sentinel
+
+    def short(sentinel: Any, service: str, exc: Exception) -> Exception:
+        """redis-py's message repeats every sentinel client's repr: one line instead."""
+        if not isinstance(exc, MasterNotFoundError):
+            return exc
+        hosts = ", ".join(
+            f"{s.connection_pool.connection_kwargs.get('host')}:"
+            f"{s.connection_pool.connection_kwargs.get('port')}"
+            for s in sentinel.sentinels
+        )
+        return MasterNotFoundError(
+            f"No master found for {service!r}: no sentinel of {hosts} answered with a "
+            "healthy primary (down, unreachable or not monitoring it)"
+        )
+
+    class BoundedSentinel(Sentinel):
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            super().__init__(*args, **kw)  # type: ignore[no-untyped-call]
+            self._failed = _FailedPass()
+
+        def discover_master(self, service_name: str) -> Any:
+            self._failed.check()
+            try:
+                return super().discover_master(service_name)  # type: ignore[no-untyped-call]
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                err = short(self, service_name, exc)
+                self._failed.record(err)
+                raise err from (None if err is exc else exc)
+
+    class AsyncBoundedSentinel(AsyncSentinel):
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            super().__init__(*args, **kw)  # type: ignore[no-untyped-call]
+            self._failed = _FailedPass()
+
+        async def discover_master(self, service_name: str) -> Any:
+            self._failed.check()
+            try:
+                return await super().discover_master(service_name)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                err = short(self, service_name, exc)
+                self._failed.record(err)
+                raise err from (None if err is exc else exc)
+
+    return BoundedSentinel, AsyncBoundedSentinel
+
+
 def _sentinel_primary(
-    sentinel_cls: Any, url: str, kw: dict[str, Any], socket_timeout: float, connect_timeout: float
+    sentinel_cls: Any,
+    url: str,
+    kw: dict[str, Any],
+    socket_timeout: float,
+    connect_timeout: float,
+    no_retry: Any,
 ) -> Any:
     """The primary that the sentinels of a ``redis+sentinel://`` URL name (sync or async
-    ``Sentinel`` class), followed across failovers by redis-py."""
+    bounded ``Sentinel`` class), followed across failovers by redis-py."""
     parsed = parse_sentinel_url(url)
     sentinel = sentinel_cls(
         parsed["hosts"],
         sentinel_kwargs={
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": connect_timeout,
+            "retry": no_retry,
         },
     )
     return sentinel.master_for(parsed["service"], **_sentinel_kwargs(parsed, kw))
@@ -150,15 +309,16 @@ def sync_client_from_url(url: str, socket_timeout: float, connect_timeout: float
     import redis
 
     kind, url = _split_scheme(url)
+    tls_options(url)  # a clear ValueError now rather than a TypeError at the first call
     kw = _client_kwargs(socket_timeout, connect_timeout)
     if kind == "cluster":
         from redis.cluster import RedisCluster
 
         return RedisCluster.from_url(url, **kw)
     if kind == "sentinel":
-        from redis.sentinel import Sentinel
-
-        return _sentinel_primary(Sentinel, url, kw, socket_timeout, connect_timeout)
+        sentinel_cls = _bounded_sentinel_classes()[0]
+        no_retry = Retry(NoBackoff(), 0)
+        return _sentinel_primary(sentinel_cls, url, kw, socket_timeout, connect_timeout, no_retry)
     pool = redis.ConnectionPool.from_url(url, max_connections=DEFAULT_MAX_CONNECTIONS, **kw)
     return _owning(redis.Redis, pool)
 
@@ -170,6 +330,7 @@ def async_client_from_url(url: str, socket_timeout: float, connect_timeout: floa
     from redis.asyncio.retry import Retry as AsyncRetry
 
     kind, url = _split_scheme(url)
+    tls_options(url)
     kw = _client_kwargs(socket_timeout, connect_timeout)
     # the asyncio clients need the asyncio Retry: a sync one returns the coroutine from its
     # loop without awaiting it, so it would never retry
@@ -182,9 +343,9 @@ def async_client_from_url(url: str, socket_timeout: float, connect_timeout: floa
         kw["max_connections"] = ASYNC_CLUSTER_MAX_CONNECTIONS
         return RedisCluster.from_url(url, **kw)
     if kind == "sentinel":
-        from redis.asyncio.sentinel import Sentinel as AsyncSentinel
-
-        return _sentinel_primary(AsyncSentinel, url, kw, socket_timeout, connect_timeout)
+        sentinel_cls = _bounded_sentinel_classes()[1]
+        no_retry = AsyncRetry(NoBackoff(), 0)
+        return _sentinel_primary(sentinel_cls, url, kw, socket_timeout, connect_timeout, no_retry)
     pool = redis.asyncio.ConnectionPool.from_url(url, max_connections=DEFAULT_MAX_CONNECTIONS, **kw)
     return _owning(redis.asyncio.Redis, pool)
 
@@ -199,8 +360,40 @@ def _owning(cls: Any, pool: Any) -> Any:
     return client
 
 
-def check_client(client: Any) -> Any:
-    """Refuse a client that decodes responses (payloads are binary)."""
+def is_asyncio_client(client: Any) -> bool | None:
+    """True for an asyncio client (``redis.asyncio.Redis``, async ``RedisCluster``, an async
+    sentinel's ``master_for``), False for a sync one, None when it cannot tell (a duck-typed
+    wrapper without ``execute_command``)."""
+    import redis
+    import redis.asyncio
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+    from redis.cluster import RedisCluster
+
+    if isinstance(client, (redis.asyncio.Redis, AsyncRedisCluster)):
+        return True
+    if isinstance(client, (redis.Redis, RedisCluster)):
+        return False
+    execute = getattr(client, "execute_command", None)
+    if execute is None:
+        return None
+    return inspect.iscoroutinefunction(execute)
+
+
+def check_client(client: Any, *, want_async: bool) -> Any:
+    """Refuse a client of the wrong kind (an asyncio client for the sync cache, or a sync
+    one for the async cache: ``TypeError``) or one that decodes responses (``ValueError``:
+    payloads are binary)."""
+    kind = is_asyncio_client(client)
+    if kind is not None and kind != want_async:
+        want, got = ("an asyncio", "a sync") if want_async else ("a sync", "an asyncio")
+        cls = "AsyncRedisExactCache" if want_async else "RedisExactCache"
+        other = "RedisExactCache" if want_async else "AsyncRedisExactCache"
+        raise TypeError(
+            f"{cls} needs {want} Redis client, got {got} one ({type(client).__module__}."
+            f"{type(client).__qualname__}): use {other} with it, or pass the matching client "
+            f"({'redis.asyncio' if want_async else 'redis'}.Redis, RedisCluster or "
+            "Sentinel.master_for)"
+        )
     try:
         kwargs = client.get_connection_kwargs()
     except AttributeError:
@@ -211,3 +404,34 @@ def check_client(client: Any) -> Any:
             "payloads and needs decode_responses=False"
         )
     return client
+
+
+def tls_hint(exc: BaseException) -> str:
+    """A short explanation to append to a connection fault that looks like a TLS problem
+    (``""`` otherwise): a failed handshake (wrong CA, client certificate refused, a host the
+    certificate does not name) or a server that drops a plain-text client (TLS-only port)."""
+    import ssl
+
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    text = ""
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, ssl.SSLError):
+            text = "SSL"
+            break
+        text += " " + str(e)
+        e = e.__cause__ or e.__context__
+    if "SSL" in text or "CERTIFICATE" in text.upper():
+        return (
+            " (TLS handshake failed: check the CA, ssl_ca_certs=; the client certificate, "
+            "ssl_certfile=/ssl_keyfile=; and that the server certificate names the host)"
+        )
+    low = text.lower()
+    if "reset by peer" in low or "closed by server" in low or "connection closed" in low:
+        return (
+            " (the server dropped the connection before answering: if it only accepts TLS, "
+            "use a rediss:// URL; if it needs a client certificate, pass ssl_certfile= and "
+            "ssl_keyfile=)"
+        )
+    return ""

@@ -4,9 +4,12 @@ Envelope layout (8-byte fixed header, then the body)::
 
     offset 0  2 bytes  magic b"FC"
     offset 2  1 byte   format version (1)
-    offset 3  1 byte   flags: bit 0 = body is zlib-compressed; other bits must be 0
+    offset 3  1 byte   flags: bit 0 = body is zlib-compressed; bit 1 = a 16-byte MAC
+                       follows the body (signed entries, see ``_signing``); other bits 0
     offset 4  4 bytes  token count, unsigned big-endian (read by the Lua get script)
     offset 8  ...      body: msgpack map of the response's fields (non-default ones only)
+    (end-16)  16 bytes MAC, only with flag bit 1 (checked by a cache with a signing key
+                       before ``decode``; a cache without one skips it)
 
 An unknown version or flag, a body that fails to decompress, unpack or validate is a
 ``CorruptEntry``; the cache turns that into a miss and drops the entry.
@@ -28,7 +31,10 @@ VERSION = 1
 #: The leading bytes the Lua get script accepts (magic + version).
 ACCEPT_PREFIX = MAGIC + bytes([VERSION])
 FLAG_ZLIB = 0x01
-_KNOWN_FLAGS = FLAG_ZLIB
+#: A MAC of ``MAC_SIZE`` bytes follows the body (``_signing``).
+FLAG_MAC = 0x02
+MAC_SIZE = 16
+_KNOWN_FLAGS = FLAG_ZLIB | FLAG_MAC
 HEADER = struct.Struct(">2sBBI")
 HEADER_SIZE = HEADER.size
 MAX_TOKENS_FIELD = 0xFFFFFFFF
@@ -154,6 +160,10 @@ class Codec:
         if flags & ~_KNOWN_FLAGS:
             raise CorruptEntry(f"unknown envelope flags {flags:#x}")
         body = memoryview(data)[HEADER_SIZE:]
+        if flags & FLAG_MAC:  # verified (or deliberately not) by the caller
+            if len(body) < MAC_SIZE:
+                raise CorruptEntry("signed envelope shorter than its MAC")
+            body = body[:-MAC_SIZE]
         try:
             if flags & FLAG_ZLIB:
                 body = memoryview(zlib.decompress(body))

@@ -13,10 +13,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ._codec import ACCEPT_PREFIX, Codec, CorruptEntry, header_tokens
+from ._codec import ACCEPT_PREFIX, FLAG_MAC, Codec, CorruptEntry, header_tokens
 from ._keys import KeySpace, RequestFields, digest_of, normalise_request
-from ._models import FleetStats, ModelStats
+from ._models import FleetStats, parse_counters
 from ._scripts import Script, script
+from ._signing import ForgedEntry, Signer, check_signing_key
 from .errors import EntryTooLargeError, LayoutMismatchError
 
 T = TypeVar("T")
@@ -27,19 +28,8 @@ PRUNE_PER_PUT = 64
 CHUNK = 500
 #: Default largest envelope a put stores (bytes).
 DEFAULT_MAX_ENTRY_BYTES = 8 * 1024 * 1024
-
-_COUNTERS = (
-    "hits",
-    "misses",
-    "puts",
-    "invalidations",
-    "expired",
-    "evicted",
-    "corrupt",
-    "tokens_saved",
-    "coalesced",
-)
-
+#: Largest ``max_entries`` accepted (a Redis sorted set holds up to 2**32 - 1 members).
+MAX_ENTRIES_LIMIT = 2**32 - 1
 
 _GET = script("get")
 
@@ -132,6 +122,31 @@ def check_ttl(ttl_seconds: object, name: str = "ttl_seconds") -> int:
     return ms
 
 
+def check_max_entries(max_entries: object, shards: int) -> int | None:
+    """``None`` (no cap) or an ``int`` from ``shards`` to 2**32 - 1 (each shard holds at
+    least one entry)."""
+    if max_entries is None:
+        return None
+    if isinstance(max_entries, bool) or not isinstance(max_entries, int):
+        raise TypeError(f"max_entries must be int or None, not {type(max_entries).__name__}")
+    if not shards <= max_entries <= MAX_ENTRIES_LIMIT:
+        raise ValueError(
+            f"max_entries must be between shards ({shards}) and {MAX_ENTRIES_LIMIT}, "
+            f"not {max_entries}"
+        )
+    return max_entries
+
+
+def shard_caps(max_entries: int | None, shards: int) -> tuple[int, ...]:
+    """Live entries each shard may hold: ``max_entries`` split as evenly as possible (shard
+    ``s`` gets ``N // S``, plus one for ``s < N % S``), so the shards add up to exactly N;
+    all 0 (no cap) without ``max_entries``."""
+    if max_entries is None:
+        return (0,) * shards
+    q, r = divmod(max_entries, shards)
+    return tuple(q + (1 if s < r else 0) for s in range(shards))
+
+
 def _to_str(v: Any) -> str:
     if not isinstance(v, bytes):
         return str(v)
@@ -147,26 +162,20 @@ def model_arg(model: str) -> bytes:
     return model.encode("utf-8", "surrogatepass")
 
 
-def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
-    """Add one shard's flat HGETALL reply to ``into``."""
-    by_model = into.by_model
-    for i in range(0, len(flat) - 1, 2):
-        name = _to_str(flat[i])
-        value = int(flat[i + 1])
-        if name.startswith(("mh:", "mm:")):
-            m = by_model.setdefault(name[3:], ModelStats())
-            if name[1] == "h":
-                m.hits += value
-            else:
-                m.misses += value
-        elif name in _COUNTERS:
-            setattr(into, name, getattr(into, name) + value)
-
-
 class Core:
     """Configuration and operations of one cache object (no I/O)."""
 
-    __slots__ = ("codec", "keys", "layout_checked", "max_entry_bytes", "ttl_ms")
+    __slots__ = (
+        "caps",
+        "codec",
+        "keys",
+        "layout",
+        "layout_checked",
+        "max_entries",
+        "max_entry_bytes",
+        "signer",
+        "ttl_ms",
+    )
 
     def __init__(
         self,
@@ -177,8 +186,20 @@ class Core:
         response_model: type[BaseModel],
         compress_threshold: int | None,
         max_entry_bytes: int,
+        signing_key: bytes | Sequence[bytes] | None = None,
+        max_entries: int | None = None,
     ) -> None:
         self.keys = KeySpace(key_prefix, shards)
+        self.max_entries = check_max_entries(max_entries, self.keys.shards)
+        #: per-shard live-entry caps passed to the put scripts (0 = none)
+        self.caps = shard_caps(self.max_entries, self.keys.shards)
+        #: the layout recorded in {P}:meta: shards, and the cap when there is one
+        self.layout = self.keys.layout + (
+            "" if self.max_entries is None else f";max_entries={self.max_entries}"
+        )
+        keys = check_signing_key(signing_key)
+        #: signs what this cache writes and verifies what it reads (None: no signing key)
+        self.signer = Signer(keys, self.keys.prefix, FLAG_MAC) if keys else None
         self.ttl_ms = check_ttl(ttl_seconds)
         self.codec = Codec(response_model, compress_threshold)
         if isinstance(max_entry_bytes, bool) or not isinstance(max_entry_bytes, int):
@@ -192,13 +213,13 @@ class Core:
 
     def op_check_layout(self) -> Op[None]:
         """Record this namespace's layout, or refuse one recorded differently."""
-        recorded = yield Call(script("layout"), (self.keys.meta,), (self.keys.layout,))
+        recorded = yield Call(script("layout"), (self.keys.meta,), (self.layout,))
         recorded = _to_str(recorded)
-        if recorded != self.keys.layout:
+        if recorded != self.layout:
             raise LayoutMismatchError(
                 f"namespace {self.keys.prefix!r} was created with layout {recorded!r}, "
-                f"this cache uses {self.keys.layout!r}: open it with the same shards= "
-                "(or clear it with the old settings first)"
+                f"this cache uses {self.layout!r}: open it with the same shards= and "
+                "max_entries= (or clear it with the old settings first)"
             )
         self.layout_checked = True
 
@@ -220,12 +241,15 @@ class Core:
         return Call(
             script("put"),
             k.entry_keys(shard, digest),
-            (digest, payload, ttl_ms, PRUNE_PER_PUT),
+            (digest, payload, ttl_ms, PRUNE_PER_PUT, self.caps[shard]),
         )
 
-    def encode(self, response: BaseModel) -> bytes:
-        """Envelope bytes, refusing ones over ``max_entry_bytes``."""
+    def encode(self, response: BaseModel, digest: str) -> bytes:
+        """Envelope bytes for the entry of ``digest`` (signed when the cache has a signing
+        key), refusing ones over ``max_entry_bytes``."""
         payload = self.codec.encode(response)
+        if self.signer is not None:
+            payload = self.signer.sign(digest, payload)
         if len(payload) > self.max_entry_bytes:
             raise EntryTooLargeError(
                 f"encoded response is {len(payload)} bytes, over max_entry_bytes="
@@ -239,14 +263,55 @@ class Core:
 
     # -- operations ---------------------------------------------------------------------
 
+    def decode(self, raw: bytes, digest: str) -> BaseModel:
+        """The response in the entry of ``digest``. With a signing key the MAC is checked
+        first (``ForgedEntry``), before anything parses the body; then ``CorruptEntry`` if
+        the body does not decode."""
+        if self.signer is not None:
+            self.signer.verify(digest, raw)
+        return self.codec.decode(raw)
+
+    def drop_bad_call(
+        self,
+        exc: Exception,
+        req: RequestFields,
+        digest: str,
+        shard: int,
+        raw: bytes,
+        *,
+        coalesced: bool = False,
+    ) -> Call:
+        """The script call that takes back what the read of ``raw`` credited, counts it as
+        ``forged`` (a ``ForgedEntry``) or ``corrupt``, and drops the entry."""
+        if isinstance(exc, ForgedEntry):
+            return Call(
+                script("drop_forged"),
+                self.keys.entry_keys(shard, digest),
+                (
+                    digest,
+                    model_arg(req[2]),
+                    header_tokens(raw),
+                    raw,
+                    "coalesced" if coalesced else "hit",
+                ),
+            )
+        if coalesced:
+            return Call(
+                script("drop_coalesced"),
+                self.keys.entry_keys(shard, digest),
+                (digest, header_tokens(raw), raw),
+            )
+        return self.drop_corrupt_call(req, digest, shard, raw)
+
     def decode_hit(
         self, raw: bytes, req: RequestFields, digest: str, shard: int
     ) -> Op[BaseModel | None]:
-        """Decode a hit; a bad body turns the counted hit into a counted corrupt miss."""
+        """Decode a hit; a bad MAC or body turns the counted hit into a counted forged or
+        corrupt miss (the entry is dropped)."""
         try:
-            return self.codec.decode(raw)
-        except CorruptEntry:
-            yield self.drop_corrupt_call(req, digest, shard, raw)
+            return self.decode(raw, digest)
+        except (ForgedEntry, CorruptEntry) as exc:
+            yield self.drop_bad_call(exc, req, digest, shard, raw)
             return None
 
     def drop_corrupt_call(self, req: RequestFields, digest: str, shard: int, raw: bytes) -> Call:
@@ -263,18 +328,14 @@ class Core:
         raw = yield self.get_call(req, digest, shard)
         if raw is None:
             return None
-        try:  # decode_hit, inlined: no nested generator on the hot path
-            return self.codec.decode(raw)
-        except CorruptEntry:
-            yield self.drop_corrupt_call(req, digest, shard, raw)
-            return None
+        return (yield from self.decode_hit(raw, req, digest, shard))
 
     def op_put(
         self, fields: tuple[Any, ...], response: BaseModel, ttl_seconds: object = None
     ) -> Op[None]:
         _req, digest, shard = self.request(fields)
         ttl_ms = self.entry_ttl(ttl_seconds)
-        payload = self.encode(response)
+        payload = self.encode(response, digest)
         yield self.put_call(digest, shard, payload, ttl_ms)
 
     def op_invalidate(self, fields: tuple[Any, ...]) -> Op[bool]:

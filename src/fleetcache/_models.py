@@ -8,10 +8,15 @@ against that SDK works unchanged, and its own ``LLMResponse`` can be passed as
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Sequence
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+log = logging.getLogger("fleetcache")
 
 
 class FinishReason(str, Enum):
@@ -93,28 +98,67 @@ class ModelStats(BaseModel):
         return self.hits / total if total else 0.0
 
 
-class FleetStats(BaseModel):
-    """Every fleet-wide counter of a namespace, summed over its shards.
+class Counter(NamedTuple):
+    """One fleet-wide counter. Everything else is derived from ``COUNTERS``: the field of
+    ``FleetStats``, the field of each shard's stats hash the Lua scripts ``HINCRBY`` (same
+    name), the row of ``fleetcache stats`` (``name`` with spaces), its key in ``--json``,
+    and the Prometheus metric ``fleetcache_<name>_total`` with ``description`` as HELP."""
 
-    All fields are integer counts since the namespace was created or last cleared / reset:
-    ``hits``/``misses`` (gets), ``size`` (live entries now), ``puts``, ``invalidations``,
-    ``expired`` (index members found past their TTL), ``evicted`` (entries that vanished
-    before their TTL: maxmemory eviction, manual ``DEL``), ``corrupt`` (entries dropped
-    because they did not decode), ``tokens_saved`` (tokens of the responses served from
-    cache), ``coalesced`` (requests answered by waiting on another caller's computation).
-    """
+    #: field name in ``FleetStats``, in the stats hash, in JSON and in the metric name
+    name: str
+    #: one sentence: what one increment means (Prometheus HELP, docs)
+    description: str
+    #: what is counted: ``"requests"`` (gets), ``"entries"`` or ``"tokens"``
+    kind: str
 
-    hits: int = 0
-    misses: int = 0
-    size: int = 0
-    puts: int = 0
-    invalidations: int = 0
-    expired: int = 0
-    evicted: int = 0
-    corrupt: int = 0
-    tokens_saved: int = 0
-    coalesced: int = 0
-    by_model: dict[str, ModelStats] = Field(default_factory=dict)
+
+#: Every fleet-wide counter, in display order. Adding one is this one line (plus the Lua
+#: that increments it): FleetStats, parsing, the CLI, JSON and Prometheus follow.
+COUNTERS: tuple[Counter, ...] = (
+    Counter("hits", "Cache gets answered from the cache, fleet-wide.", "requests"),
+    Counter("misses", "Cache gets that found no entry, fleet-wide.", "requests"),
+    Counter(
+        "tokens_saved",
+        "LLM tokens (usage.total_tokens) of the responses served from cache.",
+        "tokens",
+    ),
+    Counter("puts", "Entries written, fleet-wide.", "entries"),
+    Counter(
+        "coalesced", "Requests answered by waiting on another caller's computation.", "requests"
+    ),
+    Counter("invalidations", "Entries deleted by invalidate(), fleet-wide.", "entries"),
+    Counter("expired", "Index members found past their TTL and removed.", "entries"),
+    Counter(
+        "evicted",
+        "Entries that vanished before their TTL (maxmemory eviction, manual DEL).",
+        "entries",
+    ),
+    Counter("corrupt", "Entries dropped because their payload did not decode.", "entries"),
+    Counter(
+        "forged",
+        "Entries dropped because their MAC did not verify (caches with a signing_key).",
+        "entries",
+    ),
+)
+COUNTER_NAMES: frozenset[str] = frozenset(c.name for c in COUNTERS)
+
+
+class _FleetStatsBase(BaseModel):
+    """The fields of ``FleetStats`` that are not counters, and its methods."""
+
+    size: int = Field(default=0, description="Live entries of the namespace now.")
+    by_model: dict[str, ModelStats] = Field(
+        default_factory=dict, description="Hits and misses per model name."
+    )
+    bad_counters: list[str] = Field(
+        default_factory=list,
+        description="Stored counters that are not integers (written by another client): "
+        "skipped, each as 'field=value'.",
+    )
+
+    if TYPE_CHECKING:  # the counter fields are made from COUNTERS below
+
+        def __getattr__(self, name: str) -> int: ...
 
     @property
     def total(self) -> int:
@@ -129,3 +173,93 @@ class FleetStats(BaseModel):
     def to_cache_stats(self) -> CacheStats:
         """The ``CacheStats`` view (hits, misses, size) of these numbers."""
         return CacheStats(hits=max(self.hits, 0), misses=max(self.misses, 0), size=self.size)
+
+
+_FLEET_DOC = (
+    """Every fleet-wide counter of a namespace, summed over its shards.
+
+Integer counts since the namespace was created or last cleared / reset (one field per entry
+of ``COUNTERS``):
+
+"""
+    + "\n".join(f"- ``{c.name}`` ({c.kind}): {c.description}" for c in COUNTERS)
+    + """
+
+plus ``size`` (live entries now), ``by_model`` (hits and misses per model name) and
+``bad_counters`` (stored values that were not integers: skipped and listed, never raised).
+"""
+)
+
+if TYPE_CHECKING:
+
+    class FleetStats(_FleetStatsBase):
+        """Every fleet-wide counter of a namespace (one int field per ``COUNTERS`` entry)."""
+
+else:
+    FleetStats = create_model(
+        "FleetStats",
+        __base__=_FleetStatsBase,
+        __module__=__name__,
+        __doc__=_FLEET_DOC,
+        **{c.name: (int, Field(default=0, description=c.description)) for c in COUNTERS},
+    )
+
+
+_INT = re.compile(rb"-?[0-9]{1,20}")
+#: Bad counter names already logged by this process (bounded: hostile data can make many).
+_LOGGED: set[str] = set()
+_LOGGED_MAX = 100
+
+
+def _text(v: Any) -> str:
+    """A hash field as str: UTF-8; a model name with lone surrogates (stored with
+    ``surrogatepass``) comes back as it was; other bytes that are not UTF-8 are kept as
+    ``surrogateescape``."""
+    if not isinstance(v, bytes):
+        return str(v)
+    try:
+        return v.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return v.decode("utf-8", "surrogateescape")
+
+
+def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
+    """Add one shard's flat ``HGETALL`` reply of its stats hash to ``into``.
+
+    A value that is not a plain integer (another client wrote ``"abc"``, a float, bytes) is
+    corrupt data: it is skipped, listed in ``into.bad_counters`` and logged once per field
+    name per process. Fields that are not counters are ignored.
+    """
+    by_model = into.by_model
+    for i in range(0, len(flat) - 1, 2):
+        name = _text(flat[i])
+        raw = flat[i + 1]
+        data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogatepass")
+        if name.startswith(("mh:", "mm:")) or name in COUNTER_NAMES:
+            if _INT.fullmatch(data) is None:
+                _bad(into, name, data)
+                continue
+            value = int(data)
+        else:
+            continue
+        if name in COUNTER_NAMES:
+            setattr(into, name, getattr(into, name) + value)
+        else:
+            m = by_model.setdefault(name[3:], ModelStats())
+            if name[1] == "h":
+                m.hits += value
+            else:
+                m.misses += value
+
+
+def _bad(into: FleetStats, name: str, data: bytes) -> None:
+    shown = data[:40].decode("utf-8", "surrogateescape")
+    into.bad_counters.append(f"{name}={shown!r}")
+    if name not in _LOGGED and len(_LOGGED) < _LOGGED_MAX:
+        _LOGGED.add(name)
+        log.warning(
+            "fleetcache: counter %r holds %r, not an integer (written by another client?): "
+            "skipped in fleet_stats and listed in bad_counters",
+            name,
+            shown,
+        )

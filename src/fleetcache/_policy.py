@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ._clients import tls_hint
 from .errors import CacheUnavailableError
 
 log = logging.getLogger("fleetcache")
@@ -89,12 +90,13 @@ class ErrorPolicy:
             else:
                 self._suppressed += 1
                 emit = False
+        hint = tls_hint(exc) if isinstance(exc, _OUTAGE) else ""
         if emit:
             more = f" ({suppressed} similar errors suppressed)" if suppressed else ""
             action = "served as a miss/skip" if fail_open else "raised"
-            log.warning("fleetcache: %s failed, %s: %r%s", what, action, exc, more)
+            log.warning("fleetcache: %s failed, %s: %r%s%s", what, action, exc, hint, more)
         if not fail_open:
-            raise CacheUnavailableError(f"Redis could not serve {what}: {exc}") from exc
+            raise CacheUnavailableError(f"Redis could not serve {what}: {exc}{hint}") from exc
 
     def refused(self, exc: Exception) -> None:
         """An entry the cache will not store (too large): raise with ``"raise"``, else log."""

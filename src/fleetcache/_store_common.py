@@ -39,11 +39,12 @@ def check_script_error(exc: ResponseError) -> None:
         isinstance(exc, NoPermissionError)
         or "can't run this command" in msg
         or ("ACL failure in script" in msg)
+        or "can't access at least one of the keys" in msg  # Redis 7.0, a key inside a script
     ):
         raise UnsupportedServerError(
-            f"the Redis user may not run a command fleetcache needs ({msg}); grant the ACL "
-            "list in docs/operations.md (+evalsha +script|load and the commands the scripts "
-            "call, on the namespace's keys)"
+            f"the Redis user may not run a command fleetcache needs ({msg}); grant the ACL rule "
+            "`fleetcache acl --prefix P --user U --shards S` prints (+evalsha +script|load and "
+            "the commands the scripts call, on the namespace's keys; docs/operations.md)"
         ) from exc
     if "PXAT" in msg or "syntax error" in msg.lower():
         raise UnsupportedServerError(

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from ._astore import AsyncStore
-from ._base import CacheBase
+from ._base import AsyncCacheBase, Binding
 from ._bulk import Flight, op_get_many, op_put_many, plan_get_many, plan_put_many
 from ._clients import async_client_from_url
 from ._core import Op, ProgressFn
@@ -28,7 +28,7 @@ T = TypeVar("T")
 D = TypeVar("D")
 
 
-class AsyncRedisExactCache(CacheBase):
+class AsyncRedisExactCache(AsyncCacheBase):
     """Fleet-wide exact-match cache of LLM responses on Redis / Valkey, for asyncio.
 
     ``stats()`` and ``size()`` are coroutines here (``len()`` cannot await); use
@@ -61,23 +61,33 @@ class AsyncRedisExactCache(CacheBase):
     - ``compress_threshold`` [4096 bytes]: zlib-compress bodies from this size (None: never).
     - ``max_entry_bytes`` [8 MiB]: larger encoded responses are not stored
       (``EntryTooLargeError`` with ``"raise"``, a logged skip with ``"miss"``).
+    - ``signing_key`` [None]: ``bytes`` (at least 16), or a sequence of them for rotation
+      (the first signs, any verifies). Every entry written carries a 16-byte HMAC-SHA256 tag
+      over the namespace, the request digest and the envelope, checked before anything is
+      decoded: an entry that is unsigned, forged, or moved from another request's key or
+      namespace is a miss, deleted and counted ``forged``. ``None``: no signing, entries are
+      read as before (a signed entry's tag is then skipped, not checked).
+    - ``max_entries`` [None]: most live entries the namespace may hold, ``shards`` to
+      2**32 - 1; recorded in the namespace like ``shards`` (another value later is a
+      ``LayoutMismatchError``). Every put script keeps the live size <= N atomically: the
+      surplus is removed soonest-to-expire first, then (entries without TTL) oldest write
+      first, never the entry being written, counted ``evicted``. Split over the shards
+      (``N // S`` each, the first ``N % S`` one more). ``None``: no cap, nothing changes.
     """
 
     _lock_class = asyncio.Lock
     _store_class = AsyncStore
-    _layout_lock: asyncio.Lock
-    _store: AsyncStore
 
     def _client_from_url(self, url: str) -> Any:
         return async_client_from_url(url, self._socket_timeout, self._connect_timeout)
 
-    async def _check_layout(self) -> None:
+    async def _check_layout(self, b: Binding) -> None:
         """Record or check the namespace layout, once per cache object. Serialised: the
         first call also opens the first connections, and a burst of concurrent first
         commands on a cold async ``RedisCluster`` client breaks inside redis-py."""
-        async with self._layout_lock:
+        async with b.lock:
             if not self._core.layout_checked:
-                await self._store.drive(self._core.op_check_layout())
+                await b.store.drive(self._core.op_check_layout())
 
     async def _run(self, op: Op[T], what: str, default: D, *, fail_open: bool = True) -> T | D:
         fail_open = fail_open and self._policy.on_error == "miss"
@@ -88,11 +98,11 @@ class AsyncRedisExactCache(CacheBase):
         if fail_open and self._policy.is_open():
             op.close()
             return default
-        store = self._store
         try:
+            b = self._bound()  # this event loop's (and process's) client, opened if need be
             if not self._core.layout_checked:
-                await self._check_layout()
-            result = await store.drive(op, first)
+                await self._check_layout(b)
+            result: T = await b.store.drive(op, first)
         except REDIS_FAULTS as exc:
             self._policy.failed(exc, what, fail_open=fail_open)
             return default
@@ -205,11 +215,11 @@ class AsyncRedisExactCache(CacheBase):
         fail_open = self._policy.on_error == "miss"
         if fail_open and self._policy.is_open():
             return await compute()
-        store = self._store
         try:
+            b = self._bound()
             if not self._core.layout_checked:
-                await self._check_layout()
-            result = await store.drive(flight.run(), compute=compute)
+                await self._check_layout(b)
+            result: Any = await b.store.drive(flight.run(), compute=compute)
         except REDIS_FAULTS as exc:
             if flight.compute_error is exc:
                 raise
@@ -262,9 +272,11 @@ class AsyncRedisExactCache(CacheBase):
     # -- lifecycle ----------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close the client if this cache built it from ``url`` (a given client is yours)."""
-        if self._owns_client:
-            await self._client.aclose()
+        """Close the client this cache built from ``url`` (a given client is yours). The
+        asyncio cache closes the running event loop's client; those of other (closed)
+        loops are dropped. The cache stays usable: a later call opens a new client."""
+        for client in self._clients_to_close():
+            await client.aclose()
 
     async def __aenter__(self) -> AsyncRedisExactCache:
         return self

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ._base import CacheBase
+from ._base import Binding, CacheBase
 from ._bulk import Flight, op_get_many, op_put_many, plan_get_many, plan_put_many
 from ._clients import sync_client_from_url
 from ._core import Op, ProgressFn
@@ -61,23 +61,33 @@ class RedisExactCache(CacheBase):
     - ``compress_threshold`` [4096 bytes]: zlib-compress bodies from this size (None: never).
     - ``max_entry_bytes`` [8 MiB]: larger encoded responses are not stored
       (``EntryTooLargeError`` with ``"raise"``, a logged skip with ``"miss"``).
+    - ``signing_key`` [None]: ``bytes`` (at least 16), or a sequence of them for rotation
+      (the first signs, any verifies). Every entry written carries a 16-byte HMAC-SHA256 tag
+      over the namespace, the request digest and the envelope, checked before anything is
+      decoded: an entry that is unsigned, forged, or moved from another request's key or
+      namespace is a miss, deleted and counted ``forged``. ``None``: no signing, entries are
+      read as before (a signed entry's tag is then skipped, not checked).
+    - ``max_entries`` [None]: most live entries the namespace may hold, ``shards`` to
+      2**32 - 1; recorded in the namespace like ``shards`` (another value later is a
+      ``LayoutMismatchError``). Every put script keeps the live size <= N atomically: the
+      surplus is removed soonest-to-expire first, then (entries without TTL) oldest write
+      first, never the entry being written, counted ``evicted``. Split over the shards
+      (``N // S`` each, the first ``N % S`` one more). ``None``: no cap, nothing changes.
     """
 
     _lock_class = threading.Lock
     _store_class = Store
-    _layout_lock: threading.Lock
-    _store: Store
 
     def _client_from_url(self, url: str) -> Any:
         return sync_client_from_url(url, self._socket_timeout, self._connect_timeout)
 
-    def _check_layout(self) -> None:
+    def _check_layout(self, b: Binding) -> None:
         """Record or check the namespace layout, once per cache object. Serialised: the
         first call also opens the first connections, and a burst of concurrent first
         commands on a cold async ``RedisCluster`` client breaks inside redis-py."""
-        with self._layout_lock:
+        with b.lock:
             if not self._core.layout_checked:
-                self._store.drive(self._core.op_check_layout())
+                b.store.drive(self._core.op_check_layout())
 
     def _run(self, op: Op[T], what: str, default: D, *, fail_open: bool = True) -> T | D:
         fail_open = fail_open and self._policy.on_error == "miss"
@@ -88,11 +98,11 @@ class RedisExactCache(CacheBase):
         if fail_open and self._policy.is_open():
             op.close()
             return default
-        store = self._store
         try:
+            b = self._bound()  # this event loop's (and process's) client, opened if need be
             if not self._core.layout_checked:
-                self._check_layout()
-            result = store.drive(op, first)
+                self._check_layout(b)
+            result: T = b.store.drive(op, first)
         except REDIS_FAULTS as exc:
             self._policy.failed(exc, what, fail_open=fail_open)
             return default
@@ -203,11 +213,11 @@ class RedisExactCache(CacheBase):
         fail_open = self._policy.on_error == "miss"
         if fail_open and self._policy.is_open():
             return compute()
-        store = self._store
         try:
+            b = self._bound()
             if not self._core.layout_checked:
-                self._check_layout()
-            result = store.drive(flight.run(), compute=compute)
+                self._check_layout(b)
+            result: Any = b.store.drive(flight.run(), compute=compute)
         except REDIS_FAULTS as exc:
             if flight.compute_error is exc:
                 raise
@@ -260,9 +270,11 @@ class RedisExactCache(CacheBase):
     # -- lifecycle ----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the client if this cache built it from ``url`` (a given client is yours)."""
-        if self._owns_client:
-            self._client.close()
+        """Close the client this cache built from ``url`` (a given client is yours). The
+        asyncio cache closes the running event loop's client; those of other (closed)
+        loops are dropped. The cache stays usable: a later call opens a new client."""
+        for client in self._clients_to_close():
+            client.close()
 
     def __enter__(self) -> RedisExactCache:
         return self

@@ -6,6 +6,8 @@
     fleetcache reset-stats            zero the counters, keep the entries
     fleetcache demo [...]             the fleet demo (see ``fleetcache demo --help``)
     fleetcache metrics [--port 9108]  serve the fleet-wide counters to Prometheus
+    fleetcache acl --prefix P --user U [--shards S] [--password PW] [--cluster]
+                                      print the least-privilege ACL SETUSER rule of P
 
 ``--url`` defaults to ``$REDIS_URL``, then ``redis://localhost:6379/0``; ``--prefix`` to
 ``ractogateway:exact``. Exit codes: 0 ok, 1 failed or declined, 2 bad arguments, 3 server
@@ -16,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import TextIO
-
-from redis.exceptions import RedisError
+from typing import NoReturn, TextIO
 
 from ._admin import (
     EXIT_FAILED,
@@ -36,7 +37,9 @@ from ._admin import (
 )
 from ._base import DEFAULT_PREFIX
 from ._core import ChunkProgress
-from ._models import FleetStats
+from ._models import COUNTERS, FleetStats
+from ._policy import REDIS_FAULTS
+from ._store_common import ClientFault
 from .errors import FleetCacheError
 
 __all__ = ["build_parser", "main"]
@@ -76,32 +79,66 @@ def _n(v: int) -> str:
     return f"{v:,}"
 
 
+def shown(text: str, *, backslash: bool = True) -> str:
+    """``text`` safe to print on a terminal, on one line: every character that is not
+    printable (C0/C1 controls such as ESC, BEL, CR, LF; DEL; format characters such as
+    bidi overrides; lone surrogates; unassigned code points) and the backslash itself are
+    written as Python-style escapes (``\\x1b``, ``\\u202e``, ``\\udcff``, ``\\\\``); the rest
+    is kept. Model names and counter fields come from Redis, which any client can write:
+    they never reach the operator's terminal raw. ``backslash=False`` keeps backslashes (for
+    messages whose names are already ``repr``-escaped)."""
+    if text.isprintable() and not (backslash and "\\" in text):
+        return text
+    out = []
+    for ch in text:
+        if ch == "\\" and backslash:
+            out.append("\\\\")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            o = ord(ch)
+            out.append(
+                f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
+            )
+    return "".join(out)
+
+
 def format_stats(fs: FleetStats, *, prefix: str, shards: int, url: str) -> str:
-    """The readable table ``fleetcache stats`` prints."""
+    """The readable table ``fleetcache stats`` prints: hits, misses, hit rate, live
+    entries, then every other counter of ``COUNTERS`` in order, then per model. Names read
+    from Redis are escaped (``shown``)."""
     rows = [
         ("hits", _n(fs.hits)),
         ("misses", _n(fs.misses)),
         ("hit rate", f"{fs.hit_rate:.1%}"),
         ("entries (live)", _n(fs.size)),
-        ("tokens saved", _n(fs.tokens_saved)),
-        ("puts", _n(fs.puts)),
-        ("coalesced", _n(fs.coalesced)),
-        ("invalidations", _n(fs.invalidations)),
-        ("expired", _n(fs.expired)),
-        ("evicted", _n(fs.evicted)),
-        ("corrupt", _n(fs.corrupt)),
+    ]
+    rows += [
+        (c.name.replace("_", " "), _n(getattr(fs, c.name)))
+        for c in COUNTERS
+        if c.name not in ("hits", "misses")
     ]
     width = max(len(v) for _, v in rows)
-    lines = [f"namespace {prefix!r} on {redact(url)} (shards={shards})"]
+    lines = [f"namespace {prefix!r} on {shown(redact(url))} (shards={shards})"]
     lines += [f"  {k:<16}{v:>{width}}" for k, v in rows]
+    if fs.bad_counters:
+        lines.append(
+            f"  {'bad counters':<16}{len(fs.bad_counters):>{width}}  (not integers, skipped: "
+            + ", ".join(shown(b) for b in fs.bad_counters[:10])
+            + (", ..." if len(fs.bad_counters) > 10 else "")
+            + ")"
+        )
     if fs.by_model:
         names = sorted(fs.by_model)
-        w = max(12, *(len(n) for n in names))
+        labels = {name: shown(name) for name in names}
+        w = max(12, *(len(v) for v in labels.values()))
         lines.append("")
         lines.append(f"  {'model':<{w}}  {'hits':>10}  {'misses':>10}  {'hit rate':>8}")
         for name in names:
             m = fs.by_model[name]
-            lines.append(f"  {name:<{w}}  {_n(m.hits):>10}  {_n(m.misses):>10}  {m.hit_rate:>8.1%}")
+            lines.append(
+                f"  {labels[name]:<{w}}  {_n(m.hits):>10}  {_n(m.misses):>10}  {m.hit_rate:>8.1%}"
+            )
     return "\n".join(lines)
 
 
@@ -109,10 +146,6 @@ def format_stats(fs: FleetStats, *, prefix: str, shards: int, url: str) -> str:
 
 
 def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    if args.watch is not None and not args.watch > 0:
-        raise AdminError("--watch needs a number of seconds > 0", EXIT_USAGE)
-    if args.count is not None and args.count < 1:
-        raise AdminError("--count needs a number >= 1", EXIT_USAGE)
     with open_namespace(args.url, args.prefix) as cache:
         n = 0
         tty = out.isatty()
@@ -221,6 +254,43 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 # -- parser -----------------------------------------------------------------------------------
 
+#: Longest ``--watch`` interval (seconds): a day. ``time.sleep`` overflows near 1e10 s.
+MAX_WATCH_SECONDS = 86_400.0
+
+
+def _watch_seconds(text: str) -> float:
+    """``--watch``: a finite number of seconds, > 0 and <= ``MAX_WATCH_SECONDS``."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < v <= MAX_WATCH_SECONDS:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(
+            f"needs seconds > 0 and <= {MAX_WATCH_SECONDS:g} (a day), not {text!r}"
+        )
+    return v
+
+
+def _count(text: str) -> int:
+    """``--count``: a whole number >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"needs a number >= 1, not {text!r}")
+    return v
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            EXIT_USAGE,
+            f"{self.prog}: error: {shown(message)} (see {self.prog} --help)\n",
+        )
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -238,7 +308,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``fleetcache`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fleetcache",
         description="Look after a fleetcache namespace on Redis/Valkey: fleet-wide stats, "
         "clear, reconcile, reset counters; run the fleet demo; serve Prometheus metrics.",
@@ -252,9 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--json", action="store_true", help="print JSON (one object per refresh)")
     p.add_argument(
-        "--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C"
+        "--watch",
+        type=_watch_seconds,
+        metavar="SECONDS",
+        help="refresh every SECONDS (> 0, at most a day) until Ctrl-C",
     )
-    p.add_argument("--count", type=int, metavar="N", help="with --watch: stop after N refreshes")
+    p.add_argument(
+        "--count", type=_count, metavar="N", help="with --watch: stop after N (>= 1) refreshes"
+    )
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("clear", help="delete every entry of the namespace, reset its counters")
@@ -277,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=9108, help="TCP port (default: 9108)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.set_defaults(func=cmd_metrics)
+
+    from . import _acl
+
+    _acl.add_parser(sub)
 
     from .demo import add_demo_arguments
 
@@ -301,20 +380,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "url", "unset") is None:
         args.url = default_url()
     out, err = sys.stdout, sys.stderr
+    for stream in (out, err):  # a terminal that cannot show a character gets an escape
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+    def fail(message: str, code: int) -> int:
+        err.write(f"fleetcache: error: {shown(message, backslash=False)}\n")  # one line
+        return code
+
     try:
         code: int = args.func(args, out, err)
     except AdminError as exc:
-        err.write(f"fleetcache: error: {exc}\n")
-        return exc.code
+        return fail(str(exc), exc.code)
     except KeyboardInterrupt:
         err.write("\nfleetcache: interrupted\n")
         return 130
     except FleetCacheError as exc:
-        cause = exc.__cause__
-        err.write(f"fleetcache: error: {exc}\n")
-        unreachable = isinstance(cause, (RedisError, OSError))
-        return EXIT_UNREACHABLE if unreachable else EXIT_FAILED
-    except RedisError as exc:
-        err.write(f"fleetcache: error: Redis failed: {exc}\n")
-        return EXIT_UNREACHABLE
+        unreachable = isinstance(exc.__cause__, (*REDIS_FAULTS, ClientFault))
+        return fail(str(exc), EXIT_UNREACHABLE if unreachable else EXIT_FAILED)
+    except REDIS_FAULTS as exc:
+        return fail(f"Redis failed: {exc}", EXIT_UNREACHABLE)
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a layout recorded in Redis
+        return fail(f"{exc}", EXIT_FAILED)  # that this fleetcache cannot open
+    except Exception as exc:  # the last resort: still one line
+        if os.environ.get("FLEETCACHE_DEBUG"):
+            raise
+        return fail(
+            f"unexpected {type(exc).__name__}: {exc} (FLEETCACHE_DEBUG=1 shows the traceback)",
+            EXIT_FAILED,
+        )
     return code

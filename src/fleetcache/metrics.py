@@ -12,21 +12,16 @@ In an app::
 
 or as a sidecar: ``fleetcache metrics --port 9108`` (binds 127.0.0.1 unless ``--host``).
 
-Exposed (label ``namespace``; the per-model ones also ``model``):
+Exposed (label ``namespace``; the per-model ones also ``model``): one counter
+``fleetcache_<name>_total`` per entry of ``fleetcache._models.COUNTERS``, HELP text from its
+description (``hits``, ``misses``, ``tokens_saved``, ``puts``, ``coalesced``,
+``invalidations``, ``expired``, ``evicted``, ``corrupt``, ``forged``), and:
 
 =================================  =======  =============================================
-``fleetcache_hits_total``          counter  gets answered from the cache
-``fleetcache_misses_total``        counter  gets that found nothing
-``fleetcache_puts_total``          counter  entries written
-``fleetcache_invalidations_total`` counter  entries deleted by invalidate()
-``fleetcache_expired_total``       counter  index members found past their TTL
-``fleetcache_evicted_total``       counter  entries that vanished before their TTL
-``fleetcache_corrupt_total``       counter  entries dropped because they did not decode
-``fleetcache_coalesced_total``     counter  requests that waited on a peer's computation
-``fleetcache_tokens_saved_total``  counter  LLM tokens of the responses served from cache
 ``fleetcache_model_hits_total``    counter  hits per model
 ``fleetcache_model_misses_total``  counter  misses per model
 ``fleetcache_entries``             gauge    live entries now
+``fleetcache_bad_counters``        gauge    stored counters that are not integers (skipped)
 ``fleetcache_up``                  gauge    1 if Redis answered this scrape, else 0
 ``fleetcache_scrape_seconds``      gauge    time the Redis read of this scrape took (s)
 =================================  =======  =============================================
@@ -44,7 +39,6 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any, TextIO
 
-import redis
 from prometheus_client.core import (  # type: ignore[import-not-found, unused-ignore]
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -61,28 +55,20 @@ from ._admin import (
     EXIT_USAGE,
     AdminError,
     connect,
-    recorded_shards,
+    recorded_layout,
     redact,
 )
 from ._base import DEFAULT_PREFIX
 from ._clients import sync_client_from_url
-from ._models import FleetStats
+from ._models import COUNTERS, FleetStats
+from ._policy import REDIS_FAULTS
 from .cache import RedisExactCache
 from .errors import FleetCacheError
 
 __all__ = ["FleetCacheCollector", "serve"]
 
-_COUNTERS: tuple[tuple[str, str], ...] = (
-    ("hits", "Cache gets answered from the cache, fleet-wide."),
-    ("misses", "Cache gets that found no entry, fleet-wide."),
-    ("puts", "Entries written, fleet-wide."),
-    ("invalidations", "Entries deleted by invalidate(), fleet-wide."),
-    ("expired", "Index members found past their TTL and removed."),
-    ("evicted", "Entries that vanished before their TTL (maxmemory eviction, manual DEL)."),
-    ("corrupt", "Entries dropped because their payload did not decode."),
-    ("coalesced", "Requests answered by waiting on another caller's computation."),
-    ("tokens_saved", "LLM tokens (usage.total_tokens) of the responses served from cache."),
-)
+#: What makes one namespace report ``fleetcache_up 0`` instead of failing the whole scrape.
+_SCRAPE_FAULTS: tuple[type[BaseException], ...] = (FleetCacheError, AdminError, *REDIS_FAULTS)
 
 
 class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
@@ -121,10 +107,15 @@ class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
                     self._client = sync_client_from_url(
                         self._url, ADMIN_TIMEOUT, ADMIN_CONNECT_TIMEOUT
                     )
-                shards = recorded_shards(self._client, prefix)
-                if shards is None:
+                layout = recorded_layout(self._client, prefix)
+                if layout is None:
                     return FleetStats()  # nobody has used the namespace yet
-                cache = RedisExactCache(client=self._client, key_prefix=prefix, shards=shards)
+                cache = RedisExactCache(
+                    client=self._client,
+                    key_prefix=prefix,
+                    shards=layout[0],
+                    max_entries=layout[1],
+                )
                 self._caches[prefix] = cache
         return cache.fleet_stats()
 
@@ -135,8 +126,8 @@ class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
     def collect(self) -> Iterator[Any]:
         """Read every namespace's fleet-wide numbers from Redis and yield the families."""
         counters = {
-            name: CounterMetricFamily(f"fleetcache_{name}", text, labels=["namespace"])
-            for name, text in _COUNTERS
+            c.name: CounterMetricFamily(f"fleetcache_{c.name}", c.description, labels=["namespace"])
+            for c in COUNTERS
         }
         model_hits = CounterMetricFamily(
             "fleetcache_model_hits",
@@ -154,6 +145,12 @@ class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
         up = GaugeMetricFamily(
             "fleetcache_up", "1 if Redis answered this scrape, else 0.", labels=["namespace"]
         )
+        bad = GaugeMetricFamily(
+            "fleetcache_bad_counters",
+            "Stored counters of the namespace that are not integers (corrupt data written by "
+            "another client), skipped in this scrape.",
+            labels=["namespace"],
+        )
         took = GaugeMetricFamily(
             "fleetcache_scrape_seconds",
             "Seconds the Redis read of this scrape took.",
@@ -163,19 +160,20 @@ class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
             t0 = time.perf_counter()
             try:
                 fs = self._stats(prefix)
-            except (FleetCacheError, AdminError, redis.RedisError, OSError):
+            except _SCRAPE_FAULTS:
                 up.add_metric([prefix], 0.0)
                 continue
             took.add_metric([prefix], time.perf_counter() - t0)
             up.add_metric([prefix], 1.0)
-            for name, _ in _COUNTERS:
-                counters[name].add_metric([prefix], float(max(0, getattr(fs, name))))
+            for c in COUNTERS:
+                counters[c.name].add_metric([prefix], float(max(0, getattr(fs, c.name))))
             entries.add_metric([prefix], float(fs.size))
+            bad.add_metric([prefix], float(len(fs.bad_counters)))
             for model, m in sorted(fs.by_model.items()):
                 model_hits.add_metric([prefix, model], float(m.hits))
                 model_misses.add_metric([prefix, model], float(m.misses))
         yield from counters.values()
-        yield from (model_hits, model_misses, entries, up, took)
+        yield from (model_hits, model_misses, entries, bad, up, took)
 
     def close(self) -> None:
         """Close the client this collector built from ``url`` (given caches are yours)."""

@@ -236,3 +236,125 @@ def test_bad_arguments(args, backend, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.strip()
+
+
+# -- hostile data and hostile input (issue 11, items 20-22) --------------------------------
+
+EVIL_MODELS = {
+    "\x1b[2J\x1b[31mevil\x07": "\\x1b[2J\\x1b[31mevil\\x07",  # clear screen, red, bell
+    "lone\ud800": "lone\\ud800",  # a lone surrogate (any str is a valid model name)
+    "\u202egnp.exe": "\\u202egnp.exe",  # right-to-left override
+    "cr\rlf\n": "cr\\x0dlf\\x0a",
+    "模型-ok": "模型-ok",  # printable non-ASCII stays as it is
+}
+
+
+@pytest.fixture
+def evil(redis_proc: ServerProc, prefix: str) -> Iterator[RedisExactCache]:
+    c = RedisExactCache(url=redis_proc.url, key_prefix=prefix)
+    for i, model in enumerate(EVIL_MODELS):
+        c.put(*_fields(i, model), _resp(i))
+        assert c.get(*_fields(i, model)) is not None
+    yield c
+    c.close()
+
+
+def _no_control(text: str) -> None:
+    bad = [ch for ch in text if not (ch.isprintable() or ch == "\n")]
+    assert not bad, f"raw control/unprintable characters reached the terminal: {bad!r}"
+
+
+def test_model_names_are_escaped_in_the_table(redis_proc, prefix, evil, capsys):
+    assert main(["stats", "--url", redis_proc.url, "--prefix", prefix]) == 0
+    out, err = capsys.readouterr()
+    _no_control(out + err)
+    for escaped in EVIL_MODELS.values():
+        assert escaped in out
+    assert "Traceback" not in err
+
+
+def test_model_names_are_escaped_in_watch(redis_proc, prefix, evil, capsys):
+    args = ["stats", "--url", redis_proc.url, "--prefix", prefix, "--watch", "0.01"]
+    assert main([*args, "--count", "2"]) == 0
+    out, _ = capsys.readouterr()
+    _no_control(out)
+    assert out.count("\\x1b[2J\\x1b[31mevil\\x07") == 2
+
+
+def test_model_names_round_trip_in_json(redis_proc, prefix, evil, capsys):
+    assert main(["stats", "--url", redis_proc.url, "--prefix", prefix, "--json"]) == 0
+    out, _ = capsys.readouterr()
+    assert out.isascii()  # JSON escapes: nothing raw on the terminal either
+    data = json.loads(out)
+    assert set(data["by_model"]) == set(EVIL_MODELS)  # the exact names, lone surrogate too
+    assert data["hits"] == len(EVIL_MODELS)
+
+
+def test_subprocess_table_on_an_ascii_terminal(redis_proc, prefix, evil):
+    p = run_cli(
+        "stats", "--url", redis_proc.url, "--prefix", prefix, env={"PYTHONIOENCODING": "ascii"}
+    )
+    assert p.returncode == 0, p.stderr
+    assert "Traceback" not in p.stderr
+    assert "\\x1b[2J" in p.stdout and "lone\\ud800" in p.stdout
+    assert "\\u6a21\\u578b-ok" in p.stdout  # what an ASCII terminal cannot show is escaped
+
+
+def test_bad_counters_in_table_and_json(redis_proc, prefix, evil, capsys):
+    with redis_proc.client() as r:
+        r.hset(f"{{{prefix}:0}}:s", mapping={"hits": "abc", "puts": "1.5", "mh:\x1b]0;x\x07": "z"})
+    assert main(["stats", "--url", redis_proc.url, "--prefix", prefix]) == 0
+    out, err = capsys.readouterr()
+    _no_control(out)
+    assert "bad counters" in out and "hits='abc'" in out
+    assert "Traceback" not in err
+    assert main(["stats", "--url", redis_proc.url, "--prefix", prefix, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["bad_counters"]) == 3
+    assert data["hits"] == 0 and data["tokens_saved"] == 10 * len(EVIL_MODELS)
+
+
+@pytest.fixture
+def huge_layout(redis_proc: ServerProc, prefix: str) -> Iterator[str]:
+    with redis_proc.client() as r:
+        r.set(f"{{{prefix}}}:meta", "fleetcache-1;shards=99999")
+    yield prefix
+
+
+def _hostile_cases(redis_proc: ServerProc, prefix: str) -> list[tuple[list[str], int, str]]:
+    url = redis_proc.url
+    return [
+        (["stats", "--url", url, "--prefix", prefix], 1, "shards"),
+        (["stats", "--url", url, "--prefix", prefix, "--json"], 1, "shards"),
+        (["stats", "--url", "redis://127.0.0.1:99999/0"], 2, "Port out of range"),
+        (["stats", "--url", "redis://127.0.0.1:abc/0"], 2, "invalid Redis URL"),
+        (["stats", "--url", f"redis+cluster://127.0.0.1:{redis_proc.port}"], 3, "Cluster"),
+        (["stats", "--url", url, "--watch", "inf"], 2, "--watch"),
+        (["stats", "--url", url, "--watch", "1e10"], 2, "--watch"),
+        (["stats", "--url", url, "--watch", "nan"], 2, "--watch"),
+        (["stats", "--url", url, "--count", "-1", "--watch", "1"], 2, "--count"),
+        (["stats", "--url", url, "--count", "0"], 2, "--count"),
+        (["stats", "--url", "redis+sentinel://:pw@127.0.0.1:1,127.0.0.1:2/m"], 3, "No master"),
+    ]
+
+
+def test_hostile_input_is_one_line_and_an_exit_code(redis_proc, huge_layout, capsys):
+    for args, code, words in _hostile_cases(redis_proc, huge_layout):
+        got = main(args)
+        _, err = capsys.readouterr()
+        assert got == code, (args, err)
+        assert "Traceback" not in err, args
+        assert err.count("\n") == 1 and err.startswith("fleetcache"), (args, err)
+        assert words in err, (args, err)
+        assert "pw@" not in err  # the password is never printed
+
+
+def test_hostile_input_through_a_subprocess(redis_proc, huge_layout):
+    for args in (
+        ["stats", "--url", redis_proc.url, "--prefix", huge_layout],
+        ["stats", "--url", redis_proc.url, "--watch", "inf"],
+    ):
+        p = run_cli(*args)
+        assert p.returncode in (1, 2), p.stderr
+        assert "Traceback" not in p.stderr
+        assert p.stderr.count("\n") == 1, p.stderr

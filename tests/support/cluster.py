@@ -56,6 +56,9 @@ class ClusterProcs:
     cli: str
     primaries: int = 3
     node_timeout_ms: int = 2000
+    #: port of the first node (the seed of ``url``); None = a free one. Lets a test point a
+    #: client at a cluster before it exists.
+    first_port: int | None = None
     nodes: list[ServerProc] = field(default_factory=list)
 
     @property
@@ -68,8 +71,8 @@ class ClusterProcs:
         return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
 
     def start(self, timeout: float = 30.0) -> ClusterProcs:
-        for _ in range(self.primaries):
-            proc = ServerProc(self.binary)
+        for i in range(self.primaries):
+            proc = ServerProc(self.binary, port=self.first_port if i == 0 else None)
             proc.extra = (
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", os.path.join(proc.workdir, "nodes.conf"),
@@ -193,6 +196,8 @@ class SentinelSet:
     name: str = "fcprimary"
     down_after_ms: int = 500
     failover_timeout_ms: int = 2000
+    #: ``requirepass`` of the primary and the replica (the sentinel gets ``auth-pass``)
+    password: str | None = None
     primary: ServerProc | None = None
     replica: ServerProc | None = None
     sentinel: ServerProc | None = None
@@ -203,10 +208,11 @@ class SentinelSet:
         try:
             # no 5 s wait before the diskless full sync (both nodes: either may be primary)
             fast = ("--repl-diskless-sync-delay", "0")
-            self.primary = ServerProc(self.binary, extra=fast).start()
-            self.replica = ServerProc(
+            self.primary = _node(self.binary, self.password, fast).start()
+            self.replica = _node(
                 self.binary,
-                extra=(*fast, "--replicaof", "127.0.0.1", str(self.primary.port)),
+                self.password,
+                (*fast, "--replicaof", "127.0.0.1", str(self.primary.port)),
             ).start()
             sport = free_port()
             workdir = Path(self.replica.workdir).parent / f"fleetcache-sentinel-{sport}"
@@ -223,6 +229,11 @@ class SentinelSet:
                         f"sentinel down-after-milliseconds {self.name} {self.down_after_ms}",
                         f"sentinel failover-timeout {self.name} {self.failover_timeout_ms}",
                         f"sentinel parallel-syncs {self.name} 1",
+                        *(
+                            [f"sentinel auth-pass {self.name} {self.password}"]
+                            if self.password
+                            else []
+                        ),
                         "",
                     ]
                 )
@@ -286,3 +297,21 @@ class _SentinelProc(ServerProc):
         )
         self.wait_ready(timeout)
         return self
+
+
+class _AuthProc(ServerProc):
+    """A server with ``requirepass``: readiness (and ``client()``) use the password."""
+
+    def __init__(self, binary: str, password: str, extra: tuple[str, ...]) -> None:
+        auth = ("--requirepass", password, "--masterauth", password)
+        super().__init__(binary, extra=(*extra, *auth))
+        self.password = password
+
+    def client(self, **kw: object) -> redis.Redis:
+        return super().client(password=self.password, **kw)
+
+
+def _node(binary: str, password: str | None, extra: tuple[str, ...]) -> ServerProc:
+    return (
+        ServerProc(binary, extra=extra) if password is None else _AuthProc(binary, password, extra)
+    )

@@ -1,0 +1,45 @@
+--[[
+  drop_forged-3: undo a hit (or a coalesced answer) whose MAC did not verify in the client
+  (signed namespaces: forged, unsigned, or moved from another key), count it as forged, and
+  drop the entry.
+
+  The Lua scripts check only the envelope header; a cache with a signing key checks the MAC
+  before decoding anything. When it fails, what the read credited is taken back and the entry
+  is deleted, unless it was replaced in the meantime by a different value.
+
+  KEYS[1]  entry key      {P:s}:e:<digest>
+  KEYS[2]  index key      {P:s}:i
+  KEYS[3]  stats key      {P:s}:s
+
+  ARGV[1]  digest         the request digest (the index member)
+  ARGV[2]  model          model name of the per-model counters to correct
+  ARGV[3]  tokens         tokens_saved the read credited for it (integer >= 0)
+  ARGV[4]  payload        the exact bytes that failed to verify
+  ARGV[5]  mode           "hit": the read was counted as a hit (get-3, get_many-2, the first
+                          look of get_or_lease-4): hits/mh:<model> -1, misses/mm:<model> +1;
+                          "coalesced": a waiter's poll of get_or_lease-4: coalesced -1
+
+  Returns
+    integer  1 if the entry still held those bytes and was deleted, else 0.
+
+  Counter writes use pcall: at maxmemory (noeviction) the bad entry is still dropped.
+]]
+if ARGV[5] == 'coalesced' then
+  redis.pcall('HINCRBY', KEYS[3], 'coalesced', -1)
+else
+  redis.pcall('HINCRBY', KEYS[3], 'hits', -1)
+  redis.pcall('HINCRBY', KEYS[3], 'mh:' .. ARGV[2], -1)
+  redis.pcall('HINCRBY', KEYS[3], 'misses', 1)
+  redis.pcall('HINCRBY', KEYS[3], 'mm:' .. ARGV[2], 1)
+end
+local tokens = tonumber(ARGV[3])
+if tokens > 0 then
+  redis.pcall('HINCRBY', KEYS[3], 'tokens_saved', -tokens)
+end
+redis.pcall('HINCRBY', KEYS[3], 'forged', 1)
+if redis.call('GET', KEYS[1]) == ARGV[4] then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
