@@ -61,13 +61,14 @@ def components(size: int = 1024) -> dict[str, float]:
     core = fc._core
     norm = normalise_request(*req)
     dg = digest_of(norm)
+    store = fc._bound().store
     return {
         "whole get hit (facade, policy, driver, decode)": best_us(lambda: fc.get(*req)),
         "normalise_request": best_us(lambda: normalise_request(*req)),
         "digest_of": best_us(lambda: digest_of(norm)),
         "get_call (keys + args)": best_us(lambda: core.get_call(norm, dg, 0)),
         "codec.decode (msgpack + validate)": best_us(lambda: core.codec.decode(env)),
-        "store.call on the stub": best_us(lambda: fc._store.call(core.get_call(norm, dg, 0))),
+        "store.call on the stub": best_us(lambda: store.call(core.get_call(norm, dg, 0))),
     }
 
 
