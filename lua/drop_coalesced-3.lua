@@ -1,6 +1,6 @@
 --[[
-  drop_coalesced-3: undo a coalesced answer whose body failed to decode in the client, and
-  drop the entry (the get_or_lease-4 twin of drop_corrupt-3 for a waiter's poll).
+  drop_coalesced-3: undo a coalesced answer whose body the client could not use, and drop or
+  keep the entry (the get_or_lease-4 twin of drop_corrupt-3 for a waiter's poll).
 
   KEYS[1]  entry key      {P:s}:e:<digest>
   KEYS[2]  index key      {P:s}:i
@@ -8,22 +8,29 @@
 
   ARGV[1]  digest         the request digest (the index member)
   ARGV[2]  tokens         tokens_saved that get_or_lease-4 credited for it (integer >= 0)
-  ARGV[3]  payload        the exact bytes that failed to decode
+  ARGV[3]  payload        the exact bytes the client could not use
+  ARGV[4]  mode           "1" = undecodable: delete it, count corrupt (only if this call
+                          deleted it); "0" = rejected by the reader's model: keep it, count
+                          rejected
 
   Returns
     integer  1 if the entry still held those bytes and was deleted, else 0.
 
-  Counter writes use pcall: at maxmemory (noeviction) the bad entry is still dropped.
+  Writes use pcall: at maxmemory (noeviction) the bad entry is still dropped.
 ]]
 redis.pcall('HINCRBY', KEYS[3], 'coalesced', -1)
 local tokens = tonumber(ARGV[2])
 if tokens > 0 then
   redis.pcall('HINCRBY', KEYS[3], 'tokens_saved', -tokens)
 end
-redis.pcall('HINCRBY', KEYS[3], 'corrupt', 1)
-if redis.call('GET', KEYS[1]) == ARGV[3] then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[4] ~= '1' then
+  redis.pcall('HINCRBY', KEYS[3], 'rejected', 1)
+  return 0
+end
+if redis.pcall('GET', KEYS[1]) == ARGV[3] then
+  redis.pcall('DEL', KEYS[1])
+  redis.pcall('ZREM', KEYS[2], ARGV[1])
+  redis.pcall('HINCRBY', KEYS[3], 'corrupt', 1)
   return 1
 end
 return 0

@@ -1,9 +1,12 @@
 --[[
-  drop_corrupt-3: undo a hit whose body failed to decode in the client, and drop the entry.
+  drop_corrupt-3: undo a hit whose body the client could not use, and drop or keep the entry.
 
   get-3 checks only the envelope header; the client decodes the body. When the body is bad,
-  the hit that get-3 counted becomes a miss and the entry is deleted, unless it was replaced
-  in the meantime by a different value.
+  the hit that get-3 counted becomes a miss. An undecodable body (mode "1") is deleted,
+  unless it was replaced in the meantime by a different value, and counted corrupt only by
+  the call that deleted it (one corrupt entry read N times counts corrupt once). A body that
+  decodes but does not validate as the reader's response model (mode "0") is kept for the
+  readers that can use it, and counted rejected.
 
   KEYS[1]  entry key      {P:s}:e:<digest>
   KEYS[2]  index key      {P:s}:i
@@ -12,12 +15,15 @@
   ARGV[1]  digest         the request digest (the index member)
   ARGV[2]  model          model name of the per-model counters to correct
   ARGV[3]  tokens         tokens_saved that get-3 credited for this hit (integer >= 0)
-  ARGV[4]  payload        the exact bytes that failed to decode
+  ARGV[4]  payload        the exact bytes the client could not use
+  ARGV[5]  mode           "1" = undecodable: delete it, count corrupt; "0" = rejected by the
+                          reader's model: keep it, count rejected
 
   Returns
     integer  1 if the entry still held those bytes and was deleted, else 0.
 
-  Counter writes use pcall: at maxmemory (noeviction) the bad entry is still dropped.
+  Writes use pcall: at maxmemory (noeviction) the bad entry is still dropped; the entry is
+  read with pcall too (a key of another type is simply not the same bytes).
 ]]
 redis.pcall('HINCRBY', KEYS[3], 'hits', -1)
 redis.pcall('HINCRBY', KEYS[3], 'mh:' .. ARGV[2], -1)
@@ -27,10 +33,14 @@ if tokens > 0 then
 end
 redis.pcall('HINCRBY', KEYS[3], 'misses', 1)
 redis.pcall('HINCRBY', KEYS[3], 'mm:' .. ARGV[2], 1)
-redis.pcall('HINCRBY', KEYS[3], 'corrupt', 1)
-if redis.call('GET', KEYS[1]) == ARGV[4] then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[5] ~= '1' then
+  redis.pcall('HINCRBY', KEYS[3], 'rejected', 1)
+  return 0
+end
+if redis.pcall('GET', KEYS[1]) == ARGV[4] then
+  redis.pcall('DEL', KEYS[1])
+  redis.pcall('ZREM', KEYS[2], ARGV[1])
+  redis.pcall('HINCRBY', KEYS[3], 'corrupt', 1)
   return 1
 end
 return 0

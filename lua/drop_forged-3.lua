@@ -37,7 +37,7 @@ if tokens > 0 then
   redis.pcall('HINCRBY', KEYS[3], 'tokens_saved', -tokens)
 end
 redis.pcall('HINCRBY', KEYS[3], 'forged', 1)
-if redis.call('GET', KEYS[1]) == ARGV[4] then
+if redis.pcall('GET', KEYS[1]) == ARGV[4] then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
   return 1

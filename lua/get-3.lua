@@ -20,6 +20,8 @@
   only the counting is skipped.
 ]]
 --- @include "lookup"
+--- @include "count_hit"
+--- @include "count_miss"
 local v, tokens = lookup(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3])
 if v then
   count_hit(KEYS[3], ARGV[2], tokens)

@@ -22,6 +22,8 @@
   Counter writes use pcall, as in get-3. Bounded work: n <= 998 entries per call.
 ]]
 --- @include "lookup"
+--- @include "count_hit"
+--- @include "count_miss"
 local n = #KEYS - 2
 if n > 998 then
   return redis.error_reply('get_many-2: at most 998 entry keys per call')

@@ -21,12 +21,16 @@
     {1, bytes}   the entry is there (envelope bytes)
     {2}          a miss; the lease KEYS[4] is now the caller's (SET NX PX lease_ms)
     {3, pttl}    a miss; another caller holds the lease, which ends in pttl ms (integer)
+    {4}          a miss; the last holder's answer could not be stored (the lease holds the
+                 marker "!uncacheable"): compute at once, without a lease
 
   A miss repairs the index like get-3 (member without entry: counted expired or evicted); an
   entry whose header is not a valid envelope is deleted, counted corrupt, and is a miss.
   Counter writes use pcall (OOM-tolerant), as in get-3.
 ]]
 --- @include "lookup"
+--- @include "count_hit"
+--- @include "count_miss"
 local first = ARGV[6] == '1'
 local v, tokens = lookup(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3])
 if v then
@@ -45,5 +49,8 @@ if first then
 end
 if redis.call('SET', KEYS[4], ARGV[4], 'NX', 'PX', ARGV[5]) then
   return {2}
+end
+if redis.call('GET', KEYS[4]) == '!uncacheable' then
+  return {4}
 end
 return {3, redis.call('PTTL', KEYS[4])}

@@ -10,7 +10,7 @@
   ARGV[3]  ttl_ms         time to live in milliseconds (integer >= 0; 0 = no expiry)
   ARGV[4]  prune          at most this many expired index members to remove (0..1000)
   ARGV[5]  cap            most live entries this shard may hold (integer; 0 = no cap): the
-                          surplus is evicted (see enforce_cap in includes/store.lua), never
+                          surplus is evicted (see includes/enforce_cap.lua), never
                           this entry itself
 
   Returns
@@ -20,7 +20,9 @@
   score, so the index knows exactly when the entry stops being live.
 ]]
 --- @include "now_ms"
---- @include "store"
+--- @include "store_entry"
+--- @include "prune_expired"
+--- @include "enforce_cap"
 local now = now_ms()
 local cap = tonumber(ARGV[5]) or 0
 local added = store_entry(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), now, cap > 0)

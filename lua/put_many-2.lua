@@ -21,7 +21,9 @@
   Expiry is absolute server time (TIME + ttl_ms, PXAT), also the index score, as in put-3.
 ]]
 --- @include "now_ms"
---- @include "store"
+--- @include "store_entry"
+--- @include "prune_expired"
+--- @include "enforce_cap"
 local n = #KEYS - 2
 if n > 998 then
   return redis.error_reply('put_many-2: at most 998 entry keys per call')

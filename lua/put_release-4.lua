@@ -21,7 +21,9 @@
       released  1 if the lease was still ours and was deleted, else 0 (it had expired)
 ]]
 --- @include "now_ms"
---- @include "store"
+--- @include "store_entry"
+--- @include "prune_expired"
+--- @include "enforce_cap"
 local now = now_ms()
 local cap = tonumber(ARGV[6]) or 0
 local added = store_entry(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), now, cap > 0)

@@ -27,7 +27,7 @@ PKG = ROOT / "src" / "fleetcache"
 #: (async source, generated sync file, what ``import asyncio`` becomes there)
 PAIRS = (
     (PKG / "aio.py", PKG / "cache.py", "import threading"),
-    (PKG / "_astore.py", PKG / "_store.py", "import time"),
+    (PKG / "_astore.py", PKG / "_store.py", "import threading\nimport time"),
 )
 
 #: Whole-word replacements, applied in order.
@@ -38,6 +38,7 @@ WORDS = (
     ("async_client_from_url", "sync_client_from_url"),
     ("_astore", "_store"),
     ("asyncio.Lock", "threading.Lock"),
+    ("asyncio.Event", "threading.Event"),
     ("asyncio.sleep", "time.sleep"),
     ("__aenter__", "__enter__"),
     ("__aexit__", "__exit__"),

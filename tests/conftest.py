@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -19,7 +19,7 @@ import redis.asyncio
 from fleetcache import AsyncRedisExactCache, RedisExactCache
 
 from .support.cluster import ClusterProcs, redis_cli_bin
-from .support.flavors import cache, cache_factory, private_server  # noqa: F401  (parity fixtures)
+from .support.flavors import cache, cache_factory, cache_kwargs, private_server  # noqa: F401  (fixtures)
 from .support.servers import ServerProc, redis_server_bin, valkey_server_bin
 
 #: Shards a cache gets on the cluster backend (unless a test passes ``shards=``): more than
@@ -150,20 +150,23 @@ def r(backend: Backend) -> Iterator[Any]:
     c.close()
 
 
+C = TypeVar("C", RedisExactCache, AsyncRedisExactCache)
+
+
+def _maker(cls: type[C], backend: Backend, prefix: str, made: list[C]) -> Callable[..., C]:
+    """``make(**kw)``: a ``cls`` cache on the test's backend and namespace, kept in ``made``."""
+
+    def make(**kw: Any) -> C:
+        made.append(cls(**cache_kwargs(backend.url, prefix, backend.cache_defaults, kw)))
+        return made[-1]
+
+    return make
+
+
 @pytest.fixture
 def make_cache(backend: Backend, prefix: str) -> Iterator[Callable[..., RedisExactCache]]:
     made: list[RedisExactCache] = []
-
-    def make(**kw: Any) -> RedisExactCache:
-        kw.setdefault("url", backend.url)
-        kw.setdefault("key_prefix", prefix)
-        for name, value in backend.cache_defaults.items():
-            kw.setdefault(name, value)
-        c = RedisExactCache(**kw)
-        made.append(c)
-        return c
-
-    yield make
+    yield _maker(RedisExactCache, backend, prefix, made)
     for c in made:
         c.close()
 
@@ -173,16 +176,6 @@ async def make_async_cache(
     backend: Backend, prefix: str
 ) -> AsyncIterator[Callable[..., AsyncRedisExactCache]]:
     made: list[AsyncRedisExactCache] = []
-
-    def make(**kw: Any) -> AsyncRedisExactCache:
-        kw.setdefault("url", backend.url)
-        kw.setdefault("key_prefix", prefix)
-        for name, value in backend.cache_defaults.items():
-            kw.setdefault(name, value)
-        c = AsyncRedisExactCache(**kw)
-        made.append(c)
-        return c
-
-    yield make
+    yield _maker(AsyncRedisExactCache, backend, prefix, made)
     for c in made:
         await c.aclose()

@@ -1,30 +1,33 @@
 --[[
-  include lookup (includes now_ms): read one entry for a get, repairing what a miss reveals.
+  include lookup (includes now_ms, drop_entry): read one entry for a get, repairing what a
+  miss reveals.
 
   lookup(entry_key, index_key, stats_key, digest, magic)
     -> bytes, tokens  a valid envelope (its leading bytes are magic) and the token count in
                       its header (bytes 5..8, unsigned big-endian)
-    -> false          a miss. An entry whose header is not a valid envelope is deleted and
-                      counted corrupt; an index member whose entry is gone is removed and
-                      counted expired (its expiry, ms, has passed) or evicted (it vanished).
+    -> false          a miss. An entry whose header is not a valid envelope, or a key of
+                      another type (hash, list, set... written by another client: GET fails
+                      with WRONGTYPE) is deleted and counted corrupt; an index member whose
+                      entry is gone is removed and counted expired (its expiry, ms, has
+                      passed) or evicted (it vanished).
 
-  count_hit(stats_key, model, tokens): hits, mh:<model>, tokens_saved.
-  count_miss(stats_key, model): misses, mm:<model>.
-
-  Every counter write uses pcall: at maxmemory with noeviction the entry is still served and
-  only the counting is skipped. Uses no KEYS or ARGV of its own: callers pass them in.
+  Every write uses pcall: at maxmemory with noeviction the entry is still served and only
+  the counting is skipped. Uses no KEYS or ARGV of its own: callers pass them in.
 ]]
 --- @include "now_ms"
+--- @include "drop_entry"
 local function lookup(entry_key, index_key, stats_key, digest, magic)
-  local v = redis.call('GET', entry_key)
-  if v then
+  local v = redis.pcall('GET', entry_key)
+  if type(v) == 'string' then
     if string.len(v) >= 8 and string.sub(v, 1, string.len(magic)) == magic then
       local b1, b2, b3, b4 = string.byte(v, 5, 8)
       return v, ((b1 * 256 + b2) * 256 + b3) * 256 + b4
     end
-    redis.pcall('DEL', entry_key)
-    redis.pcall('ZREM', index_key, digest)
-    redis.pcall('HINCRBY', stats_key, 'corrupt', 1)
+    drop_entry(entry_key, index_key, stats_key, digest)
+    return false
+  end
+  if type(v) == 'table' then -- an error reply: WRONGTYPE, the key is not a string
+    drop_entry(entry_key, index_key, stats_key, digest)
     return false
   end
   local score = redis.call('ZSCORE', index_key, digest)
@@ -38,17 +41,4 @@ local function lookup(entry_key, index_key, stats_key, digest, magic)
     end
   end
   return false
-end
-
-local function count_hit(stats_key, model, tokens)
-  redis.pcall('HINCRBY', stats_key, 'hits', 1)
-  redis.pcall('HINCRBY', stats_key, 'mh:' .. model, 1)
-  if tokens > 0 then
-    redis.pcall('HINCRBY', stats_key, 'tokens_saved', tokens)
-  end
-end
-
-local function count_miss(stats_key, model)
-  redis.pcall('HINCRBY', stats_key, 'misses', 1)
-  redis.pcall('HINCRBY', stats_key, 'mm:' .. model, 1)
 end

@@ -7,8 +7,12 @@ exact cache of the ``ractogateway`` SDK.
 
 from __future__ import annotations
 
+from ._clients import AsyncConnectRetry, ConnectRetry
 from ._core import ChunkProgress
+from ._info import CacheInfo, cache_info
 from ._models import CacheStats, FinishReason, FleetStats, LLMResponse, ModelStats, ToolCallResult
+from ._reqcore import default_should_store
+from ._request import DEFAULT_IGNORE, request_digest
 from .aio import AsyncRedisExactCache
 from .cache import RedisExactCache
 from .errors import (
@@ -22,10 +26,14 @@ from .errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncConnectRetry",
+    "DEFAULT_IGNORE",
     "AsyncRedisExactCache",
+    "CacheInfo",
     "CacheStats",
     "CacheUnavailableError",
     "ChunkProgress",
+    "ConnectRetry",
     "EntryTooLargeError",
     "FinishReason",
     "FleetCacheError",
@@ -37,4 +45,7 @@ __all__ = [
     "ToolCallResult",
     "UnsupportedServerError",
     "__version__",
+    "cache_info",
+    "default_should_store",
+    "request_digest",
 ]

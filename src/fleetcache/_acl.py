@@ -43,6 +43,7 @@ SCRIPT_COMMANDS = (
     "set",
     "del",
     "exists",
+    "pexpire",
     "pttl",
     "time",
     "hincrby",

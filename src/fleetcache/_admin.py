@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TextIO
 
 import redis
 from redis.exceptions import AuthenticationError, RedisClusterException, ResponseError
 
 from ._base import DEFAULT_PREFIX, DEFAULT_URL
 from ._clients import sync_client_from_url
-from ._keys import KeySpace, check_prefix
+from ._keys import KeySpace, check_prefix, check_shards
 from ._models import COUNTERS, FleetStats
+from ._policy import REDIS_FAULTS
+from ._store_common import ClientFault
 from .cache import RedisExactCache
+from .errors import FleetCacheError
 
 #: Exit codes of the ``fleetcache`` command (also used by ``fleetcache demo``).
 EXIT_OK = 0
@@ -119,44 +123,77 @@ def connect(
     return client
 
 
-def recorded_shards(client: Any, prefix: str) -> int | None:
+def recorded_shards(client: Any, prefix: str, shards: int | None = None) -> int | None:
     """Shard count recorded in the namespace's ``{P}:meta`` key; ``None`` if the namespace
-    does not exist (no meta key and no shard-0 index)."""
-    layout = recorded_layout(client, prefix)
+    does not exist. Reads only; see ``recorded_layout`` (``shards``: the operator's
+    ``--shards``, used only when the record is missing)."""
+    layout = recorded_layout(client, prefix, shards)
     return None if layout is None else layout[0]
 
 
-def recorded_layout(client: Any, prefix: str) -> tuple[int, int | None] | None:
+def recorded_layout(
+    client: Any, prefix: str, shards: int | None = None
+) -> tuple[int, int | None] | None:
     """``(shards, max_entries)`` recorded in the namespace's ``{P}:meta`` key
     (``max_entries`` is ``None`` for an uncapped namespace); ``None`` if the namespace does
-    not exist (no meta key and no shard-0 index)."""
-    keys = KeySpace(prefix, 1)
+    not exist (no meta key and no index or counters). Reads only.
+
+    When the record is missing but the namespace has data (a restart without persistence or
+    an eviction removed it; a running fleet records it again on its next put), the shard
+    count cannot be known without guessing: ``shards`` (the operator's ``--shards``) is
+    used if given, else ``AdminError`` says how to pass it. A recorded count that differs
+    from ``shards`` is an ``AdminError`` too.
+    """
+    keys = KeySpace(prefix, shards or 1)
     raw = client.get(keys.meta)
     if raw is None:
-        return (1, None) if client.exists(keys.index(0)) else None
+        names = [n for s in range(keys.shards) for n in (keys.index(s), keys.stats(s))]
+        if not any(client.exists(n) for n in names):  # stops at the first found
+            return None  # no record and no data: the namespace does not exist
+        if shards is not None:
+            return shards, None
+        raise AdminError(
+            f"the layout of namespace {prefix!r} is unknown: its record {keys.meta!r} is "
+            "missing (a restart without persistence or an eviction removed it; the fleet "
+            "records it again on its next put). Pass --shards N (the shards= the fleet "
+            "uses) to read it now; nothing is written",
+            EXIT_FAILED,
+        )
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     m = _LAYOUT.match(text)
     if m is None:
         raise AdminError(
             f"namespace {prefix!r} has a layout this fleetcache does not know: {text!r}"
         )
-    return int(m.group(2)), None if m.group(3) is None else int(m.group(3))
+    recorded = int(m.group(2))
+    if shards is not None and shards != recorded:
+        raise AdminError(
+            f"namespace {prefix!r} records shards={recorded}, not --shards {shards}",
+            EXIT_USAGE,
+        )
+    return recorded, None if m.group(3) is None else int(m.group(3))
 
 
-def open_namespace(url: str, prefix: str, *, must_exist: bool = True) -> RedisExactCache:
-    """A ``RedisExactCache`` on an existing namespace, with its recorded shard count.
+def open_namespace(
+    url: str, prefix: str, *, must_exist: bool = True, shards: int | None = None
+) -> RedisExactCache:
+    """A ``RedisExactCache`` on an existing namespace, with its recorded shard count (or
+    ``shards`` when the record is missing: see ``recorded_shards``). Opening reads only:
+    the stats, size and counters it then reads never write either.
 
-    Raises ``AdminError``: bad prefix (``EXIT_USAGE``), connection problems
+    Raises ``AdminError``: bad prefix or shards (``EXIT_USAGE``), connection problems
     (``EXIT_UNREACHABLE``), a namespace that does not exist when ``must_exist``
-    (``EXIT_NO_NAMESPACE``).
+    (``EXIT_NO_NAMESPACE``), an unknown layout (``EXIT_FAILED``).
     """
     try:
         prefix = check_prefix(prefix)
+        if shards is not None:
+            shards = check_shards(shards)
     except (TypeError, ValueError) as exc:
-        raise AdminError(f"invalid --prefix: {exc}", EXIT_USAGE) from exc
+        raise AdminError(f"invalid --prefix or --shards: {exc}", EXIT_USAGE) from exc
     client = connect(url)
     try:
-        layout = recorded_layout(client, prefix)
+        layout = recorded_layout(client, prefix, shards)
     except redis.RedisError as exc:
         client.close()
         raise AdminError(f"Redis at {redact(url)} failed: {exc}", EXIT_UNREACHABLE) from exc
@@ -192,3 +229,63 @@ def stats_dict(fs: FleetStats, *, prefix: str, shards: int) -> dict[str, Any]:
     }
     out["bad_counters"] = list(fs.bad_counters)
     return out
+
+
+def shown(text: str, *, backslash: bool = True) -> str:
+    """``text`` safe to print on a terminal, on one line: every character that is not
+    printable (C0/C1 controls such as ESC, BEL, CR, LF; DEL; format characters such as
+    bidi overrides; lone surrogates; unassigned code points) and the backslash itself are
+    written as Python-style escapes (``\\x1b``, ``\\u202e``, ``\\udcff``, ``\\\\``); the rest
+    is kept. Model names and counter fields come from Redis, which any client can write:
+    they never reach the operator's terminal raw. ``backslash=False`` keeps backslashes (for
+    messages whose names are already ``repr``-escaped)."""
+    if text.isprintable() and not (backslash and "\\" in text):
+        return text
+    out = []
+    for ch in text:
+        if ch == "\\" and backslash:
+            out.append("\\\\")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            o = ord(ch)
+            out.append(
+                f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
+            )
+    return "".join(out)
+
+
+def run_command(command: Callable[[], int], err: TextIO) -> int:
+    """Run an operator command (``fleetcache ...``, ``python -m fleetcache.demo``) and turn
+    every failure into ONE line on ``err`` (escaped, ``shown``) and an exit code:
+    ``AdminError`` (its code), Ctrl-C (130), a fleetcache error (``EXIT_UNREACHABLE`` if
+    Redis or the network caused it, else ``EXIT_FAILED``), any other Redis fault
+    (``EXIT_UNREACHABLE``), a value the tool cannot use such as a layout recorded in Redis
+    (``EXIT_FAILED``), and, as the last resort, anything else (``EXIT_FAILED``;
+    ``FLEETCACHE_DEBUG=1`` lets it raise with its traceback)."""
+
+    def fail(message: str, code: int) -> int:
+        err.write(f"fleetcache: error: {shown(message, backslash=False)}\n")  # one line
+        return code
+
+    try:
+        return command()
+    except AdminError as exc:
+        return fail(str(exc), exc.code)
+    except KeyboardInterrupt:
+        err.write("\nfleetcache: interrupted\n")
+        return 130
+    except FleetCacheError as exc:
+        unreachable = isinstance(exc.__cause__, (*REDIS_FAULTS, ClientFault))
+        return fail(str(exc), EXIT_UNREACHABLE if unreachable else EXIT_FAILED)
+    except REDIS_FAULTS as exc:
+        return fail(f"Redis failed: {exc}", EXIT_UNREACHABLE)
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a layout recorded in Redis
+        return fail(f"{exc}", EXIT_FAILED)  # that this fleetcache cannot open
+    except Exception as exc:  # the last resort: still one line
+        if os.environ.get("FLEETCACHE_DEBUG"):
+            raise
+        return fail(
+            f"unexpected {type(exc).__name__}: {exc} (FLEETCACHE_DEBUG=1 shows the traceback)",
+            EXIT_FAILED,
+        )

@@ -28,6 +28,16 @@ from ._store_common import (
 T = TypeVar("T")
 
 
+async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait until ``stop`` is set, at most ``seconds`` (float s); True if it was set."""
+    try:  # async-only
+        await asyncio.wait_for(stop.wait(), seconds)  # async-only
+    except asyncio.TimeoutError:  # async-only
+        return False  # async-only
+    return True  # async-only
+    # sync-only: return stop.wait(seconds)
+
+
 class AsyncStore:
     """Runs instructions on a ``redis.asyncio.Redis`` (or async ``RedisCluster``) client."""
 
@@ -91,6 +101,34 @@ class AsyncStore:
                 pipe.execute_command("EVALSHA", *evalsha_args(c))
         return list(await pipe.execute(raise_on_error=False))
 
+    async def _renew(self, renew: Call, every: float, stop: asyncio.Event) -> None:
+        """Run ``renew`` every ``every`` seconds until ``stop`` is set, the lease is lost
+        (a reply other than 1) or Redis fails (the lease then simply expires)."""
+        while not await _stopped(stop, every):
+            try:
+                if await self.call(renew) != 1:
+                    return
+            except Exception:  # any client failure ends the renewals
+                return
+
+    async def _compute(self, compute: Callable[[], Awaitable[Any]], step: Compute) -> Any:
+        """``compute()``; with ``step.renew``, renewals run alongside it (a task in
+        asyncio, a thread in sync code) and stop when it returns or raises."""
+        if step.renew is None:
+            return await compute()
+        stop = asyncio.Event()
+        renewing = asyncio.ensure_future(self._renew(step.renew, step.every, stop))  # async-only
+        # sync-only: renewing = threading.Thread(
+        # sync-only:     target=self._renew, args=(step.renew, step.every, stop), daemon=True
+        # sync-only: )
+        # sync-only: renewing.start()
+        try:
+            return await compute()
+        finally:
+            stop.set()
+            await renewing  # async-only
+            # sync-only: renewing.join()
+
     async def drive(
         self,
         op: StepOp[T],
@@ -122,7 +160,7 @@ class AsyncStore:
                     if compute is None:
                         raise TypeError("this operation needs a compute callable")
                     try:
-                        value = await compute()
+                        value = await self._compute(compute, ins)
                     except BaseException as exc:
                         ins = op.throw(exc)
                     else:

@@ -7,15 +7,18 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
-from ._clients import DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT, check_client, check_timeout
+from ._clients import DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT, check_client
 from ._core import DEFAULT_MAX_ENTRY_BYTES, Core
 from ._models import LLMResponse
 from ._policy import REDIS_FAULTS, ErrorPolicy
+from ._reqcore import ShouldStore, check_ignore, check_should_store
+from ._request import DEFAULT_IGNORE
+from ._validate import timeout
 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_PREFIX = "ractogateway:exact"
@@ -60,6 +63,8 @@ class CacheBase:
         max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
         signing_key: bytes | Sequence[bytes] | None = None,
         max_entries: int | None = None,
+        ignore: Collection[str] | None = None,
+        should_store: ShouldStore | None = None,
     ) -> None:
         self._core = Core(
             key_prefix=key_prefix,
@@ -70,10 +75,12 @@ class CacheBase:
             max_entry_bytes=max_entry_bytes,
             signing_key=signing_key,
             max_entries=max_entries,
+            ignore=check_ignore(ignore),
+            should_store=check_should_store(should_store),
         )
         self._policy = ErrorPolicy(on_error, breaker_seconds)
-        self._socket_timeout = check_timeout(socket_timeout, "socket_timeout")
-        self._connect_timeout = check_timeout(connect_timeout, "connect_timeout")
+        self._socket_timeout = timeout(socket_timeout, "socket_timeout")
+        self._connect_timeout = timeout(connect_timeout, "connect_timeout")
         self._ttl_seconds = ttl_seconds
         self._url = url
         self._owns_client = client is None
@@ -149,6 +156,11 @@ class CacheBase:
     def response_model(self) -> type[BaseModel]:
         """The pydantic model ``get`` returns."""
         return self._core.codec.response_model
+
+    @property
+    def ignore(self) -> frozenset[str]:
+        """Top-level request fields the request path leaves out of the key."""
+        return DEFAULT_IGNORE if self._core.ignore is None else self._core.ignore
 
     @property
     def on_error(self) -> str:

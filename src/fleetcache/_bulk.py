@@ -12,7 +12,6 @@ them (``time.sleep``/``asyncio.sleep``, ``compute()``/``await compute()``).
 from __future__ import annotations
 
 import contextlib
-import math
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -20,12 +19,23 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ._codec import ACCEPT_PREFIX, CorruptEntry
-from ._core import PRUNE_PER_PUT, Batch, Call, Compute, Core, Op, Sleep, StepOp, model_arg
+from ._codec import ACCEPT_PREFIX, CorruptEntry, RejectedEntry
+from ._core import (
+    PRUNE_PER_PUT,
+    UNSTORABLE,
+    Batch,
+    Call,
+    Compute,
+    Core,
+    Op,
+    Sleep,
+    StepOp,
+    model_arg,
+)
 from ._keys import RequestFields
 from ._scripts import script
 from ._signing import ForgedEntry
-from .errors import EntryTooLargeError
+from ._validate import milliseconds, optional_seconds
 
 #: Entries one get_many/put_many script call handles at most (plus 2 fixed keys <= 1000).
 BATCH_CHUNK = 500
@@ -36,6 +46,13 @@ POLL_GROWTH = 1.5
 #: Longest poll interval of a waiter (s): bounds the latency a waiter adds after the answer
 #: lands, and the poll load (<= 1/POLL_MAX script calls a second per waiter).
 POLL_MAX = 0.025
+#: A holder renews its lease every ``lease_seconds / RENEW_PER_LEASE`` while compute runs
+#: (but at most every ``RENEW_MIN_INTERVAL`` s: bounded work for very short leases).
+RENEW_PER_LEASE = 3
+RENEW_MIN_INTERVAL = 0.01
+#: How long (ms) the "uncacheable" marker replaces the lease after a holder's answer could
+#: not be stored: waiters polling (<= POLL_MAX apart) see it and compute at once.
+UNCACHEABLE_MARKER_MS = 2000
 
 Planned = tuple[RequestFields, str, int]
 Refuse = Callable[[Exception], None]
@@ -118,8 +135,9 @@ def plan_put_many(
     core: Core, items: object, ttl_seconds: object, refuse: Refuse
 ) -> tuple[list[tuple[str, int, bytes]], int]:
     """Validate and encode every item (6-tuples) up front: ``(digest, shard, payload)`` each,
-    and the TTL in ms. An item over ``max_entry_bytes`` goes to ``refuse`` (which raises, or
-    logs and the item is skipped). Nothing is sent before every item has passed."""
+    and the TTL in ms. An item over ``max_entry_bytes`` or that cannot be serialised goes to
+    ``refuse`` (which raises, or logs and the item is skipped). Nothing is sent before every
+    item has passed."""
     ttl_ms = core.entry_ttl(ttl_seconds)
     out: list[tuple[str, int, bytes]] = []
     for i, it in enumerate(_as_list(items, "items")):
@@ -127,7 +145,7 @@ def plan_put_many(
         _req, digest, shard = core.request(t[:5])
         try:
             payload = core.encode(t[5], digest)
-        except EntryTooLargeError as exc:
+        except UNSTORABLE as exc:
             refuse(exc)
             continue
         out.append((digest, shard, payload))
@@ -149,25 +167,17 @@ def op_put_many(core: Core, plan: list[tuple[str, int, bytes]], ttl_ms: int) -> 
         for i in part:
             args += (plan[i][0], plan[i][2])
         calls.append(Call(s, keys, tuple(args)))
-    results = yield Batch(tuple(calls))
+    layout, *results = yield Batch((core.layout_call(True), *calls))
+    core.check_layout_reply(layout)
     return sum(int(r) for r in results)
 
 
 def check_lease(lease_seconds: object, wait_timeout: object) -> tuple[int, float | None]:
-    """``lease_seconds`` (float s, > 0, ms precision) in ms; ``wait_timeout`` (s >= 0 or None)."""
-    if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, (int, float)):
-        raise TypeError("lease_seconds must be a number of seconds")
-    lease = float(lease_seconds)
-    if not math.isfinite(lease) or lease < 0.001:
-        raise ValueError(f"lease_seconds must be finite and >= 0.001 s, not {lease_seconds!r}")
-    if wait_timeout is None:
-        return round(lease * 1000), None
-    if isinstance(wait_timeout, bool) or not isinstance(wait_timeout, (int, float)):
-        raise TypeError("wait_timeout must be a number of seconds or None")
-    wait = float(wait_timeout)
-    if not math.isfinite(wait) or wait < 0:
-        raise ValueError(f"wait_timeout must be finite and >= 0 s, or None; not {wait_timeout!r}")
-    return round(lease * 1000), wait
+    """``lease_seconds`` (float s, 0.001 s .. 1e12 s, ms precision) in ms, and
+    ``wait_timeout`` (s >= 0, or None)."""
+    return milliseconds(lease_seconds, "lease_seconds"), optional_seconds(
+        wait_timeout, "wait_timeout"
+    )
 
 
 class Flight:
@@ -185,11 +195,13 @@ class Flight:
         "deadline_s",
         "digest",
         "lease_ms",
+        "model",
         "refuse",
         "req",
         "response",
         "shard",
         "token",
+        "ttl_ms",
     )
 
     def __init__(
@@ -200,8 +212,37 @@ class Flight:
         wait_timeout: object,
         refuse: Refuse,
     ) -> None:
+        self.req, digest, shard = core.request(fields)
+        self.init_flight(
+            core,
+            digest,
+            shard,
+            model_arg(self.req[2]),
+            core.ttl_ms,
+            lease_seconds,
+            wait_timeout,
+            refuse,
+        )
+
+    def init_flight(
+        self,
+        core: Core,
+        digest: str,
+        shard: int,
+        model: bytes,
+        ttl_ms: int,
+        lease_seconds: object,
+        wait_timeout: object,
+        refuse: Refuse,
+    ) -> None:
+        """Set every slot (the request-path flight calls this instead of ``__init__``):
+        ``model`` is the per-model counters' name argument, ``ttl_ms`` the stored entry's
+        TTL (0 = none)."""
         self.core = core
-        self.req, self.digest, self.shard = core.request(fields)
+        self.digest = digest
+        self.shard = shard
+        self.model = model
+        self.ttl_ms = ttl_ms
         self.lease_ms, self.deadline_s = check_lease(lease_seconds, wait_timeout)
         self.refuse = refuse
         self.token = secrets.token_hex(16)
@@ -210,6 +251,21 @@ class Flight:
         self.response: Any = None
         self.compute_error: BaseException | None = None
 
+    # -- what the request-path flight overrides -------------------------------------------
+
+    def decode(self, raw: bytes) -> Any:
+        """The response in an entry's bytes; ``ForgedEntry`` (bad MAC) or ``CorruptEntry``
+        if they do not decode."""
+        return self.core.decode(raw, self.digest)
+
+    def encode(self, response: Any) -> bytes | None:
+        """The (signed) entry bytes of a computed response; ``None``: do not store it
+        (counted ``not_stored``); ``EntryTooLargeError`` over ``max_entry_bytes``."""
+        return self.core.encode(response, self.digest)
+
+    def not_stored_call(self, leased: bool) -> Call:  # pragma: no cover - encode never None
+        raise NotImplementedError
+
     def _lease_call(self, first: bool) -> Call:
         k, sh, d = self.core.keys, self.shard, self.digest
         return Call(
@@ -217,7 +273,7 @@ class Flight:
             (k.entry(sh, d), k.index(sh), k.stats(sh), k.lease(sh, d)),
             (
                 d,
-                model_arg(self.req[2]),
+                self.model,
                 ACCEPT_PREFIX,
                 self.token,
                 self.lease_ms,
@@ -225,14 +281,25 @@ class Flight:
             ),
         )
 
-    def _release_call(self) -> Call:
+    def _release_call(self, marker_ms: int) -> Call:
+        """Give the lease up: delete it (``marker_ms`` 0), or replace it by the
+        "uncacheable" marker for ``marker_ms`` ms."""
         k = self.core.keys
-        return Call(script("release_lease"), (k.lease(self.shard, self.digest),), (self.token,))
+        return Call(
+            script("release_lease"), (k.lease(self.shard, self.digest),), (self.token, marker_ms)
+        )
+
+    def _renew_call(self) -> Call:
+        k = self.core.keys
+        return Call(
+            script("renew_lease"), (k.lease(self.shard, self.digest),), (self.token, self.lease_ms)
+        )
 
     def run(self) -> StepOp[Any]:
-        """Hit -> the entry. Miss -> lease granted: compute and store; lease held by another:
-        poll with backoff until the entry lands (coalesced), the lease ends (take it over), or
-        ``wait_timeout`` passes (compute without a lease)."""
+        """Hit -> the entry. Miss -> lease granted: compute (renewing the lease while it
+        runs) and store; lease held by another: poll with backoff until the entry lands
+        (coalesced), the lease ends (take it over), the holder says its answer cannot be
+        stored (compute at once), or ``wait_timeout`` passes (compute without a lease)."""
         sh, d = self.shard, self.digest
         start = time.monotonic()
         deadline = None if self.deadline_s is None else start + self.deadline_s
@@ -244,15 +311,23 @@ class Flight:
             if kind == 1:
                 raw = res[1]
                 try:
-                    response = self.core.decode(raw, d)
+                    response = self.decode(raw)
                 except (ForgedEntry, CorruptEntry) as exc:
-                    yield self.core.drop_bad_call(exc, self.req, d, sh, raw, coalesced=not first)
+                    yield self.core.drop_bad_model_call(
+                        exc, self.model, d, sh, raw, coalesced=not first
+                    )
+                    if isinstance(exc, RejectedEntry):
+                        # kept for the readers whose model accepts it: it will not go away,
+                        # so compute our own answer without a lease
+                        return (yield from self._compute_and_store(leased=False))
                     first = False
                     continue
                 self.coalesced = not first
                 return response
             if kind == 2:
                 return (yield from self._compute_and_store(leased=True))
+            if kind == 4:  # the holder's answer could not be stored: don't queue for it
+                return (yield from self._compute_and_store(leased=False))
             first = False
             now = time.monotonic()
             if deadline is not None and now >= deadline:
@@ -267,36 +342,50 @@ class Flight:
             delay = min(delay * POLL_GROWTH, POLL_MAX)
 
     def _compute_and_store(self, *, leased: bool) -> StepOp[Any]:
+        """Compute (a leased holder renews its lease meanwhile), then store the answer.
+
+        The answer is returned whether or not it can be stored: one that is too large or
+        cannot be serialised is a logged skip (``refuse``; never raised from here, the
+        answer is paid for), and the lease is replaced by the "uncacheable" marker so the
+        waiters compute at once rather than take the lease one after another."""
+        renew = (
+            Compute(
+                renew=self._renew_call(),
+                every=max(self.lease_ms / 1000 / RENEW_PER_LEASE, RENEW_MIN_INTERVAL),
+            )
+            if leased
+            else Compute()
+        )
         try:
-            response = yield Compute()
+            response = yield renew
         except BaseException as exc:
             self.compute_error = exc
             if leased:
                 with contextlib.suppress(Exception):  # Redis fault: the lease expires anyway
-                    yield self._release_call()
+                    yield self._release_call(0)
             raise
         self.computed = True
         self.response = response
         try:
-            payload = self.core.encode(response, self.digest)
-        except EntryTooLargeError as exc:
+            payload = self.encode(response)
+        except (ValueError, TypeError) as exc:  # UNSTORABLE, or not our response model
             if leased:
-                yield self._release_call()
+                yield self._release_call(UNCACHEABLE_MARKER_MS)
             self.refuse(exc)
             return response
-        except Exception as exc:  # not a response model: give the lease up, raise to caller
-            self.compute_error = exc
-            if leased:
-                yield self._release_call()
-            raise
+        if payload is None:
+            yield self.not_stored_call(leased)
+            return response
         k, sh, d = self.core.keys, self.shard, self.digest
-        ttl_ms = self.core.ttl_ms
+        ttl_ms = self.ttl_ms
         if leased:
-            yield Call(
+            put = Call(
                 script("put_release"),
                 (k.entry(sh, d), k.index(sh), k.stats(sh), k.lease(sh, d)),
                 (d, payload, ttl_ms, PRUNE_PER_PUT, self.token, self.core.caps[sh]),
             )
         else:
-            yield self.core.put_call(d, sh, payload, ttl_ms)
+            put = self.core.put_call(d, sh, payload, ttl_ms)
+        layout, _stored = yield self.core.put_batch(put)
+        self.core.check_layout_reply(layout)
         return response

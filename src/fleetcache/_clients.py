@@ -1,7 +1,21 @@
 """Building redis-py clients from URLs, with timeouts that keep a stalled server from
 holding an LLM call: ``socket_timeout`` and ``socket_connect_timeout`` default to 0.25 s and
-redis-py's own retry is limited to one immediate retry, so a call on a server that accepts but
-never answers returns within about 0.5 s (then the error policy applies).
+redis-py's own retry is limited to ONE immediate retry of a failure to connect
+(``ConnectRetry``), so a call on a server that accepts but never answers returns within
+about 0.25 s, one that cannot be reached within about 0.5 s (then the error policy applies).
+
+Why no other retry: redis-py retries a command after a timeout or a broken connection by
+sending it again, but the first one may have run (a server stalled for 0.45 s runs it when
+it wakes up), and every fleetcache script counts: a retried get would count two hits, a put
+two puts. A command is therefore sent once. Only faults that provably happened before it
+was sent are retried: a failed or timed-out connect (a burst of new connections on a busy
+machine), a pooled connection the server had closed (replaced when it is taken from the
+pool), ``NOSCRIPT`` (the script did not run: reloaded and re-sent by the store). A cluster
+client built from a URL does no retry at all (redis-py's cluster retry cannot tell the two
+kinds apart). A ``client=`` you pass keeps its own retry policy: redis-py >= 6 retries 3
+times by default, so pass ``retry=fleetcache.ConnectRetry()`` (``AsyncConnectRetry()``
+for asyncio; or ``Retry(NoBackoff(), 0)``) for
+exactly-once counts.
 
 URL forms (the scheme picks the client class; everything after it is redis-py's own syntax):
 
@@ -27,13 +41,20 @@ sentinels themselves are asked in plain text).
 from __future__ import annotations
 
 import inspect
+import socket
 import time
+from collections.abc import Awaitable, Callable
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
+
+from ._validate import timeout
 
 #: Default socket read/write timeout for URL-built clients (seconds).
 DEFAULT_SOCKET_TIMEOUT = 0.25
@@ -47,14 +68,72 @@ DEFAULT_CONNECT_TIMEOUT = 0.25
 DEFAULT_MAX_CONNECTIONS = 10_000
 
 
-def check_timeout(value: object, name: str) -> float:
-    """A timeout in seconds: a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds")
-    v = float(value)
-    if not 0 < v < float("inf"):
-        raise ValueError(f"{name} must be a finite number of seconds > 0, not {value!r}")
-    return v
+#: A timeout in seconds: a finite number > 0 (the one check in ``_validate``).
+check_timeout = timeout
+
+
+R = TypeVar("R")
+_RETRYABLE = (RedisConnectionError, RedisTimeoutError, socket.timeout)
+
+
+def never_sent(error: BaseException) -> bool:
+    """True for a failure to connect ("Error 111 connecting to ...", "Timeout connecting to
+    server"): nothing of the command was written, so sending it is not a re-send."""
+    return "connecting to" in str(error)
+
+
+def _retryable(error: BaseException, is_retryable: Any) -> bool:
+    return never_sent(error) and (is_retryable is None or bool(is_retryable(error)))
+
+
+class ConnectRetry(Retry):
+    """redis-py ``Retry`` that retries once, immediately, and only a failure to connect;
+    a command that may have reached the server is never sent again (it would be counted
+    twice). Same call shape as ``Retry.call_with_retry`` (redis-py 5 to 8)."""
+
+    def __init__(self) -> None:
+        super().__init__(NoBackoff(), 1)
+
+    def call_with_retry(  # type: ignore[override, unused-ignore]
+        self,
+        do: Callable[[], R],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> R:
+        failures = 0
+        while True:
+            try:
+                return do()
+            except _RETRYABLE as error:
+                failures += 1
+                fail(error, failures) if with_failure_count else fail(error)
+                if failures > 1 or not _retryable(error, is_retryable):
+                    raise
+
+
+class AsyncConnectRetry(AsyncRetry):
+    """The asyncio twin of ``ConnectRetry``."""
+
+    def __init__(self) -> None:
+        super().__init__(NoBackoff(), 1)
+
+    async def call_with_retry(  # type: ignore[override, unused-ignore]
+        self,
+        do: Callable[[], Awaitable[R]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> R:
+        failures = 0
+        while True:
+            try:
+                return await do()
+            except _RETRYABLE as error:
+                failures += 1
+                await (fail(error, failures) if with_failure_count else fail(error))
+                if failures > 1 or not _retryable(error, is_retryable):
+                    raise
 
 
 def _client_kwargs(socket_timeout: float, connect_timeout: float) -> dict[str, Any]:
@@ -62,7 +141,7 @@ def _client_kwargs(socket_timeout: float, connect_timeout: float) -> dict[str, A
         "decode_responses": False,
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": connect_timeout,
-        "retry": Retry(NoBackoff(), 1),
+        "retry": ConnectRetry(),  # never re-send a command that may have run
     }
 
 
@@ -314,6 +393,7 @@ def sync_client_from_url(url: str, socket_timeout: float, connect_timeout: float
     if kind == "cluster":
         from redis.cluster import RedisCluster
 
+        kw["retry"] = Retry(NoBackoff(), 0)  # cluster-level: cannot tell unsent from sent
         return RedisCluster.from_url(url, **kw)
     if kind == "sentinel":
         sentinel_cls = _bounded_sentinel_classes()[0]
@@ -327,15 +407,15 @@ def async_client_from_url(url: str, socket_timeout: float, connect_timeout: floa
     """The asyncio twin of ``sync_client_from_url``: ``redis.asyncio.Redis``, async
     ``RedisCluster`` or a sentinel-managed primary."""
     import redis.asyncio
-    from redis.asyncio.retry import Retry as AsyncRetry
 
     kind, url = _split_scheme(url)
     tls_options(url)
     kw = _client_kwargs(socket_timeout, connect_timeout)
     # the asyncio clients need the asyncio Retry: a sync one returns the coroutine from its
     # loop without awaiting it, so it would never retry
-    kw["retry"] = AsyncRetry(NoBackoff(), 1)
+    kw["retry"] = AsyncConnectRetry()
     if kind == "cluster":
+        kw["retry"] = AsyncRetry(NoBackoff(), 0)  # cluster-level: cannot tell unsent from sent
         from redis.asyncio.cluster import RedisCluster
 
         # redis-py's async cluster raises MaxConnectionsError past 100 connections per node

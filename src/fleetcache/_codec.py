@@ -11,8 +11,14 @@ Envelope layout (8-byte fixed header, then the body)::
     (end-16)  16 bytes MAC, only with flag bit 1 (checked by a cache with a signing key
                        before ``decode``; a cache without one skips it)
 
-An unknown version or flag, a body that fails to decompress, unpack or validate is a
-``CorruptEntry``; the cache turns that into a miss and drops the entry.
+An unknown version or flag, a body that fails to decompress (or inflates beyond the
+cache's ``max_entry_bytes``) or to unpack is a ``CorruptEntry``: the cache turns that into
+a miss and drops the entry. A body that unpacks but does not validate as this process's
+``response_model`` is a ``RejectedEntry`` (a subclass): a miss too, but the entry is kept,
+since another process (another model class, mid-rollout) may read it.
+
+Integers beyond 64 bits (msgpack's range) are stored as msgpack extension type 1: the
+integer's two's-complement big-endian bytes, decoded back exactly.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from typing import Any
 import msgpack
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
+
+from ._validate import optional_byte_count
+from .errors import EntryTooLargeError
 
 MAGIC = b"FC"
 VERSION = 1
@@ -42,13 +51,43 @@ MAX_TOKENS_FIELD = 0xFFFFFFFF
 log = logging.getLogger("fleetcache")
 
 
+#: msgpack extension type of an integer beyond 64 bits (signed big-endian bytes).
+EXT_BIGINT = 1
+
+
+def _big_int(obj: object) -> msgpack.ExtType:
+    """msgpack's ``default`` hook: an int msgpack cannot hold natively -> extension type."""
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        size = (obj.bit_length() + 8) // 8  # room for the sign bit
+        return msgpack.ExtType(EXT_BIGINT, obj.to_bytes(size, "big", signed=True))
+    raise TypeError(f"cannot store a {type(obj).__name__} in an entry")
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == EXT_BIGINT:
+        return int.from_bytes(data, "big", signed=True)
+    raise ValueError(f"unknown msgpack extension type {code}")
+
+
 def _pack(data: dict[str, Any]) -> bytes:
     # surrogatepass: a lone surrogate in a str (legal in Python) round-trips, not raises.
-    return msgpack.packb(data, use_bin_type=True, unicode_errors="surrogatepass")  # type: ignore[no-any-return]
+    return msgpack.packb(  # type: ignore[no-any-return]
+        data, use_bin_type=True, unicode_errors="surrogatepass", default=_big_int
+    )
 
 
 class CorruptEntry(Exception):
     """The bytes are not a valid envelope for the response model."""
+
+
+class RejectedEntry(CorruptEntry):
+    """A well-formed envelope whose body does not validate as this ``response_model``
+    (another process's model class may read it: the entry is kept)."""
+
+
+class UnstorableResponse(ValueError):
+    """A response whose fields cannot be serialised into an entry (a ``put`` skips it with
+    ``on_error="miss"``, raises it with ``"raise"``)."""
 
 
 def tokens_of(response: BaseModel) -> int:
@@ -72,49 +111,68 @@ class Codec:
 
     ``compress_threshold``: bodies of at least this many bytes are zlib-compressed (level 1)
     when that saves at least 1/8 of their size; ``None`` disables compression. Default
-    4096 bytes.
+    4096 bytes. ``max_body_bytes`` [None: unbounded]: the largest body (uncompressed) that
+    ``encode`` produces and ``decode`` inflates; a compressed body that would inflate beyond
+    it is corrupt (decompression stops there: a zlib bomb costs at most this much memory).
     """
 
-    __slots__ = ("_raw_warned", "_validate", "compress_threshold", "response_model")
+    __slots__ = (
+        "_raw_warned",
+        "_validate",
+        "compress_threshold",
+        "max_body_bytes",
+        "response_model",
+    )
 
     def __init__(
-        self, response_model: type[BaseModel], compress_threshold: int | None = 4096
+        self,
+        response_model: type[BaseModel],
+        compress_threshold: int | None = 4096,
+        max_body_bytes: int | None = None,
     ) -> None:
         if not (isinstance(response_model, type) and issubclass(response_model, BaseModel)):
             raise TypeError("response_model must be a pydantic v2 BaseModel subclass")
-        if compress_threshold is not None and (
-            isinstance(compress_threshold, bool)
-            or not isinstance(compress_threshold, int)
-            or compress_threshold < 0
-        ):
-            raise ValueError("compress_threshold must be None or an int >= 0 (bytes)")
         self.response_model = response_model
         self._validate = response_model.__pydantic_validator__.validate_python
-        self.compress_threshold = compress_threshold
+        self.compress_threshold = optional_byte_count(compress_threshold, "compress_threshold")
+        self.max_body_bytes = optional_byte_count(max_body_bytes, "max_body_bytes", minimum=1)
         self._raw_warned = False
 
-    def _drop_raw(self, response: BaseModel) -> None:
+    def _drop_raw(self, response: BaseModel, why: str = "cannot be serialised") -> None:
         if not self._raw_warned:
             self._raw_warned = True
             log.warning(
-                "fleetcache: dropped a 'raw' field that cannot be serialised (%s); "
-                "the rest of the response is cached (logged once per cache)",
+                "fleetcache: dropped a 'raw' field that %s (%s); the rest of the response "
+                "is cached (logged once per cache)",
+                why,
                 type(getattr(response, "raw", None)).__name__,
             )
 
-    def _fields(self, response: BaseModel) -> dict[str, Any]:
+    def _fields(self, response: BaseModel, without_raw: bool) -> dict[str, Any]:
+        """The response's non-default fields as JSON types (``raw`` left out if asked, or
+        if it alone cannot be serialised); ``UnstorableResponse`` if the rest cannot be."""
         try:
-            data: dict[str, Any] = response.model_dump(mode="json", exclude_defaults=True)
-        except (PydanticSerializationError, ValueError, TypeError):
-            if "raw" not in type(response).model_fields:
-                raise
-            data = response.model_dump(mode="json", exclude_defaults=True, exclude={"raw"})
-            self._drop_raw(response)
-        return data
+            if without_raw:
+                return self._dump(response, exclude={"raw"})
+            try:
+                return self._dump(response, exclude=None)
+            except (PydanticSerializationError, ValueError, TypeError):
+                if "raw" not in type(response).model_fields:
+                    raise
+                data = self._dump(response, exclude={"raw"})
+                self._drop_raw(response)
+                return data
+        except (PydanticSerializationError, ValueError, TypeError) as exc:
+            raise UnstorableResponse(f"the response cannot be stored: {exc}") from exc
+
+    @staticmethod
+    def _dump(response: BaseModel, exclude: set[str] | None) -> dict[str, Any]:
+        return response.model_dump(mode="json", exclude_defaults=True, exclude=exclude)
 
     def _pack(self, response: BaseModel, data: dict[str, Any]) -> bytes:
-        """msgpack of the fields; a ``raw`` msgpack cannot hold (an int beyond 64 bits) is
-        dropped like an unserialisable one; anything else unpackable is a ``ValueError``."""
+        """msgpack of the fields (big ints as an extension type); a ``raw`` that still
+        cannot be packed is dropped like an unserialisable one; anything else is an
+        ``UnstorableResponse``."""
         try:
             return bytes(_pack(data))
         except (OverflowError, ValueError, TypeError) as exc:
@@ -122,16 +180,26 @@ class Codec:
                 data = {k: v for k, v in data.items() if k != "raw"}
                 self._drop_raw(response)
                 return self._pack(response, data)
-            raise ValueError(f"the response cannot be stored: {exc}") from exc
+            raise UnstorableResponse(f"the response cannot be stored: {exc}") from exc
 
-    def encode(self, response: BaseModel) -> bytes:
-        """Envelope bytes for a response. ``TypeError`` if it is not a pydantic model;
-        ``ValueError`` if it does not validate as ``response_model``."""
+    def has_raw(self, response: BaseModel) -> bool:
+        """True if ``response`` carries a ``raw`` value that ``encode`` would store."""
+        return getattr(response, "raw", None) is not None
+
+    def encode(self, response: BaseModel, *, without_raw: bool = False) -> bytes:
+        """Envelope bytes for a response (``without_raw``: leave its ``raw`` field out).
+
+        ``TypeError`` if it is not a pydantic model; ``ValueError`` if it does not validate
+        as ``response_model``; ``UnstorableResponse`` (a ``ValueError``) if its fields
+        cannot be serialised; ``EntryTooLargeError`` if its body exceeds
+        ``max_body_bytes``."""
         if not isinstance(response, BaseModel):
             raise TypeError(
                 f"response must be a pydantic model instance, not {type(response).__name__}"
             )
-        data = self._fields(response)
+        data = self._fields(response, without_raw)
+        if without_raw:
+            self._drop_raw(response, "would make the entry larger than max_entry_bytes")
         if not isinstance(response, self.response_model):
             # Another model of the same shape: make sure it reads back as ours, and that no
             # field is lost on the way (pydantic ignores unknown fields when validating).
@@ -143,6 +211,11 @@ class Codec:
                 )
             self.response_model.model_validate(data)
         body = self._pack(response, data)
+        if self.max_body_bytes is not None and len(body) > self.max_body_bytes:
+            raise EntryTooLargeError(
+                f"response body is {len(body)} bytes, over max_entry_bytes="
+                f"{self.max_body_bytes}; it was not stored"
+            )
         flags = 0
         threshold = self.compress_threshold
         if threshold is not None and len(body) >= threshold:
@@ -166,15 +239,35 @@ class Codec:
             body = body[:-MAC_SIZE]
         try:
             if flags & FLAG_ZLIB:
-                body = memoryview(zlib.decompress(body))
+                body = memoryview(self._inflate(body))
             # msgpack >= 1.0 defaults: raw=False (str), strict_map_key=True
-            fields = msgpack.unpackb(body, unicode_errors="surrogatepass")
-            # a body that is not a map fails validation like any other bad body; the
-            # model's own validator, called directly, is model_validate without its ~1 us
-            # of argument handling
-            return self._validate(fields)  # type: ignore[no-any-return]
-        except Exception as exc:  # msgpack, zlib and pydantic raise assorted errors
+            fields = msgpack.unpackb(body, unicode_errors="surrogatepass", ext_hook=_ext_hook)
+        except CorruptEntry:
+            raise
+        except Exception as exc:  # msgpack and zlib raise assorted errors
             raise CorruptEntry(f"envelope body does not decode: {exc!r}") from exc
+        if not isinstance(fields, dict):
+            raise CorruptEntry(f"envelope body is a {type(fields).__name__}, not a map")
+        try:
+            # the model's own validator, called directly, is model_validate without its
+            # ~1 us of argument handling
+            return self._validate(fields)  # type: ignore[no-any-return]
+        except Exception as exc:  # pydantic's ValidationError, or a validator's own error
+            raise RejectedEntry(
+                f"entry does not validate as {self.response_model.__name__}: {exc!r}"
+            ) from exc
+
+    def _inflate(self, body: memoryview) -> bytes:
+        """zlib-decompress a body, at most ``max_body_bytes`` of output (a bomb stops
+        there and is a ``CorruptEntry``); a truncated stream is corrupt too."""
+        limit = self.max_body_bytes
+        d = zlib.decompressobj()
+        out = d.decompress(body, limit) if limit is not None else d.decompress(body)
+        if d.unconsumed_tail:
+            raise CorruptEntry(f"compressed body inflates beyond max_entry_bytes={limit}")
+        if not d.eof or d.unused_data:
+            raise CorruptEntry("compressed body is truncated or has trailing bytes")
+        return out
 
 
 def header_tokens(data: bytes) -> int:

@@ -6,18 +6,26 @@ have exactly the same behaviour (sans-I/O, like h11/httpx).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ._codec import ACCEPT_PREFIX, FLAG_MAC, Codec, CorruptEntry, header_tokens
+from ._codec import (
+    ACCEPT_PREFIX,
+    FLAG_MAC,
+    Codec,
+    CorruptEntry,
+    RejectedEntry,
+    UnstorableResponse,
+    header_tokens,
+)
 from ._keys import KeySpace, RequestFields, digest_of, normalise_request
 from ._models import FleetStats, parse_counters
 from ._scripts import Script, script
 from ._signing import ForgedEntry, Signer, check_signing_key
+from ._validate import byte_count, ttl_ms
 from .errors import EntryTooLargeError, LayoutMismatchError
 
 T = TypeVar("T")
@@ -26,12 +34,16 @@ T = TypeVar("T")
 PRUNE_PER_PUT = 64
 #: Entries one clear/reconcile script call handles (bounded work per call, <= 1000).
 CHUNK = 500
+#: What makes a put refuse a response (``ErrorPolicy.refused``: a logged skip with "miss"):
+#: an envelope over ``max_entry_bytes``, or fields that cannot be serialised.
+UNSTORABLE = (EntryTooLargeError, UnstorableResponse)
 #: Default largest envelope a put stores (bytes).
 DEFAULT_MAX_ENTRY_BYTES = 8 * 1024 * 1024
 #: Largest ``max_entries`` accepted (a Redis sorted set holds up to 2**32 - 1 members).
 MAX_ENTRIES_LIMIT = 2**32 - 1
 
 _GET = script("get")
+_LAYOUT = script("layout")
 
 
 class Call:
@@ -78,7 +90,16 @@ class Sleep:
 @dataclass(frozen=True, slots=True)
 class Compute:
     """Call the user's ``compute()`` (awaited in asyncio); receives its result, or gets its
-    exception thrown in (the op may release resources, then must re-raise it)."""
+    exception thrown in (the op may release resources, then must re-raise it).
+
+    ``renew`` [None]: while compute runs, the store runs this call every ``every`` seconds
+    (float s > 0; a single-flight holder renewing its lease), concurrently: a task in
+    asyncio, a timer thread in sync code. It stops at the first reply that is not 1 (the
+    lease was lost) or at the first Redis error; its results never reach the op.
+    """
+
+    renew: Call | None = None
+    every: float = 0.0
 
 
 #: Anything an operation can yield: Redis I/O, or (single-flight only) a sleep or a compute.
@@ -105,21 +126,6 @@ class ChunkProgress:
 
 #: A progress callback for ``clear``/``reconcile`` (called once per script call).
 ProgressFn = Callable[[ChunkProgress], None]
-
-
-def check_ttl(ttl_seconds: object, name: str = "ttl_seconds") -> int:
-    """Validate a TTL in seconds (float, ms precision) and return it in ms; ``None`` -> 0."""
-    if ttl_seconds is None:
-        return 0
-    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds or None")
-    ttl = float(ttl_seconds)
-    if not math.isfinite(ttl) or ttl <= 0:
-        raise ValueError(f"{name} must be a finite number of seconds > 0, or None; got {ttl!r}")
-    ms = round(ttl * 1000)
-    if ms < 1:
-        raise ValueError(f"{name} must be at least 0.001 s (millisecond precision); got {ttl!r}")
-    return ms
 
 
 def check_max_entries(max_entries: object, shards: int) -> int | None:
@@ -162,17 +168,25 @@ def model_arg(model: str) -> bytes:
     return model.encode("utf-8", "surrogatepass")
 
 
+def drop_mode(exc: Exception) -> str:
+    """The drop scripts' mode: "1" = delete an undecodable entry, "0" = keep one that only
+    this process's response model rejects."""
+    return "0" if isinstance(exc, RejectedEntry) else "1"
+
+
 class Core:
     """Configuration and operations of one cache object (no I/O)."""
 
     __slots__ = (
         "caps",
         "codec",
+        "ignore",
         "keys",
         "layout",
         "layout_checked",
         "max_entries",
         "max_entry_bytes",
+        "should_store",
         "signer",
         "ttl_ms",
     )
@@ -188,8 +202,14 @@ class Core:
         max_entry_bytes: int,
         signing_key: bytes | Sequence[bytes] | None = None,
         max_entries: int | None = None,
+        ignore: frozenset[str] | None = None,
+        should_store: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.keys = KeySpace(key_prefix, shards)
+        #: request-path fields left out of the key (None: ``DEFAULT_IGNORE``)
+        self.ignore = ignore
+        #: request-path rule for what is stored (None: ``default_should_store``)
+        self.should_store = should_store
         self.max_entries = check_max_entries(max_entries, self.keys.shards)
         #: per-shard live-entry caps passed to the put scripts (0 = none)
         self.caps = shard_caps(self.max_entries, self.keys.shards)
@@ -200,28 +220,50 @@ class Core:
         keys = check_signing_key(signing_key)
         #: signs what this cache writes and verifies what it reads (None: no signing key)
         self.signer = Signer(keys, self.keys.prefix, FLAG_MAC) if keys else None
-        self.ttl_ms = check_ttl(ttl_seconds)
-        self.codec = Codec(response_model, compress_threshold)
-        if isinstance(max_entry_bytes, bool) or not isinstance(max_entry_bytes, int):
-            raise TypeError("max_entry_bytes must be int (bytes)")
-        if max_entry_bytes < 64:
-            raise ValueError("max_entry_bytes must be at least 64 bytes")
-        self.max_entry_bytes = max_entry_bytes
+        self.ttl_ms = ttl_ms(ttl_seconds)
+        self.max_entry_bytes = byte_count(max_entry_bytes, "max_entry_bytes", minimum=64)
+        self.codec = Codec(response_model, compress_threshold, self.max_entry_bytes)
         self.layout_checked = False
 
     # -- layout -------------------------------------------------------------------------
 
-    def op_check_layout(self) -> Op[None]:
-        """Record this namespace's layout, or refuse one recorded differently."""
-        recorded = yield Call(script("layout"), (self.keys.meta,), (self.layout,))
-        recorded = _to_str(recorded)
-        if recorded != self.layout:
+    def layout_call(self, write: bool) -> Call:
+        """Read the namespace's recorded layout; ``write``: record ours if none is."""
+        return Call(_LAYOUT, (self.keys.meta,), (self.layout, "1" if write else "0"))
+
+    def check_layout_reply(self, reply: Sequence[Any]) -> None:
+        """Raise ``LayoutMismatchError`` if the recorded layout is not ours; mark the layout
+        checked when it is ours (recorded, or written by this call)."""
+        recorded = reply[0]
+        if recorded is None or recorded is False:
+            return  # nothing recorded (read only, or the write was refused at OOM)
+        text = _to_str(recorded)
+        if text != self.layout:
+            self.layout_checked = False
             raise LayoutMismatchError(
-                f"namespace {self.keys.prefix!r} was created with layout {recorded!r}, "
+                f"namespace {self.keys.prefix!r} was created with layout {text!r}, "
                 f"this cache uses {self.layout!r}: open it with the same shards= and "
                 "max_entries= (or clear it with the old settings first)"
             )
         self.layout_checked = True
+
+    def op_check_layout(self, write: bool = True) -> Op[None]:
+        """Check this namespace's layout; ``write`` (data calls): record it if absent.
+
+        Looking (``write=False``: stats, len, the CLI, the metrics) never writes. A write
+        the server refuses (maxmemory with noeviction) is not an error: the layout stays
+        unrecorded, and every put records it again (``put_batch``), so a fleet that lost
+        its record (a restart without persistence, an eviction) re-asserts it.
+        """
+        reply = yield self.layout_call(write)
+        self.check_layout_reply(reply)
+        if write and not self.layout_checked:
+            self.layout_checked = True  # refused at OOM: puts re-assert it
+
+    def put_batch(self, put: Call) -> Batch:
+        """A put together with the layout re-assertion (one round trip): every put records
+        the layout again if its record vanished, and notices another layout."""
+        return Batch((self.layout_call(True), put))
 
     # -- request-level helpers ----------------------------------------------------------
 
@@ -246,8 +288,18 @@ class Core:
 
     def encode(self, response: BaseModel, digest: str) -> bytes:
         """Envelope bytes for the entry of ``digest`` (signed when the cache has a signing
-        key), refusing ones over ``max_entry_bytes``."""
-        payload = self.codec.encode(response)
+        key), refusing ones over ``max_entry_bytes``. A response whose ``raw`` field makes
+        it too large is stored without ``raw`` (logged once) before the limit decides:
+        ``raw`` never costs the answer itself."""
+        try:
+            payload = self.codec.encode(response)
+        except EntryTooLargeError:
+            if not self.codec.has_raw(response):
+                raise
+            payload = self.codec.encode(response, without_raw=True)
+        else:
+            if len(payload) > self.max_entry_bytes and self.codec.has_raw(response):
+                payload = self.codec.encode(response, without_raw=True)
         if self.signer is not None:
             payload = self.signer.sign(digest, payload)
         if len(payload) > self.max_entry_bytes:
@@ -259,7 +311,7 @@ class Core:
 
     def entry_ttl(self, ttl_seconds: object) -> int:
         """TTL in ms for one put: the per-call one if given, else the cache's."""
-        return self.ttl_ms if ttl_seconds is None else check_ttl(ttl_seconds)
+        return self.ttl_ms if ttl_seconds is None else ttl_ms(ttl_seconds)
 
     # -- operations ---------------------------------------------------------------------
 
@@ -273,7 +325,7 @@ class Core:
 
     def drop_bad_call(
         self,
-        exc: Exception,
+        exc: ForgedEntry | CorruptEntry,
         req: RequestFields,
         digest: str,
         shard: int,
@@ -281,46 +333,65 @@ class Core:
         *,
         coalesced: bool = False,
     ) -> Call:
-        """The script call that takes back what the read of ``raw`` credited, counts it as
-        ``forged`` (a ``ForgedEntry``) or ``corrupt``, and drops the entry."""
+        """The script call that takes back what the read of ``raw`` credited and counts it
+        as ``forged`` (a ``ForgedEntry``: dropped), ``corrupt`` (dropped) or ``rejected``
+        (a ``RejectedEntry``: decodes, but not as our model; kept)."""
+        return self.drop_bad_model_call(
+            exc, model_arg(req[2]), digest, shard, raw, coalesced=coalesced
+        )
+
+    def drop_bad_model_call(
+        self,
+        exc: Exception,
+        model: bytes,
+        digest: str,
+        shard: int,
+        raw: bytes,
+        *,
+        coalesced: bool = False,
+    ) -> Call:
+        """``drop_bad_call`` by the model-name argument (both request shapes)."""
         if isinstance(exc, ForgedEntry):
             return Call(
                 script("drop_forged"),
                 self.keys.entry_keys(shard, digest),
-                (
-                    digest,
-                    model_arg(req[2]),
-                    header_tokens(raw),
-                    raw,
-                    "coalesced" if coalesced else "hit",
-                ),
+                (digest, model, header_tokens(raw), raw, "coalesced" if coalesced else "hit"),
             )
         if coalesced:
             return Call(
                 script("drop_coalesced"),
                 self.keys.entry_keys(shard, digest),
-                (digest, header_tokens(raw), raw),
+                (digest, header_tokens(raw), raw, drop_mode(exc)),
             )
-        return self.drop_corrupt_call(req, digest, shard, raw)
+        return self.drop_corrupt_model_call(model, digest, shard, raw, exc)
 
     def decode_hit(
         self, raw: bytes, req: RequestFields, digest: str, shard: int
     ) -> Op[BaseModel | None]:
-        """Decode a hit; a bad MAC or body turns the counted hit into a counted forged or
-        corrupt miss (the entry is dropped)."""
+        """Decode a hit; a bad MAC or body turns the counted hit into a counted miss: forged
+        or corrupt (the entry is dropped), or rejected by this response model (kept)."""
         try:
             return self.decode(raw, digest)
         except (ForgedEntry, CorruptEntry) as exc:
             yield self.drop_bad_call(exc, req, digest, shard, raw)
             return None
 
-    def drop_corrupt_call(self, req: RequestFields, digest: str, shard: int, raw: bytes) -> Call:
-        """Undo the hit ``raw`` was counted as, count a corrupt miss, drop the entry."""
-        k = self.keys
+    def drop_corrupt_call(
+        self, req: RequestFields, digest: str, shard: int, raw: bytes, exc: Exception
+    ) -> Call:
+        """Undo the hit ``raw`` was counted as and count a miss; drop the entry and count it
+        corrupt, or (``RejectedEntry``: it decodes, but not as our model) keep it and count
+        it rejected."""
+        return self.drop_corrupt_model_call(model_arg(req[2]), digest, shard, raw, exc)
+
+    def drop_corrupt_model_call(
+        self, model: bytes, digest: str, shard: int, raw: bytes, exc: Exception
+    ) -> Call:
+        """``drop_corrupt_call`` by the model-name argument (both request shapes)."""
         return Call(
             script("drop_corrupt"),
-            k.entry_keys(shard, digest),
-            (digest, model_arg(req[2]), header_tokens(raw), raw),
+            self.keys.entry_keys(shard, digest),
+            (digest, model, header_tokens(raw), raw, drop_mode(exc)),
         )
 
     def op_get(self, fields: tuple[Any, ...]) -> Op[BaseModel | None]:
@@ -336,7 +407,8 @@ class Core:
         _req, digest, shard = self.request(fields)
         ttl_ms = self.entry_ttl(ttl_seconds)
         payload = self.encode(response, digest)
-        yield self.put_call(digest, shard, payload, ttl_ms)
+        layout, _added = yield self.put_batch(self.put_call(digest, shard, payload, ttl_ms))
+        self.check_layout_reply(layout)
 
     def op_invalidate(self, fields: tuple[Any, ...]) -> Op[bool]:
         _req, digest, shard = self.request(fields)

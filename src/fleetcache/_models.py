@@ -135,8 +135,19 @@ COUNTERS: tuple[Counter, ...] = (
     ),
     Counter("corrupt", "Entries dropped because their payload did not decode.", "entries"),
     Counter(
+        "rejected",
+        "Hits refused because the entry did not validate as the reader's response_model "
+        "(served as misses; the entry is kept for the readers that can use it).",
+        "requests",
+    ),
+    Counter(
         "forged",
         "Entries dropped because their MAC did not verify (caches with a signing_key).",
+        "entries",
+    ),
+    Counter(
+        "not_stored",
+        "Computed responses should_store refused to store (truncated, filtered, errors).",
         "entries",
     ),
 )

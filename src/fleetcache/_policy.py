@@ -13,6 +13,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._clients import tls_hint
+from ._validate import seconds
 from .errors import CacheUnavailableError
 
 log = logging.getLogger("fleetcache")
@@ -50,12 +51,8 @@ class ErrorPolicy:
     ) -> None:
         if on_error not in ("miss", "raise"):
             raise ValueError(f"on_error must be 'miss' or 'raise', not {on_error!r}")
-        if isinstance(breaker_seconds, bool) or not isinstance(breaker_seconds, (int, float)):
-            raise TypeError("breaker_seconds must be a number of seconds")
-        if not 0 <= breaker_seconds < float("inf"):
-            raise ValueError("breaker_seconds must be >= 0 and finite")
         self.on_error: OnError = "miss" if on_error == "miss" else "raise"
-        self.breaker_seconds = float(breaker_seconds)
+        self.breaker_seconds = seconds(breaker_seconds, "breaker_seconds", inclusive=True)
         self.log_interval = log_interval
         self.errors = 0
         self.skipped = 0
@@ -98,9 +95,11 @@ class ErrorPolicy:
         if not fail_open:
             raise CacheUnavailableError(f"Redis could not serve {what}: {exc}{hint}") from exc
 
-    def refused(self, exc: Exception) -> None:
-        """An entry the cache will not store (too large): raise with ``"raise"``, else log."""
-        if self.on_error == "raise":
+    def refused(self, exc: Exception, *, may_raise: bool = True) -> None:
+        """An entry the cache will not store (too large, or fields that cannot be
+        serialised): raise with ``"raise"`` (unless not ``may_raise``: an answer that is
+        already paid for), else log."""
+        if self.on_error == "raise" and may_raise:
             raise exc
         with self._lock:
             self.skipped += 1

@@ -9,6 +9,7 @@ Generated from ``_astore.py`` (``AsyncStore``, the source) by
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -27,6 +28,11 @@ from ._store_common import (
 )
 
 T = TypeVar("T")
+
+
+def _stopped(stop: threading.Event, seconds: float) -> bool:
+    """Wait until ``stop`` is set, at most ``seconds`` (float s); True if it was set."""
+    return stop.wait(seconds)
 
 
 class Store:
@@ -92,6 +98,32 @@ class Store:
                 pipe.execute_command("EVALSHA", *evalsha_args(c))
         return list(pipe.execute(raise_on_error=False))
 
+    def _renew(self, renew: Call, every: float, stop: threading.Event) -> None:
+        """Run ``renew`` every ``every`` seconds until ``stop`` is set, the lease is lost
+        (a reply other than 1) or Redis fails (the lease then simply expires)."""
+        while not _stopped(stop, every):
+            try:
+                if self.call(renew) != 1:
+                    return
+            except Exception:  # any client failure ends the renewals
+                return
+
+    def _compute(self, compute: Callable[[], Any], step: Compute) -> Any:
+        """``compute()``; with ``step.renew``, renewals run alongside it (a task in
+        asyncio, a thread in sync code) and stop when it returns or raises."""
+        if step.renew is None:
+            return compute()
+        stop = threading.Event()
+        renewing = threading.Thread(
+            target=self._renew, args=(step.renew, step.every, stop), daemon=True
+        )
+        renewing.start()
+        try:
+            return compute()
+        finally:
+            stop.set()
+            renewing.join()
+
     def drive(
         self,
         op: StepOp[T],
@@ -123,7 +155,7 @@ class Store:
                     if compute is None:
                         raise TypeError("this operation needs a compute callable")
                     try:
-                        value = compute()
+                        value = self._compute(compute, ins)
                     except BaseException as exc:
                         ins = op.throw(exc)
                     else:

@@ -10,7 +10,7 @@ share entries and counters.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -19,13 +19,27 @@ from ._astore import AsyncStore
 from ._base import AsyncCacheBase, Binding
 from ._bulk import Flight, op_get_many, op_put_many, plan_get_many, plan_put_many
 from ._clients import async_client_from_url
-from ._core import Op, ProgressFn
+from ._core import UNSTORABLE, Op, ProgressFn
+from ._info import CacheInfo, attach
 from ._models import CacheStats, FleetStats
 from ._policy import REDIS_FAULTS
-from .errors import EntryTooLargeError
+from ._reqcore import (
+    RequestFlight,
+    RequestKey,
+    ShouldStore,
+    check_control,
+    check_should_store,
+    op_get_request,
+    op_invalidate_request,
+    op_put_request,
+)
+from .errors import LayoutMismatchError
 
 T = TypeVar("T")
 D = TypeVar("D")
+
+#: What makes ``get_or_compute`` fall back to (or keep) ``compute()``'s own answer.
+_FLIGHT_FAULTS: tuple[type[BaseException], ...] = (*REDIS_FAULTS, LayoutMismatchError)
 
 
 class AsyncRedisExactCache(AsyncCacheBase):
@@ -46,7 +60,7 @@ class AsyncRedisExactCache(AsyncCacheBase):
       ``Sentinel.master_for(...)``) built with ``decode_responses=False``. Its timeouts are
       yours.
     - ``ttl_seconds`` [None]: default entry TTL in seconds, float, millisecond precision;
-      ``None`` = no expiry. ``<= 0``, NaN or infinite -> ``ValueError``.
+      ``None`` = no expiry. ``<= 0``, NaN, infinite or over 1e12 s -> ``ValueError``.
     - ``key_prefix`` [``"ractogateway:exact"``]: the namespace; no ``{`` or ``}``.
     - ``response_model`` [``LLMResponse``]: pydantic v2 model class ``get`` returns.
     - ``on_error`` [``"miss"``]: on a Redis fault, ``"miss"`` makes ``get`` return None and
@@ -55,8 +69,11 @@ class AsyncRedisExactCache(AsyncCacheBase):
       ``clear``, ``reconcile``, ``reset_stats``) always raise: they never report made-up
       numbers.
     - ``shards`` [1]: hash-tagged shards of the namespace (more for Redis Cluster); recorded
-      in the namespace, and a different value later is a ``LayoutMismatchError``.
-    - ``socket_timeout`` / ``connect_timeout`` [0.25 s each]: for URL-built clients.
+      in the namespace by the first data call (re-asserted by every put), and a different
+      value later is a ``LayoutMismatchError`` (with ``"raise"``; with ``"miss"`` data calls
+      are counted, logged faults served as misses).
+    - ``socket_timeout`` / ``connect_timeout`` [0.25 s each]: for URL-built clients, which
+      never re-send a command (no redis-py retry: a re-sent script would count twice).
     - ``breaker_seconds`` [1.0]: after a connection fault, calls skip Redis this long.
     - ``compress_threshold`` [4096 bytes]: zlib-compress bodies from this size (None: never).
     - ``max_entry_bytes`` [8 MiB]: larger encoded responses are not stored
@@ -73,6 +90,10 @@ class AsyncRedisExactCache(AsyncCacheBase):
       surplus is removed soonest-to-expire first, then (entries without TTL) oldest write
       first, never the entry being written, counted ``evicted``. Split over the shards
       (``N // S`` each, the first ``N % S`` one more). ``None``: no cap, nothing changes.
+    - ``ignore`` [None = ``DEFAULT_IGNORE``]: top-level request fields the request path
+      (``get_request``...) leaves out of the key; ``()`` keys on every field.
+    - ``should_store`` [None = ``default_should_store``]: ``(response_data: dict) -> bool``,
+      whether the request path stores a computed response; refusals count ``not_stored``.
     """
 
     _lock_class = asyncio.Lock
@@ -81,15 +102,17 @@ class AsyncRedisExactCache(AsyncCacheBase):
     def _client_from_url(self, url: str) -> Any:
         return async_client_from_url(url, self._socket_timeout, self._connect_timeout)
 
-    async def _check_layout(self, b: Binding) -> None:
-        """Record or check the namespace layout, once per cache object. Serialised: the
-        first call also opens the first connections, and a burst of concurrent first
-        commands on a cold async ``RedisCluster`` client breaks inside redis-py."""
+    async def _check_layout(self, b: Binding, write: bool) -> None:
+        """Check the namespace layout (``write``, data calls: record it if absent), once per
+        cache object while it matches. Serialised: the first call also opens the first
+        connections, and a burst of concurrent first commands on a cold async
+        ``RedisCluster`` client breaks inside redis-py."""
         async with b.lock:
             if not self._core.layout_checked:
-                await b.store.drive(self._core.op_check_layout())
+                await b.store.drive(self._core.op_check_layout(write))
 
     async def _run(self, op: Op[T], what: str, default: D, *, fail_open: bool = True) -> T | D:
+        data = fail_open  # data calls record the layout; management calls only read it
         fail_open = fail_open and self._policy.on_error == "miss"
         try:  # run the op up to its first I/O: checks the input even during an outage
             first = next(op)
@@ -101,10 +124,17 @@ class AsyncRedisExactCache(AsyncCacheBase):
         try:
             b = self._bound()  # this event loop's (and process's) client, opened if need be
             if not self._core.layout_checked:
-                await self._check_layout(b)
+                await self._check_layout(b, data)
             result: T = await b.store.drive(op, first)
         except REDIS_FAULTS as exc:
+            op.close()
             self._policy.failed(exc, what, fail_open=fail_open)
+            return default
+        except LayoutMismatchError as exc:
+            op.close()
+            if not fail_open:
+                raise
+            self._policy.failed(exc, what, fail_open=True)  # a counted, logged fault
             return default
         self._policy.closed()
         return result
@@ -141,7 +171,7 @@ class AsyncRedisExactCache(AsyncCacheBase):
         fields = (user_message, system_prompt, model, temperature, max_tokens)
         try:
             await self._run(self._core.op_put(fields, response, ttl_seconds), "put", None)
-        except EntryTooLargeError as exc:
+        except UNSTORABLE as exc:  # too large, or fields that cannot be serialised
             self._policy.refused(exc)
 
     async def invalidate(
@@ -206,27 +236,147 @@ class AsyncRedisExactCache(AsyncCacheBase):
         - ``wait_timeout`` [None]: longest wait (s) before computing without the lease;
           ``None`` waits until the answer lands or the lease ends.
 
-        With Redis down and ``on_error="miss"``, it just returns ``compute()``.
+        While ``compute`` runs, the holder renews its lease every ``lease_seconds / 3``.
+        The caller always gets ``compute()``'s answer once it ran, whether or not it could
+        be stored (too large or unserialisable: a logged skip, and the waiters compute at
+        once instead of queueing for the lease). With Redis down and ``on_error="miss"``,
+        it just returns ``compute()``.
         """
         fields = (user_message, system_prompt, model, temperature, max_tokens)
-        flight = Flight(self._core, fields, lease_seconds, wait_timeout, self._policy.refused)
+        flight = Flight(self._core, fields, lease_seconds, wait_timeout, self._skip_answer)
         if not callable(compute):
             raise TypeError("compute must be callable")
+        return (await self._fly(flight, compute, "get_or_compute"))[0]
+
+    async def _fly(
+        self, flight: Flight, compute: Callable[[], Awaitable[Any]], what: str
+    ) -> tuple[Any, bool]:
+        """Run a single-flight op: ``(answer, served)``, ``served`` True when the answer
+        came from the cache (``False``: this caller's ``compute()`` made it). A paid-for
+        answer is returned whatever happens to Redis; with Redis down and ``"miss"`` the
+        answer is ``compute()``'s."""
         fail_open = self._policy.on_error == "miss"
         if fail_open and self._policy.is_open():
-            return await compute()
+            return await compute(), False
         try:
             b = self._bound()
             if not self._core.layout_checked:
-                await self._check_layout(b)
+                await self._check_layout(b, True)
             result: Any = await b.store.drive(flight.run(), compute=compute)
-        except REDIS_FAULTS as exc:
+        except _FLIGHT_FAULTS as exc:
             if flight.compute_error is exc:
                 raise
-            self._policy.failed(exc, "get_or_compute", fail_open=fail_open)
-            return flight.response if flight.computed else await compute()
+            if flight.computed:  # a paid-for answer is returned, whatever happened to Redis
+                self._policy.failed(exc, what, fail_open=True)
+                return flight.response, False
+            if isinstance(exc, LayoutMismatchError) and not fail_open:
+                raise
+            self._policy.failed(exc, what, fail_open=fail_open)
+            return await compute(), False
         self._policy.closed()
-        return result
+        return result, not flight.computed
+
+    def _skip_answer(self, exc: Exception) -> None:
+        """An answer ``get_or_compute`` could not store: logged and counted, never raised
+        (the caller gets it all the same)."""
+        self._policy.refused(exc, may_raise=False)
+
+    # -- the whole-request path (follows on_error) --------------------------------------
+
+    async def get_request(
+        self, request: Mapping[str, Any], *, control: str = "default"
+    ) -> dict[str, Any] | None:
+        """The stored response to a whole request (its JSON data, a ``dict`` carrying
+        ``cache_info(...)`` with ``hit=True``), or ``None`` on a miss.
+
+        ``request``: the JSON-like request (e.g. ``chat.completions.create``'s keyword
+        arguments), keyed by ``request_digest`` without the cache's ``ignore`` fields.
+        ``control`` ["default"]: ``"no-cache"`` and ``"bypass"`` skip the read (``None``,
+        nothing counted); ``"default"`` and ``"no-store"`` read. Counts the hit or miss
+        fleet-wide, per ``request["model"]`` too, in one round trip.
+        """
+        return await self._run(op_get_request(self._core, request, control), "get_request", None)
+
+    async def put_request(
+        self,
+        request: Mapping[str, Any],
+        response: Any,
+        *,
+        ttl_seconds: float | None = None,
+        control: str = "default",
+        should_store: ShouldStore | None = None,
+    ) -> None:
+        """Store ``response`` (a ``Mapping`` or a pydantic model, kept as its JSON data)
+        for ``request``; ``ttl_seconds`` (float s) overrides the cache's TTL for it.
+
+        Not stored: with ``control`` ``"no-store"`` or ``"bypass"``; or when the
+        ``should_store`` rule (this call's, else the cache's, else ``default_should_store``)
+        refuses the response's data, which is counted ``not_stored`` fleet-wide.
+        """
+        op = op_put_request(self._core, request, response, ttl_seconds, control, should_store)
+        try:
+            await self._run(op, "put_request", False)
+        except UNSTORABLE as exc:  # too large, or fields that cannot be serialised
+            self._policy.refused(exc)
+
+    async def invalidate_request(self, request: Mapping[str, Any]) -> bool:
+        """Delete the entry of a whole request; ``True`` if a live entry was deleted."""
+        op = op_invalidate_request(self._core, request)
+        return await self._run(op, "invalidate_request", False)
+
+    async def get_or_compute_request(
+        self,
+        request: Mapping[str, Any],
+        compute: Callable[[], Awaitable[Any]],
+        *,
+        ttl_seconds: float | None = None,
+        lease_seconds: float = 30.0,
+        wait_timeout: float | None = None,
+        control: str = "default",
+        should_store: ShouldStore | None = None,
+    ) -> Any:
+        """The stored response to ``request``, or ``compute()``'s, computed ONCE across the
+        fleet (single-flight, as ``get_or_compute``).
+
+        ``compute`` is an async callable (``async def compute() -> response``), the
+        response a ``Mapping`` or a pydantic model.
+        A hit returns the stored JSON data (a ``dict``, ``cache_info(...).hit`` is True);
+        a computed answer is returned as ``compute()`` gave it (a plain ``dict`` as a
+        ``dict`` copy) with ``cache_info(...).hit`` False. ``ttl_seconds`` overrides the
+        cache's TTL for the stored entry; ``lease_seconds``/``wait_timeout`` as in
+        ``get_or_compute``. ``control``: ``"no-cache"`` computes and stores (a refresh),
+        ``"no-store"`` reads and computes on a miss without storing (no lease),
+        ``"bypass"`` just computes. ``should_store`` overrides the cache's rule for this
+        call. With Redis down and ``on_error="miss"``, it returns ``compute()``'s answer.
+        """
+        reads, writes = check_control(control)
+        if not callable(compute):
+            raise TypeError("compute must be callable")
+        check_should_store(should_store)
+        if not (reads and writes):
+            key = RequestKey(self._core, request)
+            self._core.entry_ttl(ttl_seconds)
+            if reads:
+                hit = await self.get_request(request)
+                if hit is not None:
+                    return hit
+            value = await compute()
+            if writes:
+                await self.put_request(
+                    request, value, ttl_seconds=ttl_seconds, should_store=should_store
+                )
+            return _with_info(value, key.miss_info())
+        flight = RequestFlight(
+            self._core,
+            request,
+            ttl_seconds,
+            lease_seconds,
+            wait_timeout,
+            should_store,
+            self._skip_answer,
+        )
+        result, served = await self._fly(flight, compute, "get_or_compute_request")
+        return result if served else _with_info(result, flight.key.miss_info())
 
     # -- management calls (always raise CacheUnavailableError on a fault) ---------------
 
@@ -283,3 +433,11 @@ class AsyncRedisExactCache(AsyncCacheBase):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _with_info(value: T, info: CacheInfo) -> T:
+    """``value`` carrying ``info`` where it can (a dict, a pydantic model); else as is."""
+    try:
+        return attach(value, info)
+    except TypeError:
+        return value

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -27,22 +26,20 @@ from typing import NoReturn, TextIO
 from ._admin import (
     EXIT_FAILED,
     EXIT_OK,
-    EXIT_UNREACHABLE,
     EXIT_USAGE,
     AdminError,
     default_url,
     open_namespace,
     redact,
+    run_command,
+    shown,
     stats_dict,
 )
 from ._base import DEFAULT_PREFIX
 from ._core import ChunkProgress
 from ._models import COUNTERS, FleetStats
-from ._policy import REDIS_FAULTS
-from ._store_common import ClientFault
-from .errors import FleetCacheError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "shown"]
 
 
 # -- output helpers ---------------------------------------------------------------------------
@@ -77,30 +74,6 @@ class _Progress:
 
 def _n(v: int) -> str:
     return f"{v:,}"
-
-
-def shown(text: str, *, backslash: bool = True) -> str:
-    """``text`` safe to print on a terminal, on one line: every character that is not
-    printable (C0/C1 controls such as ESC, BEL, CR, LF; DEL; format characters such as
-    bidi overrides; lone surrogates; unassigned code points) and the backslash itself are
-    written as Python-style escapes (``\\x1b``, ``\\u202e``, ``\\udcff``, ``\\\\``); the rest
-    is kept. Model names and counter fields come from Redis, which any client can write:
-    they never reach the operator's terminal raw. ``backslash=False`` keeps backslashes (for
-    messages whose names are already ``repr``-escaped)."""
-    if text.isprintable() and not (backslash and "\\" in text):
-        return text
-    out = []
-    for ch in text:
-        if ch == "\\" and backslash:
-            out.append("\\\\")
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            o = ord(ch)
-            out.append(
-                f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
-            )
-    return "".join(out)
 
 
 def format_stats(fs: FleetStats, *, prefix: str, shards: int, url: str) -> str:
@@ -146,7 +119,7 @@ def format_stats(fs: FleetStats, *, prefix: str, shards: int, url: str) -> str:
 
 
 def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    with open_namespace(args.url, args.prefix) as cache:
+    with open_namespace(args.url, args.prefix, shards=args.shards) as cache:
         n = 0
         tty = out.isatty()
         while True:
@@ -173,7 +146,7 @@ def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_clear(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    with open_namespace(args.url, args.prefix) as cache:
+    with open_namespace(args.url, args.prefix, shards=args.shards) as cache:
         before = cache.fleet_stats().size
         where = f"namespace {cache.key_prefix!r} on {redact(args.url)}"
         if not args.yes:
@@ -200,7 +173,7 @@ def cmd_clear(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    with open_namespace(args.url, args.prefix) as cache:
+    with open_namespace(args.url, args.prefix, shards=args.shards) as cache:
         before = cache.fleet_stats()
         bar = _Progress(err)
         last: list[ChunkProgress] = []
@@ -227,7 +200,7 @@ def cmd_reconcile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_reset_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    with open_namespace(args.url, args.prefix) as cache:
+    with open_namespace(args.url, args.prefix, shards=args.shards) as cache:
         cache.reset_stats()
         size = len(cache)
         out.write(f"counters of namespace {cache.key_prefix!r} reset; {_n(size)} entries kept\n")
@@ -247,7 +220,7 @@ def cmd_metrics(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .demo import run_demo
+    from .demo.run import run_demo
 
     return run_demo(args, out=out, err=err)
 
@@ -304,6 +277,14 @@ def _common(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_PREFIX,
         help=f"the namespace (key_prefix) to work on (default: {DEFAULT_PREFIX})",
     )
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the namespace's shard count, only needed when its layout record is missing "
+        "(read from the namespace otherwise; nothing is ever written)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -357,13 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     _acl.add_parser(sub)
 
-    from .demo import add_demo_arguments
+    from .demo.args import add_demo_arguments  # the options only: no workers, no charting
 
     p = sub.add_parser(
         "demo",
         help="a fleet of worker processes sharing one cache in front of a simulated LLM",
         description="W worker processes send Zipf-distributed prompts to a simulated LLM "
-        "through one shared fleetcache, with live fleet-wide numbers, a summary and a PNG chart.",
+        "through one shared fleetcache, with live fleet-wide numbers, a summary and a chart.",
     )
     add_demo_arguments(p)
     p.set_defaults(func=cmd_demo)
@@ -385,29 +366,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
 
-    def fail(message: str, code: int) -> int:
-        err.write(f"fleetcache: error: {shown(message, backslash=False)}\n")  # one line
-        return code
-
-    try:
-        code: int = args.func(args, out, err)
-    except AdminError as exc:
-        return fail(str(exc), exc.code)
-    except KeyboardInterrupt:
-        err.write("\nfleetcache: interrupted\n")
-        return 130
-    except FleetCacheError as exc:
-        unreachable = isinstance(exc.__cause__, (*REDIS_FAULTS, ClientFault))
-        return fail(str(exc), EXIT_UNREACHABLE if unreachable else EXIT_FAILED)
-    except REDIS_FAULTS as exc:
-        return fail(f"Redis failed: {exc}", EXIT_UNREACHABLE)
-    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a layout recorded in Redis
-        return fail(f"{exc}", EXIT_FAILED)  # that this fleetcache cannot open
-    except Exception as exc:  # the last resort: still one line
-        if os.environ.get("FLEETCACHE_DEBUG"):
-            raise
-        return fail(
-            f"unexpected {type(exc).__name__}: {exc} (FLEETCACHE_DEBUG=1 shows the traceback)",
-            EXIT_FAILED,
-        )
-    return code
+    return run_command(lambda: int(args.func(args, out, err)), err)

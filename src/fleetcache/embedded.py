@@ -89,8 +89,9 @@ class EmbeddedServer:
     - ``workdir`` [None]: its directory (log, config); ``None`` = a new temporary one.
 
     ``start()`` waits (polling ``PING``) until it answers; ``stop()`` ends it by PID
-    (SIGTERM, SIGKILL after 5 s) and keeps its directory so ``restart()`` can reuse it;
-    ``close()`` (and leaving a ``with`` block) stops it and deletes the directory.
+    (SIGTERM, SIGKILL after 5 s) and keeps its directory, so ``restart()`` runs it again on
+    the same port and data; ``close()`` (and leaving a ``with`` block) stops it and deletes
+    the directory.
     """
 
     def __init__(

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ..support.servers import ServerProc, redis_server_bin
+from ..support.servers import ServerProc, redis_server_bin, servers_of
 
 #: Where the figures go: the file FLEETCACHE_FAULTS_SUMMARY names (``make faults`` sets it
 #: to ``bench/faults-summary.json``); unset or empty, nothing is written, so that a plain
@@ -29,7 +29,9 @@ _records: list[dict[str, Any]] = []
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
     outcome = yield
     rep = outcome.get_result()
     if rep.when == "call":
@@ -45,16 +47,8 @@ def server_factory() -> Iterator[Callable[..., ServerProc]]:
     binary = redis_server_bin()
     if binary is None:
         pytest.exit("redis-server not found (apt-get install redis-server)", returncode=3)
-    started: list[ServerProc] = []
-
-    def start(*extra: str) -> ServerProc:
-        s = ServerProc(binary, extra=tuple(extra)).start()
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        s.stop()
+    with servers_of(binary) as start:
+        yield start
 
 
 @pytest.fixture

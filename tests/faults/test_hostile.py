@@ -11,7 +11,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleetcache import EntryTooLargeError, LLMResponse, RedisExactCache
+from fleetcache import EntryTooLargeError, LLMResponse, RedisExactCache, ToolCallResult
 from fleetcache._codec import Codec
 from fleetcache._keys import digest_of, normalise_request
 
@@ -30,7 +30,7 @@ json_value = st.recursive(
     ),
     max_leaves=12,
 )
-tool_calls = st.lists(
+tool_calls: st.SearchStrategy[list[dict[str, Any]]] = st.lists(
     st.builds(
         dict,
         id=st.text(max_size=12),
@@ -39,7 +39,7 @@ tool_calls = st.lists(
     ),
     max_size=3,
 )
-responses = st.builds(
+responses: st.SearchStrategy[dict[str, Any]] = st.builds(
     dict,
     content=st.none() | texts | st.text(max_size=3000),
     thinking=st.none() | texts,
@@ -151,7 +151,7 @@ def test_truncated_entries_never_raise(hostile_server: ServerProc, record: dict[
     cache = RedisExactCache(url=hostile_server.url, key_prefix="trunc", on_error="raise")
     resp = LLMResponse(
         content="x" * 5000 + " the end",
-        tool_calls=[{"id": "c1", "name": "f", "arguments": {"a": [1, 2, {"b": None}]}}],
+        tool_calls=[ToolCallResult(id="c1", name="f", arguments={"a": [1, 2, {"b": None}]})],
         usage={"total_tokens": 99},
     )
     ops = wrong = 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -102,7 +104,12 @@ def test_kill9_and_restart(server_factory: Any, record: dict[str, Any]) -> None:
         srv.start()
         restarted = time.monotonic()
         cache.put(*req(0), RESP)  # may be skipped by the open breaker
-        served = wait_until(lambda: cache.put(*req(0), RESP) or cache.get(*req(0)) == RESP)
+
+        def put_then_get() -> bool:
+            cache.put(*req(0), RESP)
+            return cache.get(*req(0)) == RESP
+
+        served = wait_until(put_then_get)
         ops_after = w.ops
         assert wait_until(lambda: w.ops > ops_after + 50)
     outage_hits = [c for c in w.calls if c[0] > killed and c[1] < restarted and c[2] not in
@@ -143,11 +150,12 @@ def test_stalled_server_calls_are_bounded(server_factory: Any, record: dict[str,
         slowest = 0.0
         for c in caches:
             for i in range(6):
-                for call in (
-                    lambda c=c: c.get(*req(1)),
-                    lambda c=c, i=i: c.put(*req(i), RESP),
-                    lambda c=c: c.invalidate(*req(2)),
-                ):
+                calls: tuple[Callable[[], object], ...] = (
+                    partial(c.get, *req(1)),
+                    partial(c.put, *req(i), RESP),
+                    partial(c.invalidate, *req(2)),
+                )
+                for call in calls:
                     t0 = time.monotonic()
                     out = call()
                     slowest = max(slowest, time.monotonic() - t0)

@@ -296,7 +296,7 @@ def test_demo_as_the_tenant(server: ServerProc, capsys: pytest.CaptureFixture[st
 
 
 @pytest.fixture
-def neighbours(server: ServerProc, tenant: dict[str, Any]) -> dict[str, RedisExactCache]:
+def neighbours(server: ServerProc, tenant: dict[str, Any]) -> Iterator[dict[str, RedisExactCache]]:
     """Namespaces next to the tenant's, filled by the admin: each holds 3 entries."""
     p = tenant["prefix"]
     names = [p + "2", p + ":x", p + ":0", p[:-1], p + "*", "x" + p]

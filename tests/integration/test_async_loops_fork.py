@@ -137,7 +137,7 @@ def test_aclose_then_reuse_in_a_new_loop(redis_proc: ServerProc, prefix: str) ->
 
 
 def _child_get(cache: AsyncRedisExactCache, i: int) -> bool:
-    return asyncio.run(cache.get(*req(i))) == response(i)
+    return bool(asyncio.run(cache.get(*req(i))) == response(i))
 
 
 @pytest.mark.parametrize("given", [False, True], ids=["url", "given-client"])

@@ -5,10 +5,12 @@ Prometheus collector still serves every other sample of the scrape."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from fleetcache import _models
+from fleetcache import RedisExactCache, _models
 
 from ..support.flavors import CacheFactory, req, response
 
@@ -22,7 +24,7 @@ HOSTILE = {
 
 
 async def test_fleet_stats_skips_and_reports_bad_counters(
-    cache_factory: CacheFactory, r, caplog: pytest.LogCaptureFixture
+    cache_factory: CacheFactory, r: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     c = cache_factory()
     await c.put(*req(1), response(1, tokens=30))
@@ -48,13 +50,15 @@ async def test_fleet_stats_skips_and_reports_bad_counters(
     assert await c.get(*req(1)) is not None  # the data path is unaffected
 
 
-def _stats_keys(c) -> list[str]:
+def _stats_keys(c: Any) -> list[str]:
     keys = c.cache._core.keys
     return [keys.stats(i) for i in range(keys.shards)]
 
 
 @pytest.mark.backends("redis")
-def test_collector_serves_the_rest_of_the_scrape(make_cache, r, prefix) -> None:
+def test_collector_serves_the_rest_of_the_scrape(
+    make_cache: Callable[..., RedisExactCache], r: Any, prefix: str
+) -> None:
     pytest.importorskip("prometheus_client")
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.parser import text_string_to_metric_families

@@ -9,15 +9,19 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
 
-from fleetcache import LLMResponse, RedisExactCache
+from fleetcache import ChunkProgress, LLMResponse, RedisExactCache
 from fleetcache._keys import KeySpace, digest_of, normalise_request
 from fleetcache.cli import main
 
 from ..support.servers import ServerProc, free_port, redis_server_bin
+
+if TYPE_CHECKING:
+    from ..conftest import Backend
 
 
 def _fields(i: int, model: str = "m-small") -> tuple[str, str, str, float, int]:
@@ -40,7 +44,9 @@ def filled(make_cache: Callable[..., RedisExactCache]) -> RedisExactCache:
     return c
 
 
-def run_cli(*args: str, stdin: str = "", env: dict[str, str] | None = None):
+def run_cli(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     e = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     e.update(env or {})
     return subprocess.run(
@@ -53,7 +59,9 @@ def run_cli(*args: str, stdin: str = "", env: dict[str, str] | None = None):
     )
 
 
-def test_stats_table(backend, prefix, filled, capsys):
+def test_stats_table(
+    backend: Backend, prefix: str, filled: RedisExactCache, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["stats", "--url", backend.url, "--prefix", prefix]) == 0
     out = capsys.readouterr().out
     assert f"namespace {prefix!r}" in out
@@ -62,7 +70,9 @@ def test_stats_table(backend, prefix, filled, capsys):
     assert "tokens saved" in out
 
 
-def test_stats_json_matches_fleet_stats(backend, prefix, filled, capsys):
+def test_stats_json_matches_fleet_stats(
+    backend: Backend, prefix: str, filled: RedisExactCache, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["stats", "--url", backend.url, "--prefix", prefix, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     fs = filled.fleet_stats()
@@ -74,7 +84,9 @@ def test_stats_json_matches_fleet_stats(backend, prefix, filled, capsys):
     assert data["by_model"]["m-large"] == {"hits": 1, "misses": 0, "hit_rate": 1.0}
 
 
-def test_stats_watch_refreshes(backend, prefix, filled, capsys):
+def test_stats_watch_refreshes(
+    backend: Backend, prefix: str, filled: RedisExactCache, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["stats", "--url", backend.url, "--prefix", prefix, "--json", "--watch", "0.05"]
     assert main([*args, "--count", "3"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -87,7 +99,12 @@ def test_stats_watch_refreshes(backend, prefix, filled, capsys):
     assert capsys.readouterr().out.count("refreshed") == 2
 
 
-def test_stats_uses_recorded_shards(backend, prefix, make_cache, capsys):
+def test_stats_uses_recorded_shards(
+    backend: Backend,
+    prefix: str,
+    make_cache: Callable[..., RedisExactCache],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     c = make_cache(shards=4)
     for i in range(20):
         c.put(*_fields(i), _resp(i))
@@ -96,13 +113,15 @@ def test_stats_uses_recorded_shards(backend, prefix, make_cache, capsys):
     assert data["shards"] == 4 and data["size"] == 20
 
 
-def test_subprocess_stats_and_redis_url_env(backend, prefix, filled):
+def test_subprocess_stats_and_redis_url_env(
+    backend: Backend, prefix: str, filled: RedisExactCache
+) -> None:
     p = run_cli("stats", "--prefix", prefix, "--json", env={"REDIS_URL": backend.url})
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["hits"] == 2
 
 
-def test_console_script(backend, prefix, filled):
+def test_console_script(backend: Backend, prefix: str, filled: RedisExactCache) -> None:
     exe = Path(sys.executable).with_name("fleetcache")
     if not exe.exists():
         pytest.skip("console script not installed in this environment")
@@ -116,7 +135,7 @@ def test_console_script(backend, prefix, filled):
     assert "hit rate" in p.stdout
 
 
-def test_clear_needs_confirmation(backend, prefix, filled):
+def test_clear_needs_confirmation(backend: Backend, prefix: str, filled: RedisExactCache) -> None:
     p = run_cli("clear", "--url", backend.url, "--prefix", prefix, stdin="n\n")
     assert p.returncode == 1
     assert "aborted" in p.stdout
@@ -130,7 +149,12 @@ def test_clear_needs_confirmation(backend, prefix, filled):
     assert filled.fleet_stats().hits == 0
 
 
-def test_clear_yes_with_progress(backend, prefix, make_cache, capsys):
+def test_clear_yes_with_progress(
+    backend: Backend,
+    prefix: str,
+    make_cache: Callable[..., RedisExactCache],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     c = make_cache()
     pipe_items = 1200  # > one chunk (500): progress is shown
     for i in range(pipe_items):
@@ -142,17 +166,23 @@ def test_clear_yes_with_progress(backend, prefix, make_cache, capsys):
     assert len(c) == 0
 
 
-def test_clear_progress_callback_core(make_cache):
+def test_clear_progress_callback_core(make_cache: Callable[..., RedisExactCache]) -> None:
     c = make_cache(shards=1)
     for i in range(1100):
         c.put(*_fields(i), _resp(i))
-    seen = []
+    seen: list[ChunkProgress] = []
     c.clear(progress=seen.append)
     assert [p.left for p in seen] == [600, 100, 0]
     assert [p.calls for p in seen] == [1, 2, 3]
 
 
-def test_reconcile_reports_removed(backend, prefix, filled, r, capsys):
+def test_reconcile_reports_removed(
+    backend: Backend,
+    prefix: str,
+    filled: RedisExactCache,
+    r: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     digest = digest_of(normalise_request(*_fields(1)))
     ks = KeySpace(prefix, filled.shards)
     assert r.delete(ks.entry(ks.shard_of(digest), digest)) == 1  # vanished behind our back
@@ -163,7 +193,9 @@ def test_reconcile_reports_removed(backend, prefix, filled, r, capsys):
     assert filled.fleet_stats().evicted == 1
 
 
-def test_reset_stats(backend, prefix, filled, capsys):
+def test_reset_stats(
+    backend: Backend, prefix: str, filled: RedisExactCache, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["reset-stats", "--url", backend.url, "--prefix", prefix]) == 0
     assert "3 entries kept" in capsys.readouterr().out
     fs = filled.fleet_stats()
@@ -171,7 +203,9 @@ def test_reset_stats(backend, prefix, filled, capsys):
 
 
 @pytest.mark.parametrize("cmd", ["stats", "clear", "reconcile", "reset-stats"])
-def test_missing_namespace(backend, prefix, r, capsys, cmd):
+def test_missing_namespace(
+    backend: Backend, prefix: str, r: Any, capsys: pytest.CaptureFixture[str], cmd: str
+) -> None:
     args = [cmd, "--url", backend.url, "--prefix", prefix]
     assert main([*args, "--yes"] if cmd == "clear" else args) == 4
     err = capsys.readouterr().err
@@ -179,7 +213,7 @@ def test_missing_namespace(backend, prefix, r, capsys, cmd):
     assert r.exists(f"{{{prefix}}}:meta") == 0  # looking did not create it
 
 
-def test_unreachable_server():
+def test_unreachable_server() -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     p = run_cli("stats", "--url", url)
     assert p.returncode == 3
@@ -205,7 +239,7 @@ def auth_server() -> Iterator[ServerProc]:
     s.stop()
 
 
-def test_wrong_or_missing_password(auth_server):
+def test_wrong_or_missing_password(auth_server: ServerProc) -> None:
     port = auth_server.port
     for url in (f"redis://127.0.0.1:{port}/0", f"redis://:wrong@127.0.0.1:{port}/0"):
         p = run_cli("stats", "--url", url)
@@ -230,7 +264,9 @@ def test_wrong_or_missing_password(auth_server):
         ["metrics", "--port", "70000"],
     ],
 )
-def test_bad_arguments(args, backend, capsys):
+def test_bad_arguments(
+    args: list[str], backend: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
     if "--url" not in args and args and args[0] in ("stats", "metrics"):
         args = [*args, "--url", backend.url]
     assert main(args) == 2
@@ -264,7 +300,9 @@ def _no_control(text: str) -> None:
     assert not bad, f"raw control/unprintable characters reached the terminal: {bad!r}"
 
 
-def test_model_names_are_escaped_in_the_table(redis_proc, prefix, evil, capsys):
+def test_model_names_are_escaped_in_the_table(
+    redis_proc: ServerProc, prefix: str, evil: RedisExactCache, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["stats", "--url", redis_proc.url, "--prefix", prefix]) == 0
     out, err = capsys.readouterr()
     _no_control(out + err)
@@ -273,7 +311,9 @@ def test_model_names_are_escaped_in_the_table(redis_proc, prefix, evil, capsys):
     assert "Traceback" not in err
 
 
-def test_model_names_are_escaped_in_watch(redis_proc, prefix, evil, capsys):
+def test_model_names_are_escaped_in_watch(
+    redis_proc: ServerProc, prefix: str, evil: RedisExactCache, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["stats", "--url", redis_proc.url, "--prefix", prefix, "--watch", "0.01"]
     assert main([*args, "--count", "2"]) == 0
     out, _ = capsys.readouterr()
@@ -281,7 +321,9 @@ def test_model_names_are_escaped_in_watch(redis_proc, prefix, evil, capsys):
     assert out.count("\\x1b[2J\\x1b[31mevil\\x07") == 2
 
 
-def test_model_names_round_trip_in_json(redis_proc, prefix, evil, capsys):
+def test_model_names_round_trip_in_json(
+    redis_proc: ServerProc, prefix: str, evil: RedisExactCache, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["stats", "--url", redis_proc.url, "--prefix", prefix, "--json"]) == 0
     out, _ = capsys.readouterr()
     assert out.isascii()  # JSON escapes: nothing raw on the terminal either
@@ -290,7 +332,9 @@ def test_model_names_round_trip_in_json(redis_proc, prefix, evil, capsys):
     assert data["hits"] == len(EVIL_MODELS)
 
 
-def test_subprocess_table_on_an_ascii_terminal(redis_proc, prefix, evil):
+def test_subprocess_table_on_an_ascii_terminal(
+    redis_proc: ServerProc, prefix: str, evil: RedisExactCache
+) -> None:
     p = run_cli(
         "stats", "--url", redis_proc.url, "--prefix", prefix, env={"PYTHONIOENCODING": "ascii"}
     )
@@ -300,7 +344,9 @@ def test_subprocess_table_on_an_ascii_terminal(redis_proc, prefix, evil):
     assert "\\u6a21\\u578b-ok" in p.stdout  # what an ASCII terminal cannot show is escaped
 
 
-def test_bad_counters_in_table_and_json(redis_proc, prefix, evil, capsys):
+def test_bad_counters_in_table_and_json(
+    redis_proc: ServerProc, prefix: str, evil: RedisExactCache, capsys: pytest.CaptureFixture[str]
+) -> None:
     with redis_proc.client() as r:
         r.hset(f"{{{prefix}:0}}:s", mapping={"hits": "abc", "puts": "1.5", "mh:\x1b]0;x\x07": "z"})
     assert main(["stats", "--url", redis_proc.url, "--prefix", prefix]) == 0
@@ -338,7 +384,9 @@ def _hostile_cases(redis_proc: ServerProc, prefix: str) -> list[tuple[list[str],
     ]
 
 
-def test_hostile_input_is_one_line_and_an_exit_code(redis_proc, huge_layout, capsys):
+def test_hostile_input_is_one_line_and_an_exit_code(
+    redis_proc: ServerProc, huge_layout: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     for args, code, words in _hostile_cases(redis_proc, huge_layout):
         got = main(args)
         _, err = capsys.readouterr()
@@ -349,7 +397,7 @@ def test_hostile_input_is_one_line_and_an_exit_code(redis_proc, huge_layout, cap
         assert "pw@" not in err  # the password is never printed
 
 
-def test_hostile_input_through_a_subprocess(redis_proc, huge_layout):
+def test_hostile_input_through_a_subprocess(redis_proc: ServerProc, huge_layout: str) -> None:
     for args in (
         ["stats", "--url", redis_proc.url, "--prefix", huge_layout],
         ["stats", "--url", redis_proc.url, "--watch", "inf"],

@@ -161,7 +161,7 @@ def test_per_shard_scripts_take_one_round_trip_per_node(
 
         def counting(self: Any, command: Any, check_health: bool = True) -> None:
             sends.append(self.port)
-            original(self, command, check_health)
+            original(self, command, check_health)  # type: ignore[no-untyped-call]
 
         monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
         s = c.fleet_stats()
@@ -189,10 +189,15 @@ def test_scripts_reload_on_every_primary(cluster_proc: ClusterProcs, prefix: str
 def test_layout_mismatch_on_other_shard_count(cluster_proc: ClusterProcs, prefix: str) -> None:
     with RedisExactCache(url=cluster_proc.url, key_prefix=prefix, shards=4) as c:
         c.put(*req(1), response(1))
-    with RedisExactCache(url=cluster_proc.url, key_prefix=prefix, shards=8) as other:
+    with RedisExactCache(
+        url=cluster_proc.url, key_prefix=prefix, shards=8, on_error="raise"
+    ) as other:
         with pytest.raises(LayoutMismatchError, match="shards=4"):
             other.get(*req(1))
         assert isinstance(LayoutMismatchError("x"), ValueError)
+    with RedisExactCache(url=cluster_proc.url, key_prefix=prefix, shards=8) as lenient:
+        assert lenient.get(*req(1)) is None  # "miss": a counted, logged fault, not raised
+        assert lenient.error_count == 1
     with RedisExactCache(url=cluster_proc.url, key_prefix=prefix, shards=4) as same:
         assert same.get(*req(1)) == response(1)
 

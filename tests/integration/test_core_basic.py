@@ -47,7 +47,7 @@ def test_constructor_defaults() -> None:
     finally:
         c.close()
     with pytest.raises(TypeError):
-        RedisExactCache("redis://127.0.0.1:1/0")  # type: ignore[misc]  # keyword-only
+        RedisExactCache("redis://127.0.0.1:1/0")  # type: ignore[call-arg]  # keyword-only
     with pytest.raises(ValueError):
         RedisExactCache(url="redis://127.0.0.1:1/0", on_error="ignore")
 

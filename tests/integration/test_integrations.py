@@ -3,11 +3,15 @@ stubbed provider adapter (no network), and LangChain's BaseCache with its fake L
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from fleetcache import RedisExactCache
+from fleetcache import AsyncRedisExactCache, RedisExactCache
+
+if TYPE_CHECKING:
+    from ..conftest import Backend
 
 # -- ractogateway -----------------------------------------------------------------------------
 
@@ -36,13 +40,19 @@ def _kit(cache: RedisExactCache) -> tuple[Any, list[str]]:
         tone="Plain",
         output_format="text",
     )
-    kit = gpt.OpenAIDeveloperKit(model="gpt-4o", exact_cache=cache, default_prompt=prompt)
+    kit = gpt.OpenAIDeveloperKit(
+        model="gpt-4o",
+        exact_cache=cache,  # type: ignore[arg-type]  # duck-typed drop-in, not a subclass
+        default_prompt=prompt,
+    )
     kit._adapters["gpt-4o"] = StubAdapter(model="gpt-4o", api_key="not-used")
     assert rg is not None
     return kit, calls
 
 
-def test_ractogateway_kit_second_chat_from_cache(make_cache):
+def test_ractogateway_kit_second_chat_from_cache(
+    make_cache: Callable[..., RedisExactCache],
+) -> None:
     from ractogateway import openai_developer_kit as gpt
 
     cache = make_cache()
@@ -59,7 +69,9 @@ def test_ractogateway_kit_second_chat_from_cache(make_cache):
     assert after.by_model["gpt-4o"].hits == 1
 
 
-def test_ractogateway_response_model_is_its_own_llmresponse(make_cache):
+def test_ractogateway_response_model_is_its_own_llmresponse(
+    make_cache: Callable[..., RedisExactCache],
+) -> None:
     from ractogateway import openai_developer_kit as gpt
 
     cache = make_cache(response_model=gpt.LLMResponse)
@@ -77,12 +89,13 @@ def test_ractogateway_response_model_is_its_own_llmresponse(make_cache):
 
 
 @pytest.fixture
-def lc_cache(backend, prefix):
+def lc_cache(backend: Backend, prefix: str) -> Iterator[Any]:
     pytest.importorskip("langchain_core")
     from fleetcache.integrations.langchain import FleetLangChainCache
 
     c = FleetLangChainCache(url=backend.url, key_prefix=prefix, **backend.cache_defaults)
     yield c
+    assert c.cache is not None
     c.cache.close()
 
 
@@ -99,7 +112,7 @@ def _counting_llm() -> tuple[Any, list[str]]:
     return CountingFakeLLM(responses=["first answer", "second answer"]), seen
 
 
-def test_langchain_second_call_from_cache(lc_cache):
+def test_langchain_second_call_from_cache(lc_cache: Any) -> None:
     from langchain_core.globals import set_llm_cache
 
     llm, seen = _counting_llm()
@@ -116,7 +129,9 @@ def test_langchain_second_call_from_cache(lc_cache):
     assert "fake-list" in fs.by_model
 
 
-async def test_langchain_async_and_chat_generations(backend, prefix, make_async_cache):
+async def test_langchain_async_and_chat_generations(
+    backend: Backend, prefix: str, make_async_cache: Callable[..., AsyncRedisExactCache]
+) -> None:
     pytest.importorskip("langchain_core")
     from langchain_core.messages import AIMessage
     from langchain_core.outputs import ChatGeneration, Generation
@@ -145,7 +160,7 @@ async def test_langchain_async_and_chat_generations(backend, prefix, make_async_
     assert await cache.alookup("p", "llm-a") is None
 
 
-def test_langchain_key_is_unambiguous(lc_cache):
+def test_langchain_key_is_unambiguous(lc_cache: Any) -> None:
     from langchain_core.outputs import Generation
 
     lc_cache.update("a", "b:c", [Generation(text="1")])
@@ -155,7 +170,9 @@ def test_langchain_key_is_unambiguous(lc_cache):
     assert lc_cache.lookup("a", "b:c") is None
 
 
-def test_langchain_cache_needs_its_response_model(make_cache):
+def test_langchain_cache_needs_its_response_model(
+    make_cache: Callable[..., RedisExactCache],
+) -> None:
     pytest.importorskip("langchain_core")
     from fleetcache.integrations.langchain import FleetLangChainCache
 

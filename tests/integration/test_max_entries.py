@@ -26,8 +26,11 @@ from ..support.flavors import CacheFactory, req, response
 
 
 def test_validation() -> None:
-    for bad, exc in [("10", TypeError), (1.5, TypeError), (True, TypeError), (0, ValueError),
-                     (-3, ValueError), (2**32, ValueError)]:  # fmt: skip
+    cases: list[tuple[Any, type[Exception]]] = [
+        ("10", TypeError), (1.5, TypeError), (True, TypeError), (0, ValueError),
+        (-3, ValueError), (2**32, ValueError),
+    ]  # fmt: skip
+    for bad, exc in cases:
         with pytest.raises(exc):
             RedisExactCache(url="redis://127.0.0.1:1/0", max_entries=bad)
         with pytest.raises(exc):
@@ -49,9 +52,14 @@ async def test_cap_is_recorded_in_the_layout(cache_factory: CacheFactory, r: Any
             await other.get(*req(1))
     uncapped = cache_factory(key_prefix=c.cache.key_prefix + ":u")
     await uncapped.put(*req(1), response(1))
-    capped_later = cache_factory(key_prefix=c.cache.key_prefix + ":u", max_entries=5)
+    capped_later = cache_factory(
+        key_prefix=c.cache.key_prefix + ":u", max_entries=5, on_error="raise"
+    )
     with pytest.raises(LayoutMismatchError):
         await capped_later.put(*req(2), response(2))
+    lenient = cache_factory(key_prefix=c.cache.key_prefix + ":u", max_entries=5)
+    await lenient.put(*req(2), response(2))  # "miss": a counted, logged fault, not raised
+    assert lenient.cache.error_count == 1
     if not c.is_async:  # the operator tools open a capped namespace with its recorded cap
         with open_namespace(c.cache._url, c.cache.key_prefix) as op:
             assert op.max_entries == 10 and len(op) == 1

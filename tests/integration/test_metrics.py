@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from collections.abc import Callable
+from typing import IO
 
 import pytest
 
@@ -21,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fleetcache import LLMResponse, RedisExactCache
 from fleetcache.metrics import FleetCacheCollector
 
-from ..support.servers import free_port
+from ..support.servers import ServerProc, free_port
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -43,7 +45,7 @@ def _fill(cache: RedisExactCache) -> None:
     cache.get("nope", "sys", "m-small", 0.0, 8)
 
 
-def test_collector_in_process(make_cache, prefix):
+def test_collector_in_process(make_cache: Callable[..., RedisExactCache], prefix: str) -> None:
     cache = make_cache()
     _fill(cache)
     reg = CollectorRegistry()
@@ -63,7 +65,7 @@ def test_collector_in_process(make_cache, prefix):
     assert s[("fleetcache_model_misses_total", (("model", "m-small"), ("namespace", prefix)))] == 1
 
 
-def test_collector_reports_down_without_raising(prefix):
+def test_collector_reports_down_without_raising(prefix: str) -> None:
     dead = RedisExactCache(url=f"redis://127.0.0.1:{free_port()}/0", key_prefix=prefix)
     reg = CollectorRegistry()
     reg.register(FleetCacheCollector(dead))
@@ -73,7 +75,7 @@ def test_collector_reports_down_without_raising(prefix):
     dead.close()
 
 
-def test_collector_by_url_does_not_create_namespace(redis_proc, prefix):
+def test_collector_by_url_does_not_create_namespace(redis_proc: ServerProc, prefix: str) -> None:
     col = FleetCacheCollector(url=redis_proc.url, prefixes=(prefix,))
     reg = CollectorRegistry()
     reg.register(col)
@@ -84,13 +86,13 @@ def test_collector_by_url_does_not_create_namespace(redis_proc, prefix):
     col.close()
 
 
-def _read_line(stream, timeout: float) -> str:
+def _read_line(stream: IO[str], timeout: float) -> str:
     q: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: q.put(stream.readline()), daemon=True).start()
     return q.get(timeout=timeout)
 
 
-def test_fleetcache_metrics_serves_http(redis_proc, prefix):
+def test_fleetcache_metrics_serves_http(redis_proc: ServerProc, prefix: str) -> None:
     cache = RedisExactCache(url=redis_proc.url, key_prefix=prefix, shards=2)
     _fill(cache)
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
@@ -99,6 +101,7 @@ def test_fleetcache_metrics_serves_http(redis_proc, prefix):
          "--prefix", prefix, "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
     try:
         line = _read_line(proc.stdout, 30)
         assert "http://127.0.0.1:" in line, (line, proc.poll())
@@ -120,7 +123,7 @@ def test_fleetcache_metrics_serves_http(redis_proc, prefix):
     assert rc == 0, proc.stderr.read()
 
 
-def test_fleetcache_metrics_unreachable_is_an_error():
+def test_fleetcache_metrics_unreachable_is_an_error() -> None:
     p = subprocess.run(
         [sys.executable, "-m", "fleetcache", "metrics", "--url",
          f"redis://127.0.0.1:{free_port()}/0", "--port", "0"],

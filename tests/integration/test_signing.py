@@ -52,6 +52,13 @@ async def test_signed_envelope_layout(cache_factory: CacheFactory, r: Any) -> No
     assert (fs.hits, fs.forged, fs.corrupt, fs.tokens_saved) == (1, 0, 0, 30)
 
 
+def _raw(r: Any, key: str) -> bytes:
+    """The bytes stored at ``key`` (which must exist)."""
+    value = r.get(key)
+    assert isinstance(value, bytes), key
+    return value
+
+
 def _flip(b: bytes, i: int) -> bytes:
     return b[:i] + bytes([b[i] ^ 0x01]) + b[i + 1 :]
 
@@ -61,15 +68,15 @@ async def _bad_bytes(kind: str, c: Flavor, factory: CacheFactory, r: Any) -> byt
     good_writer = factory(signing_key=NEW)
     await good_writer.put(*req(1), response(1, tokens=30))
     entry, _, _ = c.keys_of(*req(1))
-    good = r.get(entry)
+    good = _raw(r, entry)
     if kind == "unsigned":
         w = factory()  # same namespace, no key
         await w.put(*req(1), response(666, tokens=30))
-        return r.get(entry)
+        return _raw(r, entry)
     if kind == "other-key":
         w = factory(signing_key=OTHER)
         await w.put(*req(1), response(666, tokens=30))
-        return r.get(entry)
+        return _raw(r, entry)
     if kind == "tampered-body":
         return _flip(good, HEADER_SIZE + 2)
     if kind == "tampered-tokens":  # inflate the tokens_saved credit in the header
@@ -81,14 +88,14 @@ async def _bad_bytes(kind: str, c: Flavor, factory: CacheFactory, r: Any) -> byt
     if kind == "replayed-digest":  # req(2)'s signed bytes under req(1)'s key
         await good_writer.put(*req(2), response(666, tokens=30))
         e2, _, _ = c.keys_of(*req(2))
-        return r.get(e2)
+        return _raw(r, e2)
     if kind == "other-namespace":  # the same request, signed for another namespace
         other = CacheFactory(factory.kind, factory.url, factory.prefix + "x", factory.defaults)
         try:
             w = other(signing_key=NEW)
             await w.put(*req(1), response(666, tokens=30))
             oe, _, _ = w.keys_of(*req(1))
-            return r.get(oe)
+            return _raw(r, oe)
         finally:
             await other.aclose()
     if kind == "hostile-body":  # a zlib bomb-ish body: must never reach zlib/msgpack
@@ -275,7 +282,7 @@ def test_signing_key_validation() -> None:
     assert check_signing_key(NEW) == (NEW,)
     assert check_signing_key(bytearray(NEW)) == (NEW,)
     assert check_signing_key([NEW, OLD]) == (NEW, OLD)
-    for bad, exc in [
+    cases: list[tuple[Any, type[Exception]]] = [
         ("a string key of 32 characters...", TypeError),
         (12345, TypeError),
         ([NEW, "old"], TypeError),
@@ -285,7 +292,8 @@ def test_signing_key_validation() -> None:
         ([], ValueError),
         ((), ValueError),
         ([NEW, b""], ValueError),
-    ]:
+    ]
+    for bad, exc in cases:
         with pytest.raises(exc):
             check_signing_key(bad)
         with pytest.raises(exc):

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from fleetcache import CacheUnavailableError, LLMResponse
+from fleetcache import CacheUnavailableError, LLMResponse, RedisExactCache
 
 from ..support.flavors import CacheFactory, Flavor, req, response
 from ..support.servers import free_port
@@ -135,6 +135,7 @@ async def test_waiter_is_answered_when_the_entry_lands(cache_factory: CacheFacto
         await holder.put(*REQ, response("theirs"))
         got = await asyncio.wait_for(task, 5)
     else:
+        assert isinstance(c.cache, RedisExactCache)
         with ThreadPoolExecutor(1) as pool:
             fut = pool.submit(c.cache.get_or_compute, *REQ, compute)
             time.sleep(0.05)
@@ -194,11 +195,16 @@ async def test_compute_error_releases_lease_at_once(cache_factory: CacheFactory,
     assert await c.size() == 0
 
 
-async def test_compute_must_return_a_response(cache_factory: CacheFactory, r: Any) -> None:
-    c = cache_factory()
-    with pytest.raises(TypeError):
-        await c.get_or_compute(*REQ, make_compute(c, lambda n: {"content": "dict"}))
-    assert not r.exists(lease_key(c))
+async def test_compute_that_returns_no_response_keeps_its_answer(
+    cache_factory: CacheFactory, r: Any
+) -> None:
+    """Issue 11 item 9: the caller gets compute()'s answer whether or not it could be stored
+    (here it is not a response model: logged skip); the lease is not left holding a token."""
+    c = cache_factory(on_error="raise")
+    got = await c.get_or_compute(*REQ, make_compute(c, lambda n: {"content": "dict"}))
+    assert got == {"content": "dict"}
+    assert r.get(lease_key(c)) in (None, b"!uncacheable")
+    assert await c.get(*REQ) is None
 
 
 async def test_late_store_keeps_anothers_lease(cache_factory: CacheFactory, r: Any) -> None:

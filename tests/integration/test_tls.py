@@ -22,8 +22,8 @@ from fleetcache._clients import parse_sentinel_url, tls_options
 
 from ..support.cluster import poll
 from ..support.flavors import req, response
-from ..support.servers import free_port, redis_server_bin
-from ..support.tls import Pki, SentinelProc, TlsServer, make_pki, openssl_bin
+from ..support.servers import SentinelProc, free_port, redis_server_bin
+from ..support.tls import Pki, TlsServer, make_pki, openssl_bin
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import redis
 import redis.cluster
 
-from .servers import ServerProc, free_port
+from .servers import SentinelProc, ServerProc, free_port
 
 
 def redis_cli_bin() -> str | None:
@@ -214,9 +214,9 @@ class SentinelSet:
                 self.password,
                 (*fast, "--replicaof", "127.0.0.1", str(self.primary.port)),
             ).start()
-            sport = free_port()
-            workdir = Path(self.replica.workdir).parent / f"fleetcache-sentinel-{sport}"
-            workdir.mkdir()
+            sentinel = SentinelProc(self.binary)  # its own free port and directory
+            sport = sentinel.port
+            workdir = Path(sentinel.workdir)
             conf = workdir / "sentinel.conf"
             conf.write_text(
                 "\n".join(
@@ -238,8 +238,8 @@ class SentinelSet:
                     ]
                 )
             )
-            self.sentinel = _SentinelProc(self.binary, port=sport, workdir=str(workdir))
-            self.sentinel.start()
+            self.sentinel = sentinel
+            sentinel.start()
             self.wait_replica_synced(timeout)
             poll(self._sentinel_knows_primary, timeout, "the sentinel to see the primary")
             if wait_discovery:
@@ -281,22 +281,7 @@ class SentinelSet:
     def stop(self) -> None:
         for p in (self.sentinel, self.replica, self.primary):
             if p is not None:
-                p.stop()
-
-
-class _SentinelProc(ServerProc):
-    """``redis-server <conf> --sentinel`` (the config file must be writable)."""
-
-    def start(self, timeout: float = 15.0) -> ServerProc:
-        conf = os.path.join(self.workdir, "sentinel.conf")
-        self.proc = subprocess.Popen(
-            [self.binary, conf, "--sentinel"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.wait_ready(timeout)
-        return self
+                p.close()  # stop it and remove its directory
 
 
 class _AuthProc(ServerProc):

@@ -19,14 +19,14 @@ name: ``await c.get_many(...)`` calls the sync method directly or awaits the asy
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
 
 from fleetcache import AsyncRedisExactCache, CacheStats, FleetStats, RedisExactCache
 
-from .servers import ServerProc
+from .servers import ServerProc, servers_of
 
 FLAVORS = ["sync", "async"]
 
@@ -63,14 +63,16 @@ class Flavor:
         await self._call("clear", **kw)
 
     async def size(self) -> int:
-        if self.is_async:
-            return int(await self.cache.size())  # type: ignore[union-attr]
-        return len(self.cache)  # type: ignore[arg-type]
+        c = self.cache
+        if isinstance(c, AsyncRedisExactCache):
+            return await c.size()
+        return len(c)
 
     async def stats(self) -> CacheStats:
-        if self.is_async:
-            return await self.cache.stats()  # type: ignore[operator,no-any-return]
-        return self.cache.stats  # type: ignore[return-value]
+        c = self.cache
+        if isinstance(c, AsyncRedisExactCache):
+            return await c.stats()
+        return c.stats
 
     async def fleet_stats(self) -> FleetStats:
         return await self._call("fleet_stats")  # type: ignore[no-any-return]
@@ -82,10 +84,11 @@ class Flavor:
         await self._call("reset_stats")
 
     async def close(self) -> None:
-        if self.is_async:
-            await self.cache.aclose()  # type: ignore[union-attr]
+        c = self.cache
+        if isinstance(c, AsyncRedisExactCache):
+            await c.aclose()
         else:
-            self.cache.close()  # type: ignore[union-attr]
+            c.close()
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         """Pass any other public method through, awaitable (e.g. ``get_many``)."""
@@ -116,6 +119,14 @@ class Flavor:
         return f"Flavor({self.kind}, {self.cache!r})"
 
 
+def cache_kwargs(
+    url: str, prefix: str, defaults: Mapping[str, Any], kw: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A test cache's keyword arguments: ``kw`` (the test's own), else the server ``url``,
+    the test's namespace ``prefix`` and the backend's ``defaults`` (shards on a cluster)."""
+    return {"url": url, "key_prefix": prefix, **defaults, **kw}
+
+
 class CacheFactory:
     """Builds ``Flavor`` caches of one kind; closes them all at teardown."""
 
@@ -134,11 +145,7 @@ class CacheFactory:
 
     def raw_cache(self, **kw: Any) -> RedisExactCache | AsyncRedisExactCache:
         """Construct the cache class directly (for constructor-error tests)."""
-        kw.setdefault("url", self.url)
-        kw.setdefault("key_prefix", self.prefix)
-        for name, value in self.defaults.items():
-            kw.setdefault(name, value)
-        return self.cls(**kw)
+        return self.cls(**cache_kwargs(self.url, self.prefix, self.defaults, kw))
 
     def __call__(self, **kw: Any) -> Flavor:
         f = Flavor(self.kind, self.raw_cache(**kw))
@@ -170,16 +177,8 @@ async def cache(cache_factory: CacheFactory) -> Flavor:
 def private_server(backend: Any) -> Iterator[Callable[..., ServerProc]]:
     """``private_server(*extra_args)`` starts a standalone server of the backend's binary
     (redis-server or valkey-server) that only this test uses; stopped by PID at teardown."""
-    started: list[ServerProc] = []
-
-    def start(*extra: str) -> ServerProc:
-        proc = ServerProc(backend.server.binary, extra=tuple(extra)).start()
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.stop()
+    with servers_of(backend.server.binary) as start:
+        yield start
 
 
 # -- request/response samples shared by the core tests ---------------------------------------

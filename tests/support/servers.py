@@ -3,6 +3,11 @@ readiness by polling PING, shutdown by PID; never port 6379), under the names th
 
 from __future__ import annotations
 
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 from fleetcache.embedded import (
     EmbeddedServer as ServerProc,
 )
@@ -12,4 +17,44 @@ from fleetcache.embedded import (
     valkey_server_bin,
 )
 
-__all__ = ["ServerProc", "free_port", "redis_server_bin", "valkey_server_bin"]
+__all__ = [
+    "SentinelProc",
+    "ServerProc",
+    "free_port",
+    "redis_server_bin",
+    "servers_of",
+    "valkey_server_bin",
+]
+
+
+@contextmanager
+def servers_of(binary: str) -> Iterator[Callable[..., ServerProc]]:
+    """``start(*extra_args)`` starts a private server of ``binary`` (only the caller uses
+    it); every one started is closed (stopped by PID, directory removed) on exit."""
+    started: list[ServerProc] = []
+
+    def start(*extra: str) -> ServerProc:
+        started.append(ServerProc(binary, extra=tuple(extra)).start())
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for proc in started:
+            proc.close()
+
+
+class SentinelProc(ServerProc):
+    """``redis-server <workdir>/sentinel.conf --sentinel`` on ``port`` (plain TCP); the
+    caller writes the config file (it must be writable) before ``start()``."""
+
+    def start(self, timeout: float = 15.0) -> SentinelProc:
+        conf = os.path.join(self.workdir, "sentinel.conf")
+        self.proc = subprocess.Popen(
+            [self.binary, conf, "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.wait_ready(timeout)
+        return self

@@ -8,7 +8,6 @@ CA (for "wrong CA" tests). ``TlsServer`` is a ``ServerProc`` that listens only o
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -105,19 +104,3 @@ class TlsServer(ServerProc):
             host="127.0.0.1", port=self.port, ssl=True, ssl_ca_certs=self.pki.ca_crt,
             ssl_certfile=self.pki.client_crt, ssl_keyfile=self.pki.client_key, **kw,
         )  # fmt: skip
-
-
-class SentinelProc(ServerProc):
-    """``redis-server <workdir>/sentinel.conf --sentinel`` on ``port`` (plain TCP); the
-    caller writes the config file (it must be writable) before ``start()``."""
-
-    def start(self, timeout: float = 15.0) -> SentinelProc:
-        conf = os.path.join(self.workdir, "sentinel.conf")
-        self.proc = subprocess.Popen(
-            [self.binary, conf, "--sentinel"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.wait_ready(timeout)
-        return self

@@ -44,11 +44,11 @@ def test_compression_flag() -> None:
     big = c.encode(LLMResponse(content="abc" * 5000))
     assert big[3] & FLAG_ZLIB
     assert len(big) < 5000
-    assert c.decode(big).content == "abc" * 5000
+    assert c.decode(big) == LLMResponse(content="abc" * 5000)
     small = c.encode(LLMResponse(content="abc" * 10))
     assert not small[3] & FLAG_ZLIB
     noisy = bytes(range(256)).hex() * 2  # 1 KB+, compresses poorly but still some
-    assert c.decode(c.encode(LLMResponse(content=noisy))).content == noisy
+    assert c.decode(c.encode(LLMResponse(content=noisy))) == LLMResponse(content=noisy)
     off = Codec(LLMResponse, compress_threshold=None)
     assert not off.encode(LLMResponse(content="abc" * 5000))[3] & FLAG_ZLIB
 
@@ -130,3 +130,55 @@ def test_decode_never_raises_anything_else(tail: bytes, head: bytes) -> None:
     except CorruptEntry:
         return
     assert isinstance(out, LLMResponse)
+
+
+# -- issue 11: big ints, bounded inflate, rejected vs corrupt ---------------------------------
+
+
+def test_big_ints_round_trip_exactly() -> None:
+    from fleetcache._codec import EXT_BIGINT
+
+    codec = Codec(LLMResponse)
+    resp = LLMResponse(parsed={"a": 2**64, "b": -(2**64) - 1, "c": [10**40, 2**63 - 1]})
+    env = codec.encode(resp)
+    assert codec.decode(env) == resp
+    assert EXT_BIGINT == 1
+
+
+def test_inflate_is_bounded_by_max_body_bytes() -> None:
+    import zlib
+
+    from fleetcache._codec import HEADER, CorruptEntry
+
+    body = zlib.compress(bytes(4 << 20), 9)
+    env = HEADER.pack(b"FC", 1, 1, 0) + body
+    with pytest.raises(CorruptEntry, match="inflates beyond"):
+        Codec(LLMResponse, max_body_bytes=1 << 20).decode(env)
+    with pytest.raises(CorruptEntry, match="truncated"):
+        Codec(LLMResponse, max_body_bytes=8 << 20).decode(env[:-10])
+
+
+def test_a_body_over_max_body_bytes_is_not_encoded() -> None:
+    from fleetcache import EntryTooLargeError
+
+    codec = Codec(LLMResponse, 64, max_body_bytes=1000)
+    with pytest.raises(EntryTooLargeError):
+        codec.encode(LLMResponse(content="x" * 5000))  # compresses well, inflates past it
+
+
+def test_validation_failure_is_rejected_not_corrupt() -> None:
+    import msgpack
+    from pydantic import BaseModel
+
+    from fleetcache._codec import HEADER, CorruptEntry, RejectedEntry
+
+    class Strict(BaseModel):
+        verdict: str
+
+    env = Codec(LLMResponse).encode(LLMResponse(content="x"))
+    with pytest.raises(RejectedEntry):
+        Codec(Strict).decode(env)
+    not_a_map = HEADER.pack(b"FC", 1, 0, 0) + msgpack.packb([1])
+    with pytest.raises(CorruptEntry) as info:
+        Codec(Strict).decode(not_a_map)
+    assert not isinstance(info.value, RejectedEntry)

@@ -28,7 +28,7 @@ def test_fleet_stats_fields_come_from_counters() -> None:
         assert fields[c.name].default == 0
         assert fields[c.name].description == c.description
         assert f"``{c.name}``" in (FleetStats.__doc__ or "")
-    fs = FleetStats(**{n: i + 1 for i, n in enumerate(NAMES)})
+    fs = FleetStats.model_validate({n: i + 1 for i, n in enumerate(NAMES)})
     assert [getattr(fs, n) for n in NAMES] == list(range(1, len(NAMES) + 1))
 
 
@@ -57,7 +57,7 @@ def test_parse_counters_reports_values_that_are_not_integers(value: bytes) -> No
 
 
 def test_stats_dict_and_table_list_every_counter() -> None:
-    fs = FleetStats(**{n: 1000 + i for i, n in enumerate(NAMES)})
+    fs = FleetStats.model_validate({n: 1000 + i for i, n in enumerate(NAMES)})
     d = stats_dict(fs, prefix="p", shards=1)
     assert [k for k in d if k in NAMES] == NAMES  # every counter, in COUNTERS order
     assert d["bad_counters"] == []
@@ -72,7 +72,7 @@ def test_prometheus_families_come_from_counters() -> None:
 
     class Fixed(FleetCacheCollector):
         def _stats(self, prefix: str) -> FleetStats:
-            return FleetStats(hits=3, bad_counters=["misses='x'"])
+            return FleetStats.model_validate({"hits": 3, "bad_counters": ["misses='x'"]})
 
     fams = {f.name: f for f in Fixed(url="redis://unused:1/0", prefixes=("p",)).collect()}
     for c in COUNTERS:

@@ -1,109 +1,149 @@
-"""Every ``lua/<name>-<nkeys>.lua`` header is checked against its file name and its body:
-the fixed key count N equals the KEYS documented, every ``KEYS[i]``/``ARGV[i]`` the body uses
-is documented and every documented one is used, a Returns section exists. Also: the scripts
-load from the installed package data, run on the server, and never send KEYS/SCAN/FLUSH*."""
+"""Every ``lua/<name>-<N>.lua`` header is checked against its file name and against its
+body with the includes expanded (``tests/support/lua_shape.py``): the KEYS[i] and ARGV[i]
+lines, the Returns section, the highest ``KEYS[n]``/``ARGV[n]`` the script really reads, and
+the ``-N`` of the file name. Deliberately wrong headers show that the check fails. Also: the
+scripts load from the installed package data and never send KEYS/SCAN/FLUSH*."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import fleetcache
 from fleetcache import _scripts
 
+from ..support.lua_shape import FILE_NAME, include_problems, script_problems, split_header
+
 REPO = Path(__file__).resolve().parents[2]
 REPO_LUA = REPO / "lua"
-NAME = re.compile(r"^(?P<name>[a-z_]+)-(?P<nkeys>\d+)\.lua$")
-DOC = re.compile(r"^\s*(?P<arr>KEYS|ARGV)\[(?P<idx>[^\]]+)\]\s+(?P<desc>\S.*)$")
-USE = re.compile(r"\b(?P<arr>KEYS|ARGV)\[(?P<idx>[^\]]+)\]")
-COUNT = re.compile(r"#(?P<arr>KEYS|ARGV)\b")
 
 
 def lua_files() -> list[Path]:
     return sorted(_scripts.lua_dir().glob("*.lua"))
 
 
-@dataclass
-class Header:
-    text: str
-    body: str
-    docs: dict[str, dict[str, str]] = field(default_factory=dict)  # arr -> idx -> desc
+def include_files() -> list[Path]:
+    return sorted(_scripts.lua_dir().glob("includes/*.lua"))
 
 
-def parse(path: Path) -> Header:
-    src = path.read_text(encoding="utf-8")
-    m = re.match(r"\A--\[\[(?P<head>.*?)\]\]", src, re.S)
-    assert m, f"{path.name}: must start with a --[[ ... ]] header block"
-    head = m["head"]
-    body = src[m.end() :]
-    body = re.sub(r"--\[\[.*?\]\]", "", body, flags=re.S)  # block comments
-    body = re.sub(r"--[^\n]*", "", body)  # line comments
-    h = Header(head, body, {"KEYS": {}, "ARGV": {}})
-    for line in head.splitlines():
-        d = DOC.match(line)
-        if d:
-            idx = d["idx"].replace(" ", "")
-            assert idx not in h.docs[d["arr"]], f"{path.name}: {d['arr']}[{idx}] twice"
-            h.docs[d["arr"]][idx] = d["desc"]
-    return h
-
-
-def literal(docs: dict[str, str]) -> set[int]:
-    return {int(i) for i in docs if i.isdigit()}
-
-
-def symbolic(docs: dict[str, str]) -> set[str]:
-    return {i for i in docs if not i.isdigit()}
+def problems_of(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    return script_problems(path.name, text, _scripts.expand_includes(text, path.parent))
 
 
 def test_there_are_scripts() -> None:
-    names = {NAME.match(p.name)["name"] for p in lua_files()}  # type: ignore[index]
+    names = {m["name"] for p in lua_files() if (m := FILE_NAME.match(p.name))}
     core = {"get", "put", "invalidate", "drop_corrupt", "clear", "reconcile", "size", "stats"}
     assert core <= names
 
 
 @pytest.mark.parametrize("path", lua_files(), ids=lambda p: p.name)
 def test_header_matches_name_and_body(path: Path) -> None:
-    m = NAME.match(path.name)
-    assert m, f"{path.name}: must be named <name>-<nkeys>.lua"
-    nkeys = int(m["nkeys"])
-    h = parse(path)
-    assert h.text.strip().startswith(f"{m['name']}-{nkeys}"), "header names the script"
-    assert re.search(r"^\s*Returns\b", h.text, re.M), f"{path.name}: no Returns section"
+    assert problems_of(path) == []
 
-    for arr in ("KEYS", "ARGV"):
-        docs = h.docs[arr]
-        lit = literal(docs)
-        # Documented fixed positions are 1..max, with no gaps.
-        assert lit == set(range(1, len(lit) + 1)), f"{path.name}: {arr} gaps {sorted(lit)}"
-        used_lit: set[int] = set()
-        used_sym = False
-        for u in USE.finditer(h.body):
-            if u["arr"] != arr:
-                continue
-            idx = u["idx"].replace(" ", "")
-            if idx.isdigit():
-                used_lit.add(int(idx))
-            else:
-                used_sym = True
-        used_sym = used_sym or any(c["arr"] == arr for c in COUNT.finditer(h.body))
-        assert used_lit <= lit, f"{path.name}: {arr}{sorted(used_lit - lit)} used, undocumented"
-        assert lit <= used_lit, f"{path.name}: {arr}{sorted(lit - used_lit)} documented, unused"
-        if used_sym:  # variadic use (KEYS[i + 2], #KEYS): a symbolic entry must document it
-            assert symbolic(docs), f"{path.name}: variable {arr} index used, not documented"
-        for idx, desc in docs.items():
-            assert len(desc.split()) >= 2, f"{path.name}: {arr}[{idx}] needs a description"
 
-    # The file name's N is the number of fixed KEYS the header documents.
-    assert len(literal(h.docs["KEYS"])) == nkeys, (
-        f"{path.name}: name says {nkeys} keys, header documents {sorted(literal(h.docs['KEYS']))}"
+@pytest.mark.parametrize("path", include_files(), ids=lambda p: p.name)
+def test_includes_have_a_header_and_take_keys_and_args_as_parameters(path: Path) -> None:
+    """Rule 1 holds through includes: they only touch the keys their caller passes in."""
+    assert include_problems(path.name, path.read_text(encoding="utf-8")) == []
+
+
+# -- the check itself fails on wrong headers -------------------------------------------------
+
+
+def _real(name: str) -> str:
+    return (_scripts.lua_dir() / name).read_text(encoding="utf-8")
+
+
+def _check(
+    tmp_path: Path, file_name: str, text: str, includes: dict[str, str] | None = None
+) -> str:
+    """The problems of a made-up script (and includes) in a scratch lua/ directory."""
+    (tmp_path / "includes").mkdir(exist_ok=True)
+    for inc in include_files():
+        (tmp_path / "includes" / inc.name).write_text(inc.read_text(encoding="utf-8"))
+    for name, body in (includes or {}).items():
+        (tmp_path / "includes" / f"{name}.lua").write_text(body)
+    (tmp_path / file_name).write_text(text)
+    return "\n".join(problems_of(tmp_path / file_name))
+
+
+def _drop_line(text: str, pattern: str) -> str:
+    out, n = re.subn(rf"^[^\n]*{pattern}[^\n]*\n", "", text, count=1, flags=re.M)
+    assert n == 1, pattern
+    return out
+
+
+def test_a_true_header_passes_in_the_scratch_directory(tmp_path: Path) -> None:
+    assert _check(tmp_path, "get-3.lua", _real("get-3.lua")) == ""
+
+
+def test_an_undocumented_key_fails(tmp_path: Path) -> None:
+    got = _check(tmp_path, "get-3.lua", _drop_line(_real("get-3.lua"), r"KEYS\[3\]"))
+    assert "reads up to KEYS[3], the header documents up to KEYS[2]" in got
+    assert "the name says 3 keys, the header documents 2" in got
+
+
+def test_a_documented_argument_the_body_never_reads_fails(tmp_path: Path) -> None:
+    text = _real("get-3.lua").replace(
+        "  ARGV[3]  magic", "  ARGV[4]  spare          an argument nobody reads\n  ARGV[3]  magic"
     )
-    if symbolic(h.docs["KEYS"]):
-        assert "variadic" in h.text.lower(), f"{path.name}: say that the key count is variadic"
+    got = _check(tmp_path, "get-3.lua", text)
+    assert "ARGV[4] documented, never read" in got
+    assert "reads up to ARGV[3], the header documents up to ARGV[4]" in got
+
+
+def test_a_file_name_with_the_wrong_key_count_fails(tmp_path: Path) -> None:
+    got = _check(tmp_path, "get-2.lua", _real("get-3.lua"))
+    assert "header does not start with 'get-2'" in got
+    assert "the name says 2 keys, the header documents 3" in got
+
+
+def test_a_missing_returns_section_fails(tmp_path: Path) -> None:
+    got = _check(tmp_path, "get-3.lua", _real("get-3.lua").replace("  Returns\n", "  Gives\n"))
+    assert "no Returns section" in got
+
+
+def test_a_gap_in_the_documented_keys_fails(tmp_path: Path) -> None:
+    text = _real("put-3.lua").replace("  KEYS[2]  index key", "  KEYS[4]  index key")
+    got = _check(tmp_path, "put-3.lua", text)
+    assert "documented KEYS have gaps: [1, 3, 4]" in got
+
+
+def test_a_key_read_only_inside_an_include_counts(tmp_path: Path) -> None:
+    """The body is checked with its includes expanded: a key an include reads is a key the
+    script reads (and the include itself is refused)."""
+    sneaky = "--[[\n  include sneaky: reads a key of its own.\n]]\nlocal function sneaky()\n"
+    sneaky += "  return redis.call('GET', KEYS[4])\nend\n"
+    text = _real("get-3.lua").replace(
+        '--- @include "lookup"', '--- @include "lookup"\n--- @include "sneaky"'
+    )
+    got = _check(tmp_path, "get-3.lua", text, {"sneaky": sneaky})
+    assert "reads up to KEYS[4], the header documents up to KEYS[3]" in got
+    assert include_problems("sneaky.lua", sneaky) != []
+
+
+def test_variadic_keys_must_be_documented(tmp_path: Path) -> None:
+    got = _check(
+        tmp_path, "get_many-2.lua", _drop_line(_real("get_many-2.lua"), r"KEYS\[3\.\.n\+2\]")
+    )
+    assert "a variable KEYS index is read, none is documented" in got
+
+
+def test_a_key_documented_twice_or_without_description_fails(tmp_path: Path) -> None:
+    text = _real("invalidate-3.lua").replace(
+        "  ARGV[1]  digest", "  ARGV[1]  digest  twice\n  ARGV[1]  digest"
+    )
+    assert "ARGV[1] documented twice" in _check(tmp_path, "invalidate-3.lua", text)
+    text = re.sub(r"(?m)^  KEYS\[2\]  index key.*$", "  KEYS[2]  index", _real("invalidate-3.lua"))
+    assert "KEYS[2] has no description" in _check(tmp_path, "invalidate-3.lua", text)
+
+
+def test_a_file_without_a_header_fails(tmp_path: Path) -> None:
+    _, body = split_header(_real("get-3.lua"))
+    assert "does not start with a --[[ ... ]] header" in _check(tmp_path, "get-3.lua", body)
 
 
 TIME_ARG = re.compile(r"ttl|(^|_)ms$|timeout|seconds|deadline|(^|_)at$", re.I)
@@ -111,7 +151,9 @@ TIME_ARG = re.compile(r"ttl|(^|_)ms$|timeout|seconds|deadline|(^|_)at$", re.I)
 
 @pytest.mark.parametrize("path", lua_files(), ids=lambda p: p.name)
 def test_time_arguments_state_units(path: Path) -> None:
-    for idx, desc in parse(path).docs["ARGV"].items():
+    header, _ = split_header(path.read_text(encoding="utf-8"))
+    assert header is not None
+    for idx, desc in header.docs["ARGV"].items():
         name, _, rest = desc.partition(" ")
         if TIME_ARG.search(name):
             assert re.search(r"\b(ms|milliseconds?|seconds?)\b", rest, re.I), (
@@ -128,22 +170,19 @@ FORBIDDEN_PY = re.compile(
 )
 
 
-def include_files() -> list[Path]:
-    return sorted(_scripts.lua_dir().glob("includes/*.lua"))
-
-
 @pytest.mark.parametrize("path", lua_files() + include_files(), ids=lambda p: p.name)
 def test_no_keyspace_walks_in_lua(path: Path) -> None:
     assert not FORBIDDEN_LUA.search(path.read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("path", include_files(), ids=lambda p: p.name)
-def test_includes_take_keys_and_args_as_parameters(path: Path) -> None:
-    """Rule 1 holds through includes: they only touch the keys their caller passes in."""
+def test_one_function_per_include_named_like_its_file(path: Path) -> None:
+    """lua/includes/<name>.lua defines exactly one function, <name>, and its header names it
+    and documents its call shape."""
     text = path.read_text(encoding="utf-8")
-    end = text.index("]]")
-    assert text.lstrip().startswith("--[["), f"{path.name}: starts with a header comment"
-    assert not re.search(r"\b(KEYS|ARGV)\s*\[", text[end:]), f"{path.name} uses KEYS/ARGV"
+    assert re.findall(r"^local function (\w+)", text, re.M) == [path.stem]
+    header = text[: text.index("]]")]
+    assert f"include {path.stem}" in header and f"{path.stem}(" in header
 
 
 def test_includes_are_expanded_once_and_resolved() -> None:
@@ -164,7 +203,7 @@ def test_no_keyspace_walks_in_python() -> None:
     for py in sorted(pkg.rglob("*.py")):
         text = py.read_text(encoding="utf-8")
         hit = FORBIDDEN_PY.search(text)
-        assert not hit, f"{py.name}: {hit.group(0)!r}"
+        assert hit is None, f"{py.name}: {hit and hit.group(0)!r}"
 
 
 def test_loaded_from_installed_package_data() -> None:
@@ -183,17 +222,7 @@ def test_loaded_from_installed_package_data() -> None:
         theirs = {p.relative_to(d): p.read_bytes() for p in d.rglob("*.lua")}
         assert theirs == ours, "installed scripts differ from the checkout (reinstall)"
     scripts = _scripts.load_scripts()
-    assert {s.name for s in scripts.values()} == {
-        NAME.match(p.name)["name"] for p in d.glob("*.lua")
-    }  # type: ignore[index]
-    for s in scripts.values():
-        assert s.numkeys == int(NAME.match(f"{s.name}-{s.numkeys}.lua")["nkeys"])  # type: ignore[index]
-
-
-def test_every_script_loads_on_the_server(r: Any) -> None:
-    for s in _scripts.load_scripts().values():
-        sha = r.script_load(s.source)
-        if isinstance(sha, bytes):
-            sha = sha.decode()
-        if isinstance(sha, str):
-            assert sha == s.sha, s.name
+    on_disk = {
+        m["name"]: int(m["nkeys"]) for p in d.glob("*.lua") if (m := FILE_NAME.match(p.name))
+    }
+    assert {s.name: s.numkeys for s in scripts.values()} == on_disk

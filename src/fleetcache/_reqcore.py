@@ -1,0 +1,364 @@
+"""The whole-request path of the pure core (``get_request``, ``put_request``,
+``invalidate_request``, ``get_or_compute_request``): no I/O here either.
+
+It shares everything with the five-field path except the key and the body: the same
+namespace and shards, the same scripts (``get-3``, ``put-3``, ``invalidate-3``,
+``drop_corrupt-3``, ``get_or_lease-4``, ``put_release-4``) and therefore the same counters,
+TTL rules and single-flight. Its digest comes from :mod:`fleetcache._request` (a separate
+key domain), and its entries are envelopes with the ``FLAG_JSON`` bit set, whose body is
+the msgpack array ``[put_time_ms, response]``:
+
+- ``put_time_ms``: the writer's wall clock (``time.time()``, integer ms) when it stored the
+  entry; only :class:`~fleetcache.CacheInfo`'s ``age_seconds`` uses it. Expiry never
+  depends on it: TTLs are the server's clock, set inside the put script.
+- ``response``: the JSON-compatible response data (a map).
+
+The five-field decoder refuses the ``FLAG_JSON`` bit as an unknown flag, and this decoder
+refuses envelopes without it: neither path ever reads the other's body as its own.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+import msgpack
+
+from ._bulk import Flight, check_lease
+from ._codec import (
+    ACCEPT_PREFIX,
+    FLAG_MAC,
+    FLAG_ZLIB,
+    HEADER,
+    HEADER_SIZE,
+    MAC_SIZE,
+    MAGIC,
+    VERSION,
+    CorruptEntry,
+)
+from ._core import Call, Core, Op, model_arg
+from ._info import CachedDict, CacheInfo
+from ._request import canonical_json, digest_of_canonical, json_data, tokens_of_json
+from ._scripts import script
+from ._signing import ForgedEntry
+from .errors import EntryTooLargeError
+
+#: Envelope flag bit: the body is a request-path record ``[put_time_ms, response]``.
+FLAG_JSON = 0x04
+_KNOWN = FLAG_JSON | FLAG_ZLIB | FLAG_MAC
+
+#: The per-call cache controls, and what each does.
+CONTROLS = {
+    "default": (True, True),  # read, then store what was computed
+    "no-cache": (False, True),  # skip the read, store the fresh answer (a refresh)
+    "no-store": (True, False),  # read, never write
+    "bypass": (False, False),  # neither: the cache is not touched
+}
+
+#: ``should_store(response_data) -> bool``: whether a computed response may be stored.
+ShouldStore = Callable[[dict[str, Any]], bool]
+
+_GET = script("get")
+_INVALIDATE = script("invalidate")
+_NOT_STORED = script("not_stored")
+
+
+def check_control(control: object) -> tuple[bool, bool]:
+    """``(reads, writes)`` of a control; ``ValueError`` for an unknown one."""
+    try:
+        return CONTROLS[control]  # type: ignore[index]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"control must be one of {', '.join(map(repr, CONTROLS))}, not {control!r}"
+        ) from None
+
+
+def check_ignore(ignore: object) -> frozenset[str] | None:
+    """The ``ignore=`` set of a cache: ``None`` (the default set) or strings."""
+    if ignore is None:
+        return None
+    if isinstance(ignore, (str, bytes)) or not isinstance(ignore, Collection):
+        raise TypeError("ignore must be a collection of field names (str) or None")
+    out = frozenset(ignore)
+    for name in out:
+        if not isinstance(name, str):
+            raise TypeError(f"ignore must hold field names (str), not {type(name).__name__}")
+    return out
+
+
+def check_should_store(should_store: object) -> ShouldStore | None:
+    """``None`` (the default rule) or a callable."""
+    if should_store is not None and not callable(should_store):
+        raise TypeError("should_store must be a callable (response data -> bool) or None")
+    return should_store
+
+
+_OPENAI_BAD_FINISH = frozenset({"length", "content_filter"})
+_ANTHROPIC_BAD_STOP = frozenset({"max_tokens", "refusal"})
+
+
+def _choice_ok(choice: object) -> bool:
+    if not isinstance(choice, Mapping):
+        return False
+    if choice.get("finish_reason") in _OPENAI_BAD_FINISH:
+        return False
+    message = choice.get("message")
+    if isinstance(message, Mapping):
+        return bool(
+            message.get("content")
+            or message.get("tool_calls")
+            or message.get("function_call")
+            or message.get("audio")
+        )
+    return bool(choice.get("text"))  # legacy completions
+
+
+def default_should_store(response: Mapping[str, Any]) -> bool:
+    """The default rule for what is stored (``response``: the JSON data of an answer).
+
+    Refused: an error (a truthy ``error`` member, or Anthropic's ``"type": "error"``);
+    OpenAI chat/completions with no choices, or any choice that stopped for ``length`` or
+    ``content_filter`` or has no content (no text, tool calls, function call or audio);
+    Anthropic messages with ``stop_reason`` ``max_tokens`` or ``refusal``, or no content
+    blocks; Responses-API objects whose ``status`` is not ``completed`` or with no
+    ``output``; and anything that has none of ``choices``, ``content``, ``output``, ``data``.
+    Embeddings (a non-empty ``data`` list) are stored.
+    """
+    if response.get("error") or response.get("type") == "error":
+        return False
+    if "choices" in response:
+        choices = response["choices"]
+        return isinstance(choices, list) and bool(choices) and all(map(_choice_ok, choices))
+    if "content" in response:
+        content = response["content"]
+        if response.get("stop_reason") in _ANTHROPIC_BAD_STOP:
+            return False
+        return bool(content) and isinstance(content, (list, str))
+    if "output" in response:
+        status = response.get("status", "completed")
+        return status == "completed" and bool(response["output"])
+    if "data" in response:
+        return isinstance(response["data"], list) and bool(response["data"])
+    return False
+
+
+# -- the entry -------------------------------------------------------------------------------
+
+
+def encode_entry(core: Core, data: dict[str, Any], put_ms: int, digest: str) -> bytes:
+    """Envelope bytes of a request-path entry (signed for ``digest`` when the cache has a
+    signing key); ``EntryTooLargeError`` over ``max_entry_bytes``, ``ValueError`` if
+    msgpack cannot hold a value (an int beyond 64 bits)."""
+    try:
+        body: bytes = msgpack.packb(
+            [put_ms, data], use_bin_type=True, unicode_errors="surrogatepass"
+        )
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise ValueError(f"the response cannot be stored: {exc}") from exc
+    flags = FLAG_JSON
+    threshold = core.codec.compress_threshold
+    if threshold is not None and len(body) >= threshold:
+        packed = zlib.compress(body, 1)
+        if len(packed) <= len(body) - len(body) // 8:
+            body = packed
+            flags |= FLAG_ZLIB
+    payload = HEADER.pack(MAGIC, VERSION, flags, tokens_of_json(data)) + body
+    if core.signer is not None:
+        payload = core.signer.sign(digest, payload)
+    if len(payload) > core.max_entry_bytes:
+        raise EntryTooLargeError(
+            f"encoded response is {len(payload)} bytes, over max_entry_bytes="
+            f"{core.max_entry_bytes}; it was not stored"
+        )
+    return payload
+
+
+def decode_entry(raw: bytes) -> tuple[dict[str, Any], int]:
+    """``(response data, put_time_ms)`` of a request-path envelope; ``CorruptEntry`` if it
+    is not one. A MAC (``FLAG_MAC``) is skipped here: ``hit_of`` checks it first when the
+    cache has a signing key."""
+    if len(raw) < HEADER_SIZE or not raw.startswith(ACCEPT_PREFIX):
+        raise CorruptEntry(f"not a version-{VERSION} envelope: {bytes(raw[:4])!r}")
+    flags = raw[3]
+    if not flags & FLAG_JSON or flags & ~_KNOWN:
+        raise CorruptEntry(f"not a request-path envelope (flags {flags:#x})")
+    body: Any = memoryview(raw)[HEADER_SIZE:]
+    if flags & FLAG_MAC:
+        if len(body) < MAC_SIZE:
+            raise CorruptEntry("envelope too short for its MAC")
+        body = body[:-MAC_SIZE]
+    try:
+        if flags & FLAG_ZLIB:
+            body = zlib.decompress(body)
+        record = msgpack.unpackb(body, unicode_errors="surrogatepass")
+    except Exception as exc:  # msgpack and zlib raise assorted errors
+        raise CorruptEntry(f"envelope body does not decode: {exc!r}") from exc
+    if (
+        type(record) is not list
+        or len(record) != 2
+        or type(record[0]) is not int
+        or type(record[1]) is not dict
+    ):
+        raise CorruptEntry("envelope body is not [put_time_ms, response]")
+    return record[1], record[0]
+
+
+def now_ms() -> int:
+    """This process's wall clock in integer ms (for ``age_seconds`` only)."""
+    return int(time.time() * 1000)
+
+
+def hit_of(core: Core, raw: bytes, digest: str) -> CachedDict:
+    """The response of a hit, carrying its ``CacheInfo(hit=True, age_seconds, digest)``.
+    With a signing key the MAC is checked first (``ForgedEntry``), before the body is
+    parsed; then ``CorruptEntry`` if the body does not decode."""
+    if core.signer is not None:
+        core.signer.verify(digest, raw)
+    data, put_ms = decode_entry(raw)
+    out = CachedDict(data)
+    out._fleetcache_info = CacheInfo(True, max(0, now_ms() - put_ms) / 1000, digest)
+    return out
+
+
+# -- operations ------------------------------------------------------------------------------
+
+
+class RequestKey:
+    """A request's digest, shard and model-name argument (for the per-model counters)."""
+
+    __slots__ = ("digest", "model", "shard")
+
+    def __init__(self, core: Core, request: Mapping[str, Any]) -> None:
+        self.digest = digest_of_canonical(canonical_json(request, ignore=core.ignore))
+        self.shard = core.keys.shard_of(self.digest)
+        model = (
+            request.get("model")
+            if isinstance(request, Mapping)
+            else getattr(request, "model", None)
+        )
+        self.model = model_arg(model) if isinstance(model, str) else b""
+
+    def miss_info(self) -> CacheInfo:
+        return CacheInfo(False, None, self.digest)
+
+
+def op_get_request(core: Core, request: Mapping[str, Any], control: object) -> Op[Any]:
+    """The stored response (a ``CachedDict``) or ``None``; a skipped read counts nothing."""
+    reads, _writes = check_control(control)
+    key = RequestKey(core, request)
+    if not reads:
+        return None
+    d, sh = key.digest, key.shard
+    raw = yield Call(_GET, core.keys.entry_keys(sh, d), (d, key.model, ACCEPT_PREFIX))
+    if raw is None:
+        return None
+    try:
+        return hit_of(core, raw, d)
+    except (ForgedEntry, CorruptEntry) as exc:
+        yield core.drop_bad_model_call(exc, key.model, d, sh, raw)
+        return None
+
+
+def decide(
+    core: Core, response: Any, should_store: ShouldStore | None
+) -> tuple[dict[str, Any], bool]:
+    """The response's JSON data and whether it may be stored (per-call rule, else the
+    cache's, else :func:`default_should_store`)."""
+    data = json_data(response)
+    rule = should_store or core.should_store or default_should_store
+    return data, bool(rule(data))
+
+
+def op_put_request(
+    core: Core,
+    request: Mapping[str, Any],
+    response: Any,
+    ttl_seconds: object,
+    control: object,
+    should_store: ShouldStore | None,
+) -> Op[bool]:
+    """Store a response unless the control or the should_store rule says no (then one
+    ``not_stored`` count); returns whether it was written."""
+    _reads, writes = check_control(control)
+    key = RequestKey(core, request)
+    ttl_ms = core.entry_ttl(ttl_seconds)
+    check_should_store(should_store)
+    if not writes:
+        return False
+    data, ok = decide(core, response, should_store)
+    k, d, sh = core.keys, key.digest, key.shard
+    if not ok:
+        yield Call(_NOT_STORED, (k.stats(sh), k.lease(sh, d)), ("",))
+        return False
+    payload = encode_entry(core, data, now_ms(), d)
+    yield core.put_call(d, sh, payload, ttl_ms)
+    return True
+
+
+def op_invalidate_request(core: Core, request: Mapping[str, Any]) -> Op[bool]:
+    key = RequestKey(core, request)
+    n = yield Call(_INVALIDATE, core.keys.entry_keys(key.shard, key.digest), (key.digest,))
+    return bool(n)
+
+
+class RequestFlight(Flight):
+    """``get_or_compute_request``: the five-field ``Flight`` with a request key, the JSON
+    entry and the should_store rule (a refused answer releases the lease and counts
+    ``not_stored`` in one call)."""
+
+    __slots__ = ("key", "should_store")
+
+    def __init__(
+        self,
+        core: Core,
+        request: Mapping[str, Any],
+        ttl_seconds: object,
+        lease_seconds: object,
+        wait_timeout: object,
+        should_store: ShouldStore | None,
+        refuse: Callable[[Exception], None],
+    ) -> None:
+        self.key = RequestKey(core, request)
+        self.init_flight(
+            core,
+            self.key.digest,
+            self.key.shard,
+            self.key.model,
+            core.entry_ttl(ttl_seconds),
+            lease_seconds,
+            wait_timeout,
+            refuse,
+        )
+        self.should_store = check_should_store(should_store)
+
+    def decode(self, raw: bytes) -> Any:
+        return hit_of(self.core, raw, self.digest)
+
+    def encode(self, response: Any) -> bytes | None:
+        data, ok = decide(self.core, response, self.should_store)
+        return encode_entry(self.core, data, now_ms(), self.digest) if ok else None
+
+    def not_stored_call(self, leased: bool) -> Call:
+        k, sh, d = self.core.keys, self.shard, self.digest
+        return Call(_NOT_STORED, (k.stats(sh), k.lease(sh, d)), (self.token if leased else "",))
+
+
+__all__ = [
+    "CONTROLS",
+    "FLAG_JSON",
+    "RequestFlight",
+    "RequestKey",
+    "ShouldStore",
+    "check_control",
+    "check_ignore",
+    "check_lease",
+    "check_should_store",
+    "decode_entry",
+    "default_should_store",
+    "encode_entry",
+    "op_get_request",
+    "op_invalidate_request",
+    "op_put_request",
+]

@@ -1,0 +1,328 @@
+"""fleetcache as LiteLLM's cache: ``litellm.cache = fleetcache_litellm_cache(url=...)``.
+
+Every process whose LiteLLM cache points at the same Redis and ``key_prefix`` shares the
+cached answers of ``litellm.completion``/``acompletion`` (and embeddings, text completions,
+Responses API calls: whatever LiteLLM caches), and one set of fleet-wide numbers (hits,
+misses, per model, tokens saved, ``not_stored``), visible with ``fleetcache stats`` and the
+Prometheus collector. Needs ``litellm`` (extra ``litellm``).
+
+How it plugs in: LiteLLM's ``Cache`` keeps deciding *what* is cached and under which key
+(its key covers the model, messages and every LLM parameter); this module replaces the
+storage under it (``Cache.cache``, a LiteLLM ``BaseCache``) by a fleetcache namespace on
+the whole-request path:
+
+- the entry of LiteLLM key ``K`` is the request ``{"litellm_cache_key": K, "model": M}``
+  (``model`` is left out of the digest, ``ignore={"model"}``: it only names the per-model
+  counters; ``K`` already covers it);
+- the stored value is the response's JSON data itself (so ``tokens_saved`` reads its
+  ``usage``, and ``should_store`` sees the answer); LiteLLM's ``{"timestamp", "response"}``
+  wrapper is rebuilt on a hit, its ``timestamp`` being the entry's put time;
+- LiteLLM's own per-request cache controls map onto fleetcache's controls:
+  ``cache={"no-cache": True}`` = ``"no-cache"`` (read skipped, fresh answer stored),
+  ``{"no-store": True}`` = ``"no-store"``, both = ``"bypass"``, ``{"ttl": s}`` = the
+  entry's ``ttl_seconds``; ``{"s-maxage": s}`` is applied by LiteLLM to the ``timestamp``.
+- Redis down: lookups are misses and writes are skipped (``on_error="miss"``), LiteLLM
+  calls the provider as usual.
+
+A hit is reported by LiteLLM itself: ``response._hidden_params["cache_hit"] is True``.
+
+Keep LiteLLM offline in tests and local runs with ``LITELLM_LOCAL_MODEL_COST_MAP=True`` in
+the environment before ``import litellm`` (it otherwise fetches its model price list).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import litellm
+from litellm.caching.base_cache import BaseCache
+from litellm.caching.caching import Cache
+from litellm.types.caching import LiteLLMCacheType
+
+from .._info import cache_info
+from .._reqcore import default_should_store
+from .._request import DEFAULT_IGNORE
+from ..aio import AsyncRedisExactCache
+from ..cache import RedisExactCache
+
+__all__ = [
+    "LITELLM_IGNORE",
+    "FleetLiteLLMBackend",
+    "FleetLiteLLMCache",
+    "fleetcache_litellm_cache",
+    "litellm_should_store",
+]
+
+log = logging.getLogger("fleetcache")
+
+#: The ``ignore`` set of the caches behind LiteLLM: the default set plus ``model``.
+LITELLM_IGNORE = DEFAULT_IGNORE | {"model"}
+#: Marks a value stored as it was given (not LiteLLM's ``{"timestamp", "response"}``).
+_RAW = "__litellm_value__"
+_JUDGED = ("choices", "content", "output", "data", "error")
+
+
+def litellm_should_store(data: dict[str, Any]) -> bool:
+    """The default ``should_store`` behind LiteLLM: :func:`fleetcache.default_should_store`
+    for chat, text, Messages, Responses-API and embedding responses and errors (finish
+    reason ``length``/``content_filter``, ``max_tokens``/``refusal``, no choices or content,
+    an error: not stored); anything else LiteLLM chose to cache (an embedding item,
+    a transcription, a rerank) is stored."""
+    if any(k in data for k in _JUDGED) or data.get("type") == "error":
+        return default_should_store(data)
+    return True
+
+
+def _control(options: object) -> str:
+    """fleetcache's control for LiteLLM's ``cache={...}`` options."""
+    if not isinstance(options, Mapping):
+        return "default"
+    no_cache = options.get("no-cache") is True
+    no_store = options.get("no-store") is True
+    if no_cache and no_store:
+        return "bypass"
+    return "no-cache" if no_cache else "no-store" if no_store else "default"
+
+
+def _read_control(kwargs: Mapping[str, Any]) -> str:
+    """A lookup's control: LiteLLM skips the read itself on ``no-cache``; so do we."""
+    return "no-cache" if _control(kwargs.get("cache")) in ("no-cache", "bypass") else "default"
+
+
+def _ttl(kwargs: Mapping[str, Any]) -> float | None:
+    """The entry TTL in seconds LiteLLM asked for (``ttl`` kwarg or ``cache={"ttl": s}``)."""
+    for source in (kwargs.get("cache"), kwargs):
+        if isinstance(source, Mapping):
+            ttl = source.get("ttl")
+            if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) and ttl > 0:
+                return float(ttl)
+    return None
+
+
+class FleetLiteLLMBackend(BaseCache):
+    """A LiteLLM ``BaseCache`` on a fleetcache namespace (the storage under ``Cache``).
+
+    Either give ``url`` and any ``RedisExactCache`` keyword (``key_prefix``,
+    ``ttl_seconds``, ``on_error``, ``shards``, ``should_store``, ``signing_key``...): the
+    backend builds a sync and an async cache (the async one opens a client per event loop
+    by itself); or give ``cache`` (a ``RedisExactCache``) and optionally ``async_cache``
+    (an ``AsyncRedisExactCache``), both built with ``ignore=LITELLM_IGNORE``; without
+    ``async_cache``, async calls run the sync cache in a worker thread. ``should_store``
+    defaults to :func:`litellm_should_store`; ``key_prefix`` to ``"fleetcache:litellm"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        cache: RedisExactCache | None = None,
+        async_cache: AsyncRedisExactCache | None = None,
+        **cache_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if cache is not None or async_cache is not None:
+            if url is not None or cache_kwargs:
+                raise TypeError("give either url= (and cache keywords) or cache=/async_cache=")
+            for c, cls in ((cache, RedisExactCache), (async_cache, AsyncRedisExactCache)):
+                if c is None:
+                    continue
+                if not isinstance(c, cls):
+                    raise TypeError(f"expected a {cls.__name__}, not {type(c).__name__}")
+                if "model" not in c.ignore:
+                    raise ValueError(
+                        "a cache behind LiteLLM must leave 'model' out of the key: build it "
+                        "with ignore=fleetcache.integrations.litellm.LITELLM_IGNORE"
+                    )
+            if cache is None:
+                raise TypeError("cache= (a RedisExactCache) is needed for LiteLLM's sync calls")
+            self._owns = False
+        else:
+            if "ignore" in cache_kwargs:
+                raise TypeError("ignore= is fixed to LITELLM_IGNORE behind LiteLLM")
+            cache_kwargs.setdefault("key_prefix", "fleetcache:litellm")
+            cache_kwargs.setdefault("should_store", litellm_should_store)
+            if url is not None:
+                cache_kwargs["url"] = url
+            cache_kwargs["ignore"] = LITELLM_IGNORE
+            self._owns = True
+            cache = RedisExactCache(**cache_kwargs)
+            async_cache = AsyncRedisExactCache(**cache_kwargs)
+        self.sync_cache: RedisExactCache = cache
+        self.async_cache: AsyncRedisExactCache | None = async_cache
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _async_cache(self) -> AsyncRedisExactCache | None:
+        return self.async_cache
+
+    @staticmethod
+    def _request(key: object, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(key, str):
+            raise TypeError(f"LiteLLM cache key must be str, not {type(key).__name__}")
+        model = kwargs.get("model")
+        return {"litellm_cache_key": key, "model": model if isinstance(model, str) else ""}
+
+    @staticmethod
+    def _to_store(value: Any) -> dict[str, Any] | None:
+        """The JSON data to store for LiteLLM's value (``None``: not storable, skipped)."""
+        if isinstance(value, Mapping) and set(value) == {"timestamp", "response"}:
+            response = value["response"]
+            if isinstance(response, (str, bytes)):
+                try:
+                    response = json.loads(response)
+                except ValueError:
+                    log.debug("fleetcache: LiteLLM response is not JSON; not cached")
+                    return None
+            if isinstance(response, Mapping):
+                return dict(response)
+            if hasattr(response, "model_dump"):
+                dumped: dict[str, Any] = response.model_dump(mode="json", exclude_unset=True)
+                return dumped
+            return None
+        return {_RAW: value}
+
+    @staticmethod
+    def _from_store(hit: dict[str, Any] | None) -> Any:
+        """LiteLLM's value for a stored entry: ``{"timestamp": put time (s), "response"}``."""
+        if hit is None:
+            return None
+        if set(hit) == {_RAW}:
+            return hit[_RAW]
+        info = cache_info(hit)
+        age = info.age_seconds if info is not None and info.age_seconds is not None else 0.0
+        return {"timestamp": time.time() - age, "response": dict(hit)}
+
+    def _put_args(self, key: Any, value: Any, kwargs: Mapping[str, Any]) -> Any:
+        data = self._to_store(value)
+        if data is None:
+            return None
+        return self._request(key, kwargs), data, _ttl(kwargs), _control(kwargs.get("cache"))
+
+    # -- BaseCache -------------------------------------------------------------------------
+
+    def set_cache(self, key: Any, value: Any, **kwargs: Any) -> None:
+        """Store LiteLLM's value under its key (fail-open; LiteLLM's controls apply)."""
+        args = self._put_args(key, value, kwargs)
+        if args is not None:
+            request, data, ttl, control = args
+            self.sync_cache.put_request(request, data, ttl_seconds=ttl, control=control)
+
+    async def async_set_cache(self, key: Any, value: Any, **kwargs: Any) -> None:
+        """Async ``set_cache``."""
+        args = self._put_args(key, value, kwargs)
+        if args is None:
+            return
+        request, data, ttl, control = args
+        c = self._async_cache()
+        if c is None:
+            await asyncio.to_thread(
+                self.sync_cache.put_request, request, data, ttl_seconds=ttl, control=control
+            )
+        else:
+            await c.put_request(request, data, ttl_seconds=ttl, control=control)
+
+    async def async_set_cache_pipeline(self, cache_list: Any, **kwargs: Any) -> None:
+        """Store several ``(key, value)`` pairs (LiteLLM's embedding writes)."""
+        for key, value in cache_list:
+            await self.async_set_cache(key, value, **kwargs)
+
+    async def batch_cache_write(self, key: Any, value: Any, **kwargs: Any) -> None:
+        await self.async_set_cache(key, value, **kwargs)
+
+    def get_cache(self, key: Any, **kwargs: Any) -> Any:
+        """LiteLLM's value for its key, or ``None`` (counted fleet-wide)."""
+        request = self._request(key, kwargs)
+        hit = self.sync_cache.get_request(request, control=_read_control(kwargs))
+        return self._from_store(hit)
+
+    async def async_get_cache(self, key: Any, **kwargs: Any) -> Any:
+        """Async ``get_cache``."""
+        request = self._request(key, kwargs)
+        control = _read_control(kwargs)
+        c = self._async_cache()
+        if c is None:
+            hit = await asyncio.to_thread(self.sync_cache.get_request, request, control=control)
+        else:
+            hit = await c.get_request(request, control=control)
+        return self._from_store(hit)
+
+    def delete_cache(self, key: Any) -> None:
+        self.sync_cache.invalidate_request(self._request(key, {}))
+
+    def flush_cache(self) -> None:
+        """Delete every entry of the namespace (``clear()``)."""
+        self.sync_cache.clear()
+
+    async def disconnect(self) -> None:
+        """Close the clients this backend built (caches you gave stay open)."""
+        if self._owns:
+            if self.async_cache is not None:
+                await self.async_cache.aclose()
+            self.sync_cache.close()
+
+    async def test_connection(self) -> dict[str, Any]:
+        try:
+            self.sync_cache.size()
+        except Exception as exc:  # report, never raise (LiteLLM's contract)
+            return {
+                "status": "failed",
+                "message": "fleetcache: Redis unreachable",
+                "error": str(exc),
+            }
+        return {"status": "success", "message": "fleetcache: connected"}
+
+
+class FleetLiteLLMCache(Cache):
+    """LiteLLM's ``Cache`` with a :class:`FleetLiteLLMBackend` under it.
+
+    Passes ``model`` and the per-request ``cache={...}`` options on to the backend's
+    lookups (LiteLLM gives a backend only the messages and metadata), for the per-model
+    counters and the control mapping. The keywords of LiteLLM's ``Cache`` apply (``mode``,
+    ``supported_call_types``, ``namespace``...), except ``max_messages``, which defaults to
+    ``None`` here: an exact key is as safe for a 40-message conversation as for a short one
+    (LiteLLM's own default, 4, skips longer requests entirely).
+    """
+
+    def __init__(
+        self, backend: FleetLiteLLMBackend, *, max_messages: int | None = None, **kwargs: Any
+    ) -> None:
+        if not isinstance(backend, FleetLiteLLMBackend):
+            raise TypeError("backend must be a FleetLiteLLMBackend")
+        kwargs.pop("type", None)
+        super().__init__(type=LiteLLMCacheType.LOCAL, max_messages=max_messages, **kwargs)
+        self.cache = backend
+        self.ttl = None  # the namespace's ttl_seconds is the default; per-call ttl applies
+
+    @staticmethod
+    def _get_safe_cache_lookup_kwargs(kwargs: Mapping[str, object]) -> dict[str, object]:
+        out: dict[str, object] = Cache._get_safe_cache_lookup_kwargs(kwargs)
+        for name in ("model", "cache"):
+            if name in kwargs:
+                out[name] = kwargs[name]
+        return out
+
+
+def fleetcache_litellm_cache(
+    url: str = "redis://localhost:6379/0",
+    *,
+    litellm_kwargs: Mapping[str, Any] | None = None,
+    install: bool = True,
+    **cache_kwargs: Any,
+) -> FleetLiteLLMCache:
+    """A LiteLLM cache on a fleetcache namespace, set as ``litellm.cache`` (``install``).
+
+    ``url`` and ``cache_kwargs`` (``key_prefix="fleetcache:litellm"``, ``ttl_seconds``,
+    ``on_error``, ``shards``, ``should_store``...) build the fleetcache caches;
+    ``litellm_kwargs`` go to LiteLLM's ``Cache`` (``mode``, ``supported_call_types``...).
+    """
+    cache = FleetLiteLLMCache(
+        FleetLiteLLMBackend(url=url, **cache_kwargs), **(litellm_kwargs or {})
+    )
+    if install:
+        litellm.cache = cache
+    return cache

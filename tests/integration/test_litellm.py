@@ -1,0 +1,275 @@
+"""Issue 9, fleetcache as LiteLLM's cache, against the real ``litellm`` (offline:
+``mock_response=`` and the local model cost map): the second identical call is a hit by
+LiteLLM's own flag and by fleetcache's fleet-wide counters, sync and async; two processes
+share hits; LiteLLM's ``cache={...}`` controls map onto fleetcache's; should_store refusals;
+Redis down: the (mock) upstream answers normally."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before litellm is imported
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+litellm = pytest.importorskip("litellm")
+
+from fleetcache import FleetStats, RedisExactCache  # noqa: E402
+from fleetcache.integrations.litellm import (  # noqa: E402
+    LITELLM_IGNORE,
+    FleetLiteLLMBackend,
+    FleetLiteLLMCache,
+    fleetcache_litellm_cache,
+    litellm_should_store,
+)
+
+from ..support.servers import free_port  # noqa: E402
+
+pytestmark = pytest.mark.backends("redis")
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "gpt-4o-mini"
+
+
+def msgs(text: str, turns: int = 1) -> list[dict[str, str]]:
+    out = [{"role": "system", "content": "be brief"}]
+    for i in range(turns - 1):
+        out += [{"role": "user", "content": f"{text} {i}"}, {"role": "assistant", "content": "ok"}]
+    return [*out, {"role": "user", "content": text}]
+
+
+@pytest.fixture
+def installed(backend: Any, prefix: str) -> Iterator[FleetLiteLLMCache]:
+    """fleetcache installed as ``litellm.cache`` on the test's namespace; removed after."""
+    cache = fleetcache_litellm_cache(backend.url, key_prefix=prefix)
+    yield cache
+    asyncio.run(cache.cache.disconnect())
+    litellm.disable_cache()
+
+
+def stats(c: FleetLiteLLMCache) -> FleetStats:
+    backend: FleetLiteLLMBackend = c.cache
+    return backend.sync_cache.fleet_stats()
+
+
+def wait_puts(c: FleetLiteLLMCache, n: int, timeout: float = 10.0) -> FleetStats:
+    """LiteLLM writes the cache after returning (a callback): wait for ``n`` puts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        fs = stats(c)
+        if fs.puts + fs.not_stored >= n or time.monotonic() > deadline:
+            return fs
+        time.sleep(0.02)
+
+
+async def await_puts(c: FleetLiteLLMCache, n: int, timeout: float = 10.0) -> FleetStats:
+    deadline = time.monotonic() + timeout
+    while True:
+        fs = await asyncio.to_thread(stats, c)
+        if fs.puts + fs.not_stored >= n or time.monotonic() > deadline:
+            return fs
+        await asyncio.sleep(0.02)
+
+
+def hit_flag(response: Any) -> bool:
+    return bool(getattr(response, "_hidden_params", {}).get("cache_hit"))
+
+
+def test_second_call_is_a_hit_sync(installed: FleetLiteLLMCache) -> None:
+    kw = {"model": MODEL, "messages": msgs("hello"), "mock_response": "hi there", "caching": True}
+    first = litellm.completion(**kw)
+    assert not hit_flag(first)
+    assert wait_puts(installed, 1).puts == 1
+    second = litellm.completion(**kw)
+    assert hit_flag(second)
+    assert second.choices[0].message.content == "hi there"
+    fs = stats(installed)
+    assert (fs.hits, fs.misses, fs.puts, fs.size) == (1, 1, 1, 1)
+    assert fs.by_model[MODEL].hits == 1
+    assert fs.tokens_saved == first.usage.total_tokens > 0
+
+
+async def test_second_call_is_a_hit_async(installed: FleetLiteLLMCache) -> None:
+    kw = {"model": MODEL, "messages": msgs("async"), "mock_response": "A", "caching": True}
+    first = await litellm.acompletion(**kw)
+    assert not hit_flag(first)
+    assert (await await_puts(installed, 1)).puts == 1
+    second = await litellm.acompletion(**kw)
+    assert hit_flag(second) and second.choices[0].message.content == "A"
+    fs = await asyncio.to_thread(stats, installed)
+    assert (fs.hits, fs.misses, fs.puts) == (1, 1, 1)
+
+
+async def test_sync_and_async_share_entries(installed: FleetLiteLLMCache) -> None:
+    kw = {"model": MODEL, "messages": msgs("shared"), "mock_response": "S", "caching": True}
+    await asyncio.to_thread(litellm.completion, **kw)
+    await await_puts(installed, 1)
+    assert hit_flag(await litellm.acompletion(**kw))
+
+
+def test_long_conversations_are_cached(installed: FleetLiteLLMCache) -> None:
+    # LiteLLM's own default (max_messages=4) would neither look up nor store these
+    kw = {"model": MODEL, "messages": msgs("long", turns=8), "mock_response": "L", "caching": True}
+    litellm.completion(**kw)
+    wait_puts(installed, 1)
+    assert hit_flag(litellm.completion(**kw))
+    other = {**kw, "messages": [*kw["messages"][:-1], {"role": "user", "content": "other"}]}
+    assert not hit_flag(litellm.completion(**other))
+
+
+def test_controls_map_onto_fleetcache(installed: FleetLiteLLMCache, backend: Any) -> None:
+    base = {"model": MODEL, "messages": msgs("ctl"), "caching": True}
+    litellm.completion(**base, mock_response="v1")
+    wait_puts(installed, 1)
+    # no-cache: the read is skipped, the fresh answer is stored (a refresh)
+    fresh = litellm.completion(**base, mock_response="v2", cache={"no-cache": True})
+    assert not hit_flag(fresh) and fresh.choices[0].message.content == "v2"
+    wait_puts(installed, 2)
+    again = litellm.completion(**base, mock_response="unused")
+    assert hit_flag(again) and again.choices[0].message.content == "v2"
+    # no-store: read, never write
+    nostore = {"model": MODEL, "messages": msgs("nostore"), "caching": True}
+    litellm.completion(**nostore, mock_response="x", cache={"no-store": True})
+    time.sleep(0.3)
+    assert not hit_flag(litellm.completion(**nostore, mock_response="y", cache={"no-store": True}))
+    # both: bypass
+    litellm.completion(**nostore, mock_response="z", cache={"no-cache": True, "no-store": True})
+    time.sleep(0.3)
+    fs = stats(installed)
+    assert fs.puts == 2 and fs.size == 1
+    # ttl: the entry's TTL (server clock, ms)
+    ttl_req = {"model": MODEL, "messages": msgs("ttl"), "caching": True}
+    litellm.completion(**ttl_req, mock_response="t", cache={"ttl": 30})
+    wait_puts(installed, 3)
+    r = backend.client()
+    keys = installed.cache.sync_cache._core.keys
+    digests = [d.decode() for d in r.zrange(keys.index(0), 0, -1)]  # index members
+    entry_pttls = sorted(r.pttl(keys.entry(0, d)) for d in digests)
+    assert entry_pttls[0] == -1 and 0 < entry_pttls[1] <= 30_000 and len(entry_pttls) == 2
+    r.close()
+
+
+def test_should_store_refusals_are_counted(installed: FleetLiteLLMCache) -> None:
+    truncated = {
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "cut o"},
+                "finish_reason": "length",
+            }
+        ],
+        "model": MODEL,
+    }
+    kw = {"model": MODEL, "messages": msgs("trunc"), "caching": True}
+    litellm.completion(**kw, mock_response=truncated)
+    fs = wait_puts(installed, 1)
+    assert (fs.puts, fs.not_stored) == (0, 1)
+    assert not hit_flag(litellm.completion(**kw, mock_response=truncated))
+    assert litellm_should_store({"embedding": [0.1], "index": 0})  # LiteLLM's embedding items
+    assert not litellm_should_store({"choices": []})
+
+
+def test_another_process_shares_hits(installed: FleetLiteLLMCache, backend: Any) -> None:
+    code = f"""
+import os, sys, time
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+import litellm
+from fleetcache.integrations.litellm import fleetcache_litellm_cache
+c = fleetcache_litellm_cache(sys.argv[1], key_prefix=sys.argv[2])
+r = litellm.completion(model={MODEL!r}, messages=[{{"role": "user", "content": "fleet"}}],
+                       mock_response="from another process", caching=True)
+deadline = time.monotonic() + 10
+while c.cache.sync_cache.fleet_stats().puts < 1 and time.monotonic() < deadline:
+    time.sleep(0.02)
+print(r._hidden_params.get("cache_hit"))
+"""
+    prefix = installed.cache.sync_cache.key_prefix
+    out = subprocess.run(
+        [sys.executable, "-c", code, backend.url, prefix],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=ROOT,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "None"  # a miss over there
+    got = litellm.completion(
+        model=MODEL,
+        messages=[{"role": "user", "content": "fleet"}],
+        mock_response="not used",
+        caching=True,
+    )
+    assert hit_flag(got) and got.choices[0].message.content == "from another process"
+    fs = stats(installed)
+    assert (fs.hits, fs.misses, fs.puts) == (1, 1, 1)
+
+
+def test_redis_down_sync_and_async() -> None:
+    cache = fleetcache_litellm_cache(f"redis://127.0.0.1:{free_port()}/0", key_prefix="down")
+    try:
+        kw = {
+            "model": MODEL,
+            "messages": msgs("down"),
+            "mock_response": "upstream",
+            "caching": True,
+        }
+        for _ in range(2):
+            r = litellm.completion(**kw)
+            assert r.choices[0].message.content == "upstream" and not hit_flag(r)
+
+        async def twice() -> list[Any]:
+            return [await litellm.acompletion(**kw) for _ in range(2)]
+
+        for r in asyncio.run(twice()):
+            assert r.choices[0].message.content == "upstream" and not hit_flag(r)
+        assert cache.cache.sync_cache.error_count >= 1
+    finally:
+        litellm.disable_cache()
+
+
+def test_backend_arguments(backend: Any, prefix: str) -> None:
+    plain = RedisExactCache(url=backend.url, key_prefix=prefix)
+    with pytest.raises(ValueError, match="LITELLM_IGNORE"):
+        FleetLiteLLMBackend(cache=plain)
+    with pytest.raises(TypeError, match="either url"):
+        FleetLiteLLMBackend(url=backend.url, cache=plain)
+    with pytest.raises(TypeError, match="ignore"):
+        FleetLiteLLMBackend(url=backend.url, ignore=())
+    good = RedisExactCache(url=backend.url, key_prefix=prefix, ignore=LITELLM_IGNORE)
+    b = FleetLiteLLMBackend(cache=good)
+    assert asyncio.run(b.test_connection())["status"] == "success"
+    # given caches only: async calls run the sync cache in a thread
+    b.set_cache(
+        "k1",
+        {
+            "timestamp": 1.0,
+            "response": json.dumps(
+                {
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "x"},
+                            "finish_reason": "stop",
+                        }
+                    ]
+                }
+            ),
+        },
+        model=MODEL,
+    )
+    got = asyncio.run(b.async_get_cache("k1", model=MODEL))
+    assert got["response"]["choices"][0]["message"]["content"] == "x"
+    assert abs(got["timestamp"] - time.time()) < 5
+    assert b.get_cache("missing") is None
+    b.delete_cache("k1")
+    assert b.get_cache("k1") is None
+    plain.close()
+    good.close()
