@@ -64,19 +64,20 @@ demo:
 	$(PIP) install ".[demo]"
 	$(PY) -m fleetcache demo $(DEMO_ARGS)
 
-# BENCH_MODE=quick (default, ~2 min, for CI) or full (the README's numbers, ~10 min). Starts its
-# own redis-server on a free loopback port; writes bench/RESULTS.md and bench/results.png.
+# BENCH_MODE=quick (default, ~3 min, for CI) or full (the README's numbers, ~12 min). Starts its
+# own redis-server (and valkey-server) on free loopback ports; writes bench/RESULTS.md and
+# bench/results.png. Run as a module from the repository root (bench/ is a package).
 BENCH_MODE ?= quick
 bench: install
 	$(PIP) install ".[bench]"
-	BENCH_MODE=$(BENCH_MODE) $(PY) bench/run.py $(BENCH_ARGS)
+	BENCH_MODE=$(BENCH_MODE) $(PY) -m bench.run $(BENCH_ARGS)
 
 # The fault-injection suite alone, with the full 60 s soak, recording its figures into
 # bench/faults-summary.json and bench/RESULTS.md.
 faults: install check-redis
 	FLEETCACHE_SOAK_SECONDS=60 FLEETCACHE_FAULTS_SUMMARY=$(CURDIR)/bench/faults-summary.json \
 	  $(PY) -m pytest -m faults $(PYTEST_ARGS)
-	$(PY) bench/run.py --render
+	$(PY) -m bench.run --render
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

@@ -6,7 +6,7 @@ one holder computes for a random 0.1-0.6 s (so the answer lands at a random poin
 waiters' backoff), W waiters ask meanwhile; added latency = waiter return - holder return
 (the holder returns right after its store-and-release script). Sync: threads; async: tasks.
 
-    python bench/flight_latency.py [--rounds 20] [--waiters 8] [--tasks 50]
+    python -m bench.flight_latency [--rounds 20] [--waiters 8] [--tasks 50]
 """
 
 from __future__ import annotations
@@ -19,13 +19,11 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.servers import ServerProc, redis_server_bin
 
 from fleetcache import AsyncRedisExactCache, LLMResponse, RedisExactCache
+from fleetcache.embedded import EmbeddedServer, redis_server_bin
+
+Req = tuple[str, str, str, float, int]
 
 
 def _summary(name: str, ms: list[float]) -> str:
@@ -43,7 +41,7 @@ def sync_rounds(url: str, rounds: int, waiters: int) -> list[float]:
         RedisExactCache(url=url, key_prefix="bench-flight", socket_timeout=5) for _ in range(4)
     ]
     for r in range(rounds):
-        req = (f"q{r}-{uuid.uuid4().hex}", "s", "m", 0.0, 8)
+        req: Req = (f"q{r}-{uuid.uuid4().hex}", "s", "m", 0.0, 8)
         took = random.uniform(0.1, 0.6)
         leased = threading.Event()
         done: dict[str, float] = {}
@@ -53,11 +51,11 @@ def sync_rounds(url: str, rounds: int, waiters: int) -> list[float]:
             time.sleep(took)
             return LLMResponse(content="x")
 
-        def holder(req: tuple = req, done: dict = done) -> None:  # type: ignore[type-arg]
+        def holder(req: Req = req, done: dict[str, float] = done) -> None:
             caches[0].get_or_compute(*req, compute)
             done["holder"] = time.perf_counter()
 
-        def waiter(i: int, req: tuple = req, done: dict = done) -> None:  # type: ignore[type-arg]
+        def waiter(i: int, req: Req = req, done: dict[str, float] = done) -> None:
             caches[i % 4].get_or_compute(*req, compute)
             done[f"w{i}"] = time.perf_counter()
 
@@ -81,7 +79,7 @@ async def async_rounds(url: str, rounds: int, tasks: int) -> list[float]:
         AsyncRedisExactCache(url=url, key_prefix="bench-flight", socket_timeout=5) for _ in range(4)
     ]
     for r in range(rounds):
-        req = (f"aq{r}-{uuid.uuid4().hex}", "s", "m", 0.0, 8)
+        req: Req = (f"aq{r}-{uuid.uuid4().hex}", "s", "m", 0.0, 8)
         took = random.uniform(0.1, 0.6)
         leased = asyncio.Event()
 
@@ -90,7 +88,7 @@ async def async_rounds(url: str, rounds: int, tasks: int) -> list[float]:
             await asyncio.sleep(took)
             return LLMResponse(content="x")
 
-        async def timed(i: int, req: tuple = req) -> float:  # type: ignore[type-arg]
+        async def timed(i: int, req: Req = req) -> float:
             await caches[i % 4].get_or_compute(*req, compute)
             return time.perf_counter()
 
@@ -114,7 +112,7 @@ def main() -> int:
     if binary is None:
         print("redis-server not found", file=sys.stderr)
         return 3
-    server = ServerProc(binary).start()
+    server = EmbeddedServer(binary).start()
     try:
         print(f"waiter added latency (answer stored -> waiter returns), {a.rounds} rounds")
         print(_summary("sync", sync_rounds(server.url, a.rounds, a.waiters)))

@@ -7,7 +7,7 @@ loopback ports and stops by PID (never port 6379):
 3. eviction: a namespace overfilled to ~3x ``maxmemory`` under volatile-lru, allkeys-lru and
    allkeys-random: what survives (counters, index) and what the numbers say afterwards.
 
-    python bench/operations.py [--part shards|memory|eviction] [--json out.json]
+    python -m bench.operations [--part shards|memory|eviction] [--json out.json]
 
 Every loop is bounded in count; timings are medians of repeated calls on a shared machine.
 """
@@ -18,22 +18,16 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from redis.crc import key_slot
 
-from redis.crc import key_slot  # noqa: E402
-from tests.cluster import ClusterProcs, redis_cli_bin  # noqa: E402
-from tests.servers import ServerProc, redis_server_bin  # noqa: E402
-
-from fleetcache import LLMResponse, RedisExactCache  # noqa: E402
+from bench._cluster import BenchCluster, redis_cli_bin
+from fleetcache import LLMResponse, RedisExactCache
+from fleetcache.embedded import EmbeddedServer, redis_server_bin
 
 
 def req(i: int) -> tuple[str, str, str, float, int]:
@@ -60,11 +54,11 @@ def median_ms(fn: Any, n: int) -> float:
 def part_shards(entries: int = 6000) -> dict[str, Any]:
     binary, cli = redis_server_bin(), redis_cli_bin()
     assert binary and cli, "redis-server and redis-cli are needed"
-    cluster = ClusterProcs(binary, cli).start()
+    cluster = BenchCluster(binary, cli).start()
     out: dict[str, Any] = {"entries": entries, "rows": []}
     try:
         # slot -> node map of this cluster (3 equal ranges from redis-cli --cluster create)
-        ranges = cluster._slot_view(cluster.ports[0])
+        ranges = cluster.slot_view(cluster.ports[0])
 
         def node_of(slot: int) -> int:
             return next(p for lo, hi, p in ranges if lo <= slot <= hi)
@@ -120,10 +114,10 @@ def part_shards(entries: int = 6000) -> dict[str, Any]:
 def part_memory(n: int = 2000) -> dict[str, Any]:
     binary = redis_server_bin()
     assert binary
-    srv = ServerProc(binary).start()
+    srv = EmbeddedServer(binary).start()
     out: dict[str, Any] = {"entries": n, "rows": []}
     try:
-        r = srv.client()
+        r: Any = srv.client()
         for size in (200, 1000, 4000, 16000):
             prefix = f"m:{size}"
             cache = RedisExactCache(url=srv.url, key_prefix=prefix, compress_threshold=None)
@@ -180,12 +174,12 @@ def part_eviction(
     out: dict[str, Any] = {"maxmemory_mb": maxmemory_mb, "content_bytes": size, "rows": []}
     n = 3 * maxmemory_mb * 1_000_000 // (size + 300)  # ~3x maxmemory of entries
     for policy, ttl, paced in policies:
-        srv = ServerProc(
+        srv = EmbeddedServer(
             binary,
             extra=("--maxmemory", f"{maxmemory_mb}mb", "--maxmemory-policy", policy),
         ).start()
         try:
-            r = srv.client()
+            r: Any = srv.client()
             cache = RedisExactCache(
                 url=srv.url,
                 key_prefix="ev",

@@ -25,9 +25,10 @@ import sys
 import time
 import timeit
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from fleetcache import LLMResponse, RedisExactCache
+from fleetcache import FinishReason, LLMResponse, RedisExactCache
 from fleetcache._codec import Codec
 from fleetcache._signing import Signer
 from fleetcache.embedded import EmbeddedServer
@@ -43,7 +44,7 @@ def _response(i: int, size: int) -> LLMResponse:
     text = " ".join(words)[:size]  # text that zlib shrinks only a little, like real answers
     return LLMResponse(
         content=text,
-        finish_reason="stop",
+        finish_reason=FinishReason.STOP,
         usage={"prompt_tokens": 120, "completion_tokens": 300, "total_tokens": 420},
     )
 
@@ -113,14 +114,14 @@ def run(seconds: float) -> dict[str, Any]:
             }
             raws = {k: c.encode(_response(1, size), "ab" * 16) for k, c in cores.items()}
             client = {
-                k: _best_us(lambda c=c, raw=raws[k]: c.decode(raw, "ab" * 16), number=500)
+                k: _best_us(partial(c.decode, raws[k], "ab" * 16), number=500)
                 for k, c in cores.items()
             }
             out[f"{size} B"] = {
                 "get hit, µs": med,
                 "client decode (MAC check + msgpack + validation), µs": client,
-                "sign alone, µs": _best_us(lambda s=signer, e=env: s.sign("ab" * 16, e)),
-                "verify alone, µs": _best_us(lambda s=signer, e=signed: s.verify("ab" * 16, e)),
+                "sign alone, µs": _best_us(partial(signer.sign, "ab" * 16, env)),
+                "verify alone, µs": _best_us(partial(signer.verify, "ab" * 16, signed)),
                 "envelope bytes": {"unsigned": len(env), "signed": len(signed)},
             }
             for c in (*caches.values(), writer):

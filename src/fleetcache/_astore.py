@@ -144,6 +144,14 @@ class AsyncStore:
         try:
             ins = next(op) if first is None else first
             while True:
+                if type(ins) is Call:  # the common step (every get and put) checked first
+                    try:
+                        result = await self.call(ins)
+                    except Exception as exc:
+                        ins = op.throw(as_fault(exc))
+                    else:
+                        ins = op.send(result)
+                    continue
                 if isinstance(ins, Sleep):
                     await asyncio.sleep(ins.seconds)
                     ins = op.send(None)
