@@ -10,6 +10,7 @@ import pytest
 from pydantic import Field
 
 from fleetcache._bulk import BATCH_CHUNK, op_get_many, op_put_many, plan_get_many, plan_put_many
+from fleetcache._codec import ACCEPT_PREFIX
 from fleetcache._core import Batch, Call, Core
 from fleetcache._models import LLMResponse
 from fleetcache.errors import EntryTooLargeError, LayoutMismatchError
@@ -60,7 +61,8 @@ def test_get_many_is_one_batch_grouped_by_shard_in_request_order() -> None:
         assert {_shard(core, by_key[k]) for k in entries} == {shard}
         positions = [reqs.index(by_key[k]) for k in entries]
         assert positions == sorted(positions)  # request order within the shard
-        # ARGV: the accepted magic, then (digest, model) per entry, in key order
+        # ARGV: the accepted magic (once per call), then (digest, model) per entry, in key order
+        assert fixed_args(call) == (ACCEPT_PREFIX,)
         assert item_args(call) == [(digest(by_key[k]), b"m1") for k in entries]
         covered += entries
     assert sorted(covered) == sorted(by_key)

@@ -20,7 +20,7 @@ from fleetcache._bulk import (
 )
 from fleetcache._core import Call, Compute, Core, Sleep
 from fleetcache._models import LLMResponse
-from fleetcache.errors import EntryTooLargeError
+from fleetcache.errors import EntryTooLargeError, LayoutMismatchError
 
 from ..support.core_data import (
     FIELDS,
@@ -432,3 +432,23 @@ def test_response_model_of_the_cache_is_what_a_hit_returns(clock: FakeClock) -> 
     lease_call(op, first=True)
     op.reply([HIT, envelope(core, answer())])
     assert type(op.result) is Mine
+
+
+@pytest.mark.parametrize("leased", [True, False])
+def test_a_flight_put_seeing_another_layout_raises_after_the_answer_is_kept(
+    clock: FakeClock, leased: bool
+) -> None:
+    """The flight's put re-asserts the layout too; another recorded layout raises
+    ``LayoutMismatchError`` out of the op, with the computed answer already on the flight
+    (the facade returns it under "miss": a paid-for answer is never lost)."""
+    core = make_core(shards=2)
+    flight, op, _ = start(core, wait=None if leased else 0, clock=clock)
+    lease_call(op, first=True)
+    op.reply([GRANTED] if leased else [HELD, 60_000])
+    op.expect_compute()
+    resp = answer("paid for")
+    op.reply(resp)
+    expect_put(op, core, "put_release" if leased else "put")
+    with pytest.raises(LayoutMismatchError, match="shards=2"):
+        op.reply([[b"fleetcache-1;shards=8", 0], [1, 1] if leased else 1])
+    assert flight.computed and flight.response == resp and flight.compute_error is None
