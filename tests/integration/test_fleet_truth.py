@@ -18,7 +18,7 @@ import msgpack
 import pytest
 from pydantic import BaseModel
 
-from fleetcache import CacheUnavailableError, LLMResponse, RedisExactCache
+from fleetcache import CacheUnavailableError, LLMResponse, RedisExactCache, ToolCallResult
 from fleetcache._codec import HEADER
 from fleetcache._keys import KeySpace
 from fleetcache.cli import main
@@ -263,7 +263,7 @@ def _big_int_response() -> LLMResponse:
     return LLMResponse(
         content="big",
         parsed={"id": 2**70, "neg": -(2**100), "list": [2**64, 2**63 - 1, -(2**63)]},
-        tool_calls=[{"id": "c1", "name": "f", "arguments": {"n": 10**30}}],
+        tool_calls=[ToolCallResult(id="c1", name="f", arguments={"n": 10**30})],
         usage={"total_tokens": 12},
     )
 

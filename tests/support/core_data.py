@@ -9,9 +9,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from fleetcache._codec import ACCEPT_PREFIX, HEADER
-from fleetcache._core import DEFAULT_MAX_ENTRY_BYTES, Core
+from fleetcache._core import DEFAULT_MAX_ENTRY_BYTES, Call, Core
 from fleetcache._keys import digest_of, normalise_request
 from fleetcache._models import LLMResponse
+
+from .script_driver import ScriptedOp
 
 PREFIX = "t"
 FIELDS = ("What is a lease?", "Be brief.", "m1", 0.0, 64)
@@ -72,3 +74,23 @@ def corrupt_envelopes(tokens: int = 5) -> dict[str, bytes]:
 def contents(results: Sequence[BaseModel | None]) -> list[str | None]:
     """The ``content`` of each response (``None`` for a miss)."""
     return [r.content if isinstance(r, LLMResponse) else None for r in results]
+
+
+def meta_key(core: Core) -> str:
+    """``{P}:meta``: where the namespace's layout is recorded."""
+    return f"{{{core.keys.prefix}}}:meta"
+
+
+def expect_put(op: ScriptedOp[Any], core: Core, name: str = "put") -> Call:
+    """The pending step must be a put (script ``name``) batched after the layout
+    re-assertion: ``layout-1`` on ``{P}:meta`` with this cache's layout in write mode "1"
+    (record it if the record vanished), in the same round trip. Returns the put call."""
+    layout, put = op.expect_batch("layout", name).calls
+    assert layout.keys == (meta_key(core),)
+    assert layout.args == (core.layout, "1")
+    return put
+
+
+def layout_ok(core: Core, written: int = 0) -> list[Any]:
+    """``layout-1``'s reply when this cache's layout is recorded (``{recorded, written}``)."""
+    return [core.layout.encode(), written]

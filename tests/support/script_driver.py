@@ -14,7 +14,8 @@ Every instruction is checked as it is yielded (``check_step``): a ``Call`` names
 script, passes the number of KEYS and ARGV its Lua source reads (``lua_shape.call_shape``:
 exactly, or ``fixed + per_item * n`` for variadic scripts), at most 1,000 keys, all in one
 hash tag (one cluster slot), with plain ``str``/``bytes``/``int``/``float`` arguments; a
-``Batch`` holds at least one ``Call`` and nothing else; a ``Sleep`` is finite and >= 0.
+``Batch`` holds at least one ``Call`` and nothing else; a ``Sleep`` is finite and >= 0; a
+``Compute`` that renews a lease carries a well-formed ``Call`` and a finite interval > 0.
 
 Time: ``FakeClock`` stands in for ``time.monotonic`` (the test patches it into the module
 under test); replying to a ``Sleep`` advances it by the sleep's length instead of sleeping.
@@ -113,6 +114,9 @@ def check_step(step: object) -> None:
         assert math.isfinite(step.seconds) and step.seconds >= 0, f"bad {step!r}"
     else:
         assert isinstance(step, Compute), f"not an instruction: {step!r}"
+        if step.renew is not None:
+            check_call(step.renew)
+            assert math.isfinite(step.every) and step.every > 0, f"bad renewal {step!r}"
 
 
 class ScriptedOp(Generic[T]):
@@ -184,9 +188,11 @@ class ScriptedOp(Generic[T]):
         assert isinstance(step, Sleep), f"expected a Sleep, got {step!r}"
         return step.seconds
 
-    def expect_compute(self) -> None:
+    def expect_compute(self) -> Compute:
+        """The pending step, a ``Compute`` (its ``renew`` call, if any, already checked)."""
         step = self.pending
         assert isinstance(step, Compute), f"expected Compute, got {step!r}"
+        return step
 
     # -- answering ----------------------------------------------------------------------
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import Field
 
 from fleetcache._bulk import BATCH_CHUNK, op_get_many, op_put_many, plan_get_many, plan_put_many
+from fleetcache._codec import ACCEPT_PREFIX
 from fleetcache._core import Batch, Call, Core
-from fleetcache.errors import EntryTooLargeError
+from fleetcache._models import LLMResponse
+from fleetcache.errors import EntryTooLargeError, LayoutMismatchError
 
 from ..support.core_data import (
     answer,
@@ -18,10 +21,18 @@ from ..support.core_data import (
     corrupt_envelopes,
     digest,
     envelope,
+    layout_ok,
     make_core,
+    meta_key,
     request,
 )
 from ..support.script_driver import ScriptedOp, fixed_args, item_args
+
+
+class Strict(LLMResponse):
+    """A stricter response model (a newer release mid-rollout): ``content`` required."""
+
+    content: str = Field(min_length=30)
 
 
 def _entries(call: Call) -> list[str]:
@@ -50,7 +61,8 @@ def test_get_many_is_one_batch_grouped_by_shard_in_request_order() -> None:
         assert {_shard(core, by_key[k]) for k in entries} == {shard}
         positions = [reqs.index(by_key[k]) for k in entries]
         assert positions == sorted(positions)  # request order within the shard
-        # ARGV: the accepted magic, then (digest, model) per entry, in key order
+        # ARGV: the accepted magic (once per call), then (digest, model) per entry, in key order
+        assert fixed_args(call) == (ACCEPT_PREFIX,)
         assert item_args(call) == [(digest(by_key[k]), b"m1") for k in entries]
         covered += entries
     assert sorted(covered) == sorted(by_key)
@@ -102,11 +114,47 @@ def test_get_many_drops_corrupt_bodies_in_one_more_batch() -> None:
     op.reply([[bad["bad msgpack"], good, None, bad["unknown flag"]]])
     drops = op.expect_batch("drop_corrupt", "drop_corrupt")
     assert [c.args for c in drops.calls] == [
-        (digest(reqs[0]), b"m1", 3, bad["bad msgpack"]),
-        (digest(reqs[3]), b"m1", 3, bad["unknown flag"]),
+        (digest(reqs[0]), b"m1", 3, bad["bad msgpack"], "1"),
+        (digest(reqs[3]), b"m1", 3, bad["unknown flag"], "1"),
     ]
     op.reply([1, 1])
     assert contents(op.result) == [None, "fine", None, None]
+
+
+def test_get_many_reading_one_corrupt_entry_thrice_counts_corrupt_once() -> None:
+    """The same corrupt entry requested three times in one batch: each read undoes its own
+    counted hit (model, tokens), and all three drops are compare-and-delete on the same
+    bytes, so only the one that deletes counts corrupt (the others reply 0)."""
+    core = make_core()
+    raw = corrupt_envelopes(tokens=2)["bad zlib"]
+    op = ScriptedOp(op_get_many(core, plan_get_many(core, [request(1)] * 3)))
+    op.expect_batch("get_many")
+    op.reply([[raw, raw, raw]])
+    drops = op.expect_batch("drop_corrupt", "drop_corrupt", "drop_corrupt")
+    assert {c.keys for c in drops.calls} == {core.keys.entry_keys(0, digest(request(1)))}
+    assert [c.args for c in drops.calls] == [(digest(request(1)), b"m1", 2, raw, "1")] * 3
+    op.reply([1, 0, 0])  # one deleted it (and counted corrupt); the others found it gone
+    assert op.result == [None] * 3 and len(op.trace) == 2
+
+
+def test_get_many_keeps_entries_a_stricter_model_rejects() -> None:
+    """A body that decodes but fails this cache's model is a miss with mode "0" (kept,
+    counted rejected), next to an undecodable one (mode "1", dropped) in the same Batch."""
+    writer = make_core()
+    core = make_core(response_model=Strict)
+    reqs = [request(0), request(1)]
+    ok_elsewhere = envelope(writer, answer("short", tokens=4))
+    bad = corrupt_envelopes(tokens=3)["not a map"]
+    op = ScriptedOp(op_get_many(core, plan_get_many(core, reqs)))
+    op.expect_batch("get_many")
+    op.reply([[ok_elsewhere, bad]])
+    drops = op.expect_batch("drop_corrupt", "drop_corrupt")
+    assert [c.args for c in drops.calls] == [
+        (digest(reqs[0]), b"m1", 4, ok_elsewhere, "0"),
+        (digest(reqs[1]), b"m1", 3, bad, "1"),
+    ]
+    op.reply([0, 1])
+    assert op.result == [None, None]
 
 
 def test_get_many_of_nothing_does_no_io() -> None:
@@ -142,10 +190,12 @@ def test_put_many_is_one_batch_of_per_shard_calls_with_ttl_in_ms() -> None:
     assert ttl_ms == 2500 and not refused
     op = ScriptedOp(op_put_many(core, plan, ttl_ms))
     batch = op.expect_batch()
-    assert {c.script.name for c in batch.calls} == {"put_many"}
-    assert len(batch.calls) == len({_shard(core, it[:5]) for it in items})
+    layout, *puts = batch.calls  # the layout re-assertion first, in the same round trip
+    assert layout.script.name == "layout" and layout.args == (core.layout, "1")
+    assert {c.script.name for c in puts} == {"put_many"}
+    assert len(puts) == len({_shard(core, it[:5]) for it in items})
     stored = {}
-    for call in batch.calls:
+    for call in puts:
         ttl, prune, cap = fixed_args(call)
         assert ttl == 2500  # ms
         assert isinstance(prune, int) and 0 < prune <= 1000  # bounded pruning
@@ -154,8 +204,8 @@ def test_put_many_is_one_batch_of_per_shard_calls_with_ttl_in_ms() -> None:
             assert isinstance(d, str) and isinstance(payload, bytes) and key.endswith(f"e:{d}")
             stored[d] = contents([core.codec.decode(payload)])[0]
     assert stored == {digest(it[:5]): f"a{i}" for i, it in enumerate(items)}
-    op.reply([2] * len(batch.calls))
-    assert op.result == 2 * len(batch.calls)  # new entries, added up
+    op.reply([layout_ok(core), *[2] * len(puts)])
+    assert op.result == 2 * len(puts)  # new entries, added up (not the layout reply)
 
 
 def test_put_many_uses_the_cache_ttl_by_default_and_chunks_at_500() -> None:
@@ -163,9 +213,9 @@ def test_put_many_uses_the_cache_ttl_by_default_and_chunks_at_500() -> None:
     items = [(*request(i), answer()) for i in range(BATCH_CHUNK + 3)]
     plan, ttl_ms = plan_put_many(core, items, None, lambda exc: None)
     op = ScriptedOp(op_put_many(core, plan, ttl_ms))
-    batch = op.expect_batch("put_many", "put_many")
-    assert [len(_entries(c)) for c in batch.calls] == [BATCH_CHUNK, 3]
-    assert {fixed_args(c)[0] for c in batch.calls} == {500}
+    _layout, *puts = op.expect_batch("layout", "put_many", "put_many").calls
+    assert [len(_entries(c)) for c in puts] == [BATCH_CHUNK, 3]
+    assert {fixed_args(c)[0] for c in puts} == {500}
 
 
 def test_put_many_skips_an_item_over_max_entry_bytes_through_refuse() -> None:
@@ -175,7 +225,7 @@ def test_put_many_skips_an_item_over_max_entry_bytes_through_refuse() -> None:
     plan, ttl_ms = plan_put_many(core, items, None, refused.append)
     assert len(refused) == 1 and isinstance(refused[0], EntryTooLargeError)
     op = ScriptedOp(op_put_many(core, plan, ttl_ms))
-    (call,) = op.expect_batch("put_many").calls
+    _layout, call = op.expect_batch("layout", "put_many").calls
     assert [d for d, _payload in item_args(call)] == [digest(request(0))]
 
 
@@ -197,10 +247,27 @@ def test_put_many_passes_each_shards_cap() -> None:
     plan, ttl_ms = plan_put_many(core, items, None, lambda exc: None)
     op = ScriptedOp(op_put_many(core, plan, ttl_ms))
     caps = {}
-    for call in op.expect_batch().calls:
+    layout, *puts = op.expect_batch().calls
+    assert layout.args == ("fleetcache-1;shards=3;max_entries=10", "1")  # cap is recorded
+    for call in puts:
         shard = int(call.keys[0].split(":")[1].rstrip("}"))
         caps[shard] = fixed_args(call)[2]
     assert caps == {0: 4, 1: 3, 2: 3}  # 10 split as evenly as possible, adding up to 10
+
+
+def test_put_many_reasserts_the_layout_once_per_batch() -> None:
+    """One ``layout-1`` call (write mode, on ``{P}:meta``) however many shards and calls;
+    another recorded layout raises the mismatch after the round trip."""
+    core = make_core(shards=4)
+    items = [(*request(i), answer()) for i in range(40)]
+    plan, ttl_ms = plan_put_many(core, items, None, lambda exc: None)
+    op = ScriptedOp(op_put_many(core, plan, ttl_ms))
+    batch = op.expect_batch()
+    names = [c.script.name for c in batch.calls]
+    assert names[0] == "layout" and names.count("layout") == 1
+    assert batch.calls[0].keys == (meta_key(core),)
+    with pytest.raises(LayoutMismatchError):
+        op.reply([[b"fleetcache-1;shards=1", 0], *[1] * (len(names) - 1)])
 
 
 def test_put_many_of_nothing_does_no_io() -> None:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import math
 
 import pytest
+from pydantic import Field
 
 from fleetcache import ChunkProgress, FleetStats, LayoutMismatchError
 from fleetcache._codec import ACCEPT_PREFIX
 from fleetcache._core import CHUNK, Call
+from fleetcache._models import LLMResponse
 from fleetcache.errors import EntryTooLargeError
 
 from ..support.core_data import (
@@ -20,7 +22,10 @@ from ..support.core_data import (
     digest,
     entry_keys,
     envelope,
+    expect_put,
+    layout_ok,
     make_core,
+    meta_key,
 )
 from ..support.script_driver import ScriptedOp, run_op
 
@@ -58,7 +63,8 @@ def test_get_corrupt_hit_is_dropped_and_becomes_a_miss(kind: str) -> None:
     drop = op.expect_call("drop_corrupt")
     assert drop.keys == entry_keys(core)
     # undo the counted hit for this model and its tokens; delete only these exact bytes
-    assert drop.args == (digest(), b"m1", 5, raw)
+    # (mode "1": undecodable, counted corrupt by the call that deletes it)
+    assert drop.args == (digest(), b"m1", 5, raw, "1")
     op.reply(1)
     assert op.result is None
     assert [s.script.name for s in op.trace if isinstance(s, Call)] == ["get", "drop_corrupt"]
@@ -110,7 +116,7 @@ def test_put_encodes_the_response_with_the_ttl_in_ms(
     core = make_core(ttl_seconds=cache_ttl)
     resp = answer(tokens=9)
     op = ScriptedOp(core.op_put(FIELDS, resp, call_ttl))
-    call = op.expect_call("put")
+    call = expect_put(op, core)
     assert call.keys == entry_keys(core)
     d, payload, ttl_ms, prune, cap = call.args
     assert d == digest()
@@ -119,14 +125,14 @@ def test_put_encodes_the_response_with_the_ttl_in_ms(
     assert payload.startswith(ACCEPT_PREFIX)
     assert ttl_ms == ms
     assert isinstance(prune, int) and 0 < prune <= 1000  # bounded pruning per put
-    op.reply(1)
+    op.reply([layout_ok(core), 1])
     assert op.done and op.result is None
 
 
 def test_put_with_max_entries_passes_the_shards_cap() -> None:
     core = make_core(max_entries=7)
     op = ScriptedOp(core.op_put(FIELDS, answer()))
-    assert op.expect_call("put").args[4] == 7
+    assert expect_put(op, core).args[4] == 7
 
 
 @pytest.mark.parametrize(
@@ -152,7 +158,7 @@ def test_large_bodies_are_compressed_and_still_decode() -> None:
     core = make_core(compress_threshold=100)
     resp = answer("abc " * 500)
     op = ScriptedOp(core.op_put(FIELDS, resp))
-    payload = op.expect_call("put").args[1]
+    payload = expect_put(op, core).args[1]
     assert isinstance(payload, bytes) and len(payload) < 500
     assert core.codec.decode(payload) == resp
 
@@ -175,9 +181,10 @@ def test_layout_is_recorded_then_accepted() -> None:
     op = ScriptedOp(core.op_check_layout())
     call = op.expect_call("layout")
     assert call.keys == ("{t}:meta",)
-    (layout,) = call.args
+    layout, mode = call.args
     assert isinstance(layout, str) and "shards=3" in layout
-    op.reply(layout.encode())  # the server answers with what is recorded (bytes)
+    assert mode == "1"  # a data call records the layout when none is recorded
+    op.reply([layout.encode(), 1])  # {recorded (bytes), written}
     assert op.done and core.layout_checked
 
 
@@ -186,8 +193,69 @@ def test_layout_recorded_differently_is_refused() -> None:
     op = ScriptedOp(core.op_check_layout())
     op.expect_call("layout")
     with pytest.raises(LayoutMismatchError, match="shards="):
-        op.reply(b"fleetcache-1;shards=1")
+        op.reply([b"fleetcache-1;shards=1", 0])
     assert not core.layout_checked
+
+
+def test_looking_at_the_layout_never_writes_it() -> None:
+    """``write=False`` (stats, len, the CLI): read-only mode "0"; nothing recorded is no
+    error, and the layout is not marked checked (nothing proved it ours)."""
+    core = make_core(shards=3)
+    op = ScriptedOp(core.op_check_layout(write=False))
+    call = op.expect_call("layout")
+    assert call.keys == (meta_key(core),) and call.args == (core.layout, "0")
+    op.reply([False, 0])
+    assert op.done and not core.layout_checked
+
+
+def test_looking_still_refuses_another_layout() -> None:
+    core = make_core(shards=3)
+    op = ScriptedOp(core.op_check_layout(write=False))
+    op.expect_call("layout")
+    with pytest.raises(LayoutMismatchError):
+        op.reply([b"fleetcache-1;shards=2", 0])
+
+
+def test_a_layout_write_refused_at_oom_is_not_an_error() -> None:
+    """At maxmemory (noeviction) the record cannot be written: the reply says nothing is
+    recorded; the cache goes on (every put re-asserts the layout)."""
+    core = make_core()
+    op = ScriptedOp(core.op_check_layout())
+    op.expect_call("layout")
+    op.reply([False, 0])
+    assert op.done and core.layout_checked
+
+
+# -- the layout re-asserted by every put ---------------------------------------------------
+
+
+def test_put_reasserts_the_layout_in_the_same_round_trip() -> None:
+    """The put is batched after ``layout-1`` in write mode: a fleet whose record vanished
+    (a restart without persistence, an eviction) records it again on its next put."""
+    core = make_core(shards=2, max_entries=10)
+    assert core.layout.endswith(";max_entries=10")  # the cap is part of the layout
+    op = ScriptedOp(core.op_put(FIELDS, answer()))
+    put = expect_put(op, core)  # (layout, put): one Batch, one round trip
+    assert put.keys == entry_keys(core)
+    op.reply([layout_ok(core, written=1), 1])  # the record was missing: written again
+    assert op.done and core.layout_checked
+
+
+def test_put_whose_layout_record_is_another_raises_the_mismatch() -> None:
+    core = make_core(shards=2)
+    op = ScriptedOp(core.op_put(FIELDS, answer()))
+    expect_put(op, core)
+    with pytest.raises(LayoutMismatchError, match="shards=2"):
+        op.reply([[b"fleetcache-1;shards=4", 0], 1])
+    assert not core.layout_checked
+
+
+def test_put_whose_layout_write_was_refused_goes_on() -> None:
+    core = make_core()
+    op = ScriptedOp(core.op_put(FIELDS, answer()))
+    expect_put(op, core)
+    op.reply([[False, 0], 1])  # OOM: the record could not be written, the put is fine
+    assert op.done and op.result is None
 
 
 # -- size, stats, reset ---------------------------------------------------------------------
@@ -303,9 +371,9 @@ def test_signed_cache_serves_an_entry_it_signed() -> None:
     core = make_core(signing_key=KEY)
     resp = answer()
     put = ScriptedOp(core.op_put(FIELDS, resp))
-    payload = put.expect_call("put").args[1]
+    payload = expect_put(put, core).args[1]
     assert isinstance(payload, bytes)
-    put.reply(1)
+    put.reply([layout_ok(core), 1])
     get = ScriptedOp(core.op_get(FIELDS))
     get.expect_call("get")
     get.reply(payload)
@@ -330,3 +398,37 @@ def test_signed_cache_drops_an_entry_that_does_not_verify(writer: str) -> None:
     assert drop.args == (digest(), b"m1", 9, raw, "hit")
     op.reply(1)
     assert op.result is None
+
+
+# -- rejected: decodes, but not as this cache's (stricter) model ---------------------------
+
+
+class Strict(LLMResponse):
+    """A stricter response model (a newer release mid-rollout): ``content`` required."""
+
+    content: str = Field(min_length=30)
+
+
+def test_an_entry_a_stricter_model_rejects_is_a_miss_that_keeps_it() -> None:
+    """Written by a process whose model accepts it, read by one whose model does not: a
+    miss (the counted hit undone), counted rejected, and NOT deleted (mode "0"), since the
+    other processes still use it."""
+    raw = envelope(make_core(), answer("short", tokens=6))
+    core = make_core(response_model=Strict)
+    op = ScriptedOp(core.op_get(FIELDS))
+    op.expect_call("get")
+    op.reply(raw)
+    drop = op.expect_call("drop_corrupt")
+    assert drop.keys == entry_keys(core)
+    assert drop.args == (digest(), b"m1", 6, raw, "0")  # "0": keep it, count rejected
+    op.reply(0)  # not deleted
+    assert op.done and op.result is None
+
+
+def test_the_stricter_model_still_serves_what_it_accepts() -> None:
+    resp = Strict(content="long enough to pass the strict model", usage={"total_tokens": 1})
+    core = make_core(response_model=Strict)
+    op = ScriptedOp(core.op_get(FIELDS))
+    op.expect_call("get")
+    op.reply(envelope(make_core(), resp))
+    assert op.result == resp and len(op.trace) == 1

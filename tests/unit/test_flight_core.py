@@ -1,18 +1,26 @@
 """Single-flight (``get_or_compute``) in the pure core, branch by branch, run by the scripted
 driver with a fake clock: no Redis, no real sleep. Each test feeds the replies of
-``get_or_lease-4`` ({1, bytes} hit, {2} lease granted, {3, pttl} lease held elsewhere) and
-asserts what the flight asks for next: a Compute, a put, a release, or a Sleep of how long."""
+``get_or_lease-4`` ({1, bytes} hit, {2} lease granted, {3, pttl} lease held elsewhere, {4}
+the holder's answer could not be stored) and asserts what the flight asks for next: a
+Compute (renewing the lease, for a holder), a put batched with the layout re-assertion, a
+release (or the "uncacheable" marker), or a Sleep of how long."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from pydantic import Field
 
-from fleetcache._bulk import Flight
-from fleetcache._core import Call, Core, Sleep
+from fleetcache._bulk import (
+    RENEW_MIN_INTERVAL,
+    RENEW_PER_LEASE,
+    UNCACHEABLE_MARKER_MS,
+    Flight,
+)
+from fleetcache._core import Call, Compute, Core, Sleep
 from fleetcache._models import LLMResponse
-from fleetcache.errors import EntryTooLargeError
+from fleetcache.errors import EntryTooLargeError, LayoutMismatchError
 
 from ..support.core_data import (
     FIELDS,
@@ -21,12 +29,14 @@ from ..support.core_data import (
     digest,
     entry_keys,
     envelope,
+    expect_put,
+    layout_ok,
     lease_key,
     make_core,
 )
 from ..support.script_driver import FakeClock, ScriptedOp
 
-HIT, GRANTED, HELD = 1, 2, 3
+HIT, GRANTED, HELD, UNCACHEABLE = 1, 2, 3, 4
 #: The poll intervals a waiter sleeps (s): 2 ms, growing x1.5, capped at 25 ms.
 BACKOFF = [0.002, 0.003, 0.0045, 0.00675, 0.010125, 0.0151875, 0.02278125, 0.025, 0.025]
 
@@ -62,14 +72,17 @@ def lease_call(op: ScriptedOp[Any], *, first: bool) -> Call:
     return call
 
 
-def finish(op: ScriptedOp[Any], store: str = "put_release") -> None:
+def finish(op: ScriptedOp[Any], store: str = "put_release", core: Core | None = None) -> None:
     """Answer a pending Compute and the call storing its answer (``put_release`` with a
-    lease, ``put`` without). A flight is never left suspended at a Compute: closing it
-    there would run its release path."""
-    op.expect_compute()
+    lease, ``put`` without), batched after the layout re-assertion. A holder's Compute
+    renews its lease, a lease-less one does not. A flight is never left suspended at a
+    Compute: closing it there would run its release path."""
+    core = core or make_core()
+    compute = op.expect_compute()
+    assert (compute.renew is not None) == (store == "put_release")
     op.reply(answer())
-    op.expect_call(store)
-    op.reply(1)
+    expect_put(op, core, store)
+    op.reply([layout_ok(core), [1, 1] if store == "put_release" else 1])
     assert op.done
 
 
@@ -98,13 +111,48 @@ def test_lease_granted_computes_then_stores_and_releases_in_one_call(clock: Fake
     flight, op, _, token = granted(core, clock)
     resp = answer("computed")
     op.reply(resp)
-    put = op.expect_call("put_release")
+    put = expect_put(op, core, "put_release")  # with the layout, in one round trip
     assert put.keys == (*entry_keys(core), lease_key(core))
     d, payload, ttl_ms, _prune, tok, cap = put.args
     assert (d, ttl_ms, tok, cap) == (digest(), 60_000, token, 0)  # released only if ours
     assert isinstance(payload, bytes) and core.codec.decode(payload) == resp
-    op.reply(1)
+    op.reply([layout_ok(core), [1, 1]])
     assert op.result == resp and flight.computed and flight.response == resp
+
+
+@pytest.mark.parametrize(
+    ("lease", "every"),
+    [(30.0, 30.0 / RENEW_PER_LEASE), (0.9, 0.3), (0.012, RENEW_MIN_INTERVAL)],
+)
+def test_a_holder_renews_its_lease_while_computing(
+    clock: FakeClock, lease: float, every: float
+) -> None:
+    """The holder's Compute carries ``renew_lease-1`` (its own token, the full lease in ms)
+    to run every lease/3 s (at least 10 ms apart) while compute runs, so a compute slower
+    than the lease keeps it and the waiters do not start computing too."""
+    core = make_core()
+    _f, op, _ = start(core, lease=lease, clock=clock)
+    token = lease_call(op, first=True).args[3]
+    op.reply([GRANTED])
+    compute = op.expect_compute()
+    assert compute.renew is not None
+    assert compute.renew.script.name == "renew_lease"
+    assert compute.renew.keys == (lease_key(core),)
+    assert compute.renew.args == (token, round(lease * 1000))  # compare-and-extend, ms
+    assert compute.every == pytest.approx(every)
+    assert 0 < compute.every < lease  # renewed before it can lapse
+    op.reply(answer())
+    expect_put(op, core, "put_release")
+    op.reply([layout_ok(core), [1, 1]])
+    assert op.done
+
+
+def test_a_caller_without_a_lease_renews_nothing(clock: FakeClock) -> None:
+    _f, op, _ = start(wait=0, clock=clock)
+    lease_call(op, first=True)
+    op.reply([HELD, 60_000])
+    assert op.expect_compute() == Compute()  # no renewal call
+    finish(op, "put")
 
 
 def test_lease_held_polls_with_backoff_until_the_answer_lands(clock: FakeClock) -> None:
@@ -155,14 +203,14 @@ def test_wait_timeout_ends_the_wait_and_computes_without_a_lease(clock: FakeCloc
         slept.append(op.expect_sleep())
         op.reply()
         lease_call(op, first=False)
-    op.expect_compute()
+    assert op.expect_compute().renew is None  # no lease: nothing to renew
     # 2 + 3 + 4.5 ms, then only the 0.5 ms left: no sleep goes past the deadline
     assert slept == pytest.approx([0.002, 0.003, 0.0045, 0.0005])
     assert clock.now - t0 == pytest.approx(0.01)
     op.reply(answer())
-    put = op.expect_call("put")  # a plain put: this caller holds no lease to release
+    put = expect_put(op, core)  # a plain put: this caller holds no lease to release
     assert put.keys == entry_keys(core)
-    op.reply(1)
+    op.reply([layout_ok(core), 1])
     assert flight.computed
 
 
@@ -179,7 +227,8 @@ def test_compute_raising_releases_the_lease_and_reraises(clock: FakeClock) -> No
     boom = RuntimeError("the LLM failed")
     op.throw(boom)
     release = op.expect_call("release_lease")
-    assert release.keys == (lease_key(core),) and release.args == (token,)
+    # delete it (marker 0 ms): the failure may be transient, a waiter may take the lease
+    assert release.keys == (lease_key(core),) and release.args == (token, 0)
     with pytest.raises(RuntimeError, match="the LLM failed"):
         op.reply(1)
     assert flight.compute_error is boom and not flight.computed
@@ -203,26 +252,77 @@ def test_compute_raising_without_a_lease_releases_nothing(clock: FakeClock) -> N
     assert [s.script.name for s in op.trace if isinstance(s, Call)] == ["get_or_lease"]
 
 
-def test_an_answer_too_large_to_store_is_returned_and_the_lease_released(
+def test_an_answer_too_large_to_store_is_returned_and_marks_the_lease_uncacheable(
     clock: FakeClock,
 ) -> None:
+    """The answer is paid for: returned, and the refusal is a logged skip. The lease is
+    replaced by the "uncacheable" marker (not deleted) for UNCACHEABLE_MARKER_MS, so the
+    waiters compute at once instead of taking the lease one after another."""
     core = make_core(max_entry_bytes=100, compress_threshold=None)
-    flight, op, refused, _token = granted(core, clock)
+    flight, op, refused, token = granted(core, clock)
     big = answer("x" * 500)
     op.reply(big)
-    op.expect_call("release_lease")
+    release = op.expect_call("release_lease")
+    assert release.keys == (lease_key(core),)
+    assert release.args == (token, UNCACHEABLE_MARKER_MS)
+    assert UNCACHEABLE_MARKER_MS > 0
     op.reply(1)
     assert op.result == big and flight.computed
     assert len(refused) == 1 and isinstance(refused[0], EntryTooLargeError)
+    assert [s.script.name for s in op.trace if isinstance(s, Call)] == [
+        "get_or_lease",
+        "release_lease",
+    ]  # nothing stored
 
 
-def test_compute_returning_a_non_model_releases_and_raises(clock: FakeClock) -> None:
-    flight, op, _, _token = granted(make_core(), clock)
+def test_compute_returning_a_non_model_is_returned_with_a_logged_skip(
+    clock: FakeClock,
+) -> None:
+    """Not this cache's response model: it cannot be stored, but compute ran and its answer
+    is returned as is (the refusal goes to ``refuse``, a logged skip with "miss"), with
+    the lease marked uncacheable like any answer that cannot be stored."""
+    flight, op, refused, token = granted(make_core(), clock)
     op.reply("not a response model")
-    op.expect_call("release_lease")
-    with pytest.raises(TypeError):
-        op.reply(1)
-    assert isinstance(flight.compute_error, TypeError)
+    release = op.expect_call("release_lease")
+    assert release.args == (token, UNCACHEABLE_MARKER_MS)
+    op.reply(1)
+    assert op.result == "not a response model"
+    assert flight.computed and flight.compute_error is None
+    assert len(refused) == 1 and isinstance(refused[0], TypeError)
+
+
+def test_an_unstorable_answer_without_a_lease_releases_nothing(clock: FakeClock) -> None:
+    core = make_core(max_entry_bytes=100, compress_threshold=None)
+    _f, op, refused = start(core, wait=0, clock=clock)
+    lease_call(op, first=True)
+    op.reply([HELD, 60_000])
+    op.expect_compute()
+    big = answer("x" * 500)
+    op.reply(big)
+    assert op.result == big and len(refused) == 1
+    assert [s.script.name for s in op.trace if isinstance(s, Call)] == ["get_or_lease"]
+
+
+@pytest.mark.parametrize("polls", [0, 3])
+def test_a_waiter_seeing_the_uncacheable_marker_computes_at_once(
+    clock: FakeClock, polls: int
+) -> None:
+    """{4}: the last holder's answer could not be stored. At the first look or at a poll,
+    the caller stops waiting, computes without a lease (nothing to renew) and puts."""
+    core = make_core()
+    flight, op, _ = start(core, clock=clock)
+    lease_call(op, first=True)
+    for _ in range(polls):
+        op.reply([HELD, 60_000])
+        op.expect_sleep()
+        op.reply()
+        lease_call(op, first=False)
+    t0 = clock.now
+    op.reply([UNCACHEABLE])
+    assert op.expect_compute().renew is None  # no Sleep first, and no lease held
+    assert clock.now == t0
+    finish(op, "put", core)
+    assert flight.computed and not flight.coalesced
 
 
 def test_corrupt_entry_at_first_look_is_dropped_then_polled_again(clock: FakeClock) -> None:
@@ -232,7 +332,7 @@ def test_corrupt_entry_at_first_look_is_dropped_then_polled_again(clock: FakeClo
     raw = corrupt_envelopes(tokens=7)["bad msgpack"]
     op.reply([HIT, raw])
     drop = op.expect_call("drop_corrupt")  # undo the hit get_or_lease counted
-    assert drop.args == (digest(), b"m1", 7, raw)
+    assert drop.args == (digest(), b"m1", 7, raw, "1")  # "1": delete, count corrupt
     op.reply(1)
     lease_call(op, first=False)  # counted once already: the next look is a poll
     op.reply([GRANTED])
@@ -250,7 +350,50 @@ def test_corrupt_entry_seen_while_waiting_undoes_the_coalesced_count(clock: Fake
     raw = corrupt_envelopes(tokens=4)["not a map"]
     op.reply([HIT, raw])
     drop = op.expect_call("drop_coalesced")
-    assert drop.keys == entry_keys(core) and drop.args == (digest(), 4, raw)
+    assert drop.keys == entry_keys(core) and drop.args == (digest(), 4, raw, "1")
+    op.reply(1)
+    lease_call(op, first=False)  # dropped: poll again
+    op.reply([GRANTED])
+    finish(op)
+
+
+class Strict(LLMResponse):
+    """A stricter response model (a newer release mid-rollout): ``content`` required."""
+
+    content: str = Field(min_length=30)
+
+
+@pytest.mark.parametrize("while_waiting", [False, True])
+def test_an_entry_a_stricter_model_rejects_is_kept_and_computed_without_a_lease(
+    clock: FakeClock, while_waiting: bool
+) -> None:
+    """Rejected (decodes, but not as this model): the hit is undone with mode "0" (kept for
+    the readers whose model accepts it, counted rejected, not deleted). It will not go away,
+    so the caller does not wait for it: it computes without a lease and puts its own."""
+    raw = envelope(make_core(), answer("short", tokens=5))
+    core = make_core(response_model=Strict)
+    flight, op, _ = start(core, clock=clock)
+    lease_call(op, first=True)
+    if while_waiting:
+        op.reply([HELD, 60_000])
+        op.expect_sleep()
+        op.reply()
+        lease_call(op, first=False)
+    op.reply([HIT, raw])
+    if while_waiting:
+        drop = op.expect_call("drop_coalesced")
+        assert drop.args == (digest(), 5, raw, "0")
+    else:
+        drop = op.expect_call("drop_corrupt")
+        assert drop.args == (digest(), b"m1", 5, raw, "0")
+    op.reply(0)  # kept
+    assert op.expect_compute().renew is None  # no lease taken
+    mine = Strict(content="an answer long enough for Strict", usage={"total_tokens": 3})
+    op.reply(mine)
+    payload = expect_put(op, core).args[1]
+    assert isinstance(payload, bytes) and core.codec.decode(payload) == mine
+    op.reply([layout_ok(core), 0])
+    assert op.result == mine and flight.computed and not flight.coalesced
 
 
 @pytest.mark.parametrize(
@@ -289,3 +432,23 @@ def test_response_model_of_the_cache_is_what_a_hit_returns(clock: FakeClock) -> 
     lease_call(op, first=True)
     op.reply([HIT, envelope(core, answer())])
     assert type(op.result) is Mine
+
+
+@pytest.mark.parametrize("leased", [True, False])
+def test_a_flight_put_seeing_another_layout_raises_after_the_answer_is_kept(
+    clock: FakeClock, leased: bool
+) -> None:
+    """The flight's put re-asserts the layout too; another recorded layout raises
+    ``LayoutMismatchError`` out of the op, with the computed answer already on the flight
+    (the facade returns it under "miss": a paid-for answer is never lost)."""
+    core = make_core(shards=2)
+    flight, op, _ = start(core, wait=None if leased else 0, clock=clock)
+    lease_call(op, first=True)
+    op.reply([GRANTED] if leased else [HELD, 60_000])
+    op.expect_compute()
+    resp = answer("paid for")
+    op.reply(resp)
+    expect_put(op, core, "put_release" if leased else "put")
+    with pytest.raises(LayoutMismatchError, match="shards=2"):
+        op.reply([[b"fleetcache-1;shards=8", 0], [1, 1] if leased else 1])
+    assert flight.computed and flight.response == resp and flight.compute_error is None

@@ -15,6 +15,7 @@ from ..support.script_driver import FakeClock, ScriptedOp, check_step, run_op
 
 GET = script("get")
 KEYS3 = ("{t:0}:e:d", "{t:0}:i", "{t:0}:s")
+RENEW = script("renew_lease")
 
 
 @pytest.mark.parametrize(
@@ -32,6 +33,9 @@ KEYS3 = ("{t:0}:e:d", "{t:0}:i", "{t:0}:s")
         ),
         (Batch(()), "at least one Call"),
         (Sleep(float("nan")), "bad Sleep"),
+        (Compute(Call(RENEW, ("{t:0}:l:d",), ("tok",)), 1.0), "1 arguments, the script takes 2"),
+        (Compute(Call(RENEW, ("{t:0}:l:d",), ("tok", 1000)), 0.0), "bad renewal"),
+        (Compute(Call(RENEW, ("{t:0}:l:d",), ("tok", 1000)), float("inf")), "bad renewal"),
         ("EVALSHA", "not an instruction"),
     ],
 )
@@ -46,6 +50,7 @@ def test_well_formed_instructions_pass() -> None:
     check_step(Batch((Call(gm, ("{t:0}:i", "{t:0}:s", "{t:0}:e:a"), (b"FC", "a", b"m")),)))
     check_step(Sleep(0.0))
     check_step(Compute())
+    check_step(Compute(Call(RENEW, ("{t:0}:l:d",), ("tok", 1000)), 0.01))
 
 
 def _op() -> Generator[Any, Any, str]:
