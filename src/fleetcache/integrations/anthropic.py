@@ -40,8 +40,10 @@ from anthropic.types import (
 
 from ..aio import AsyncRedisExactCache
 from ..cache import RedisExactCache
+from ._aendpoint import AsyncCachedCreate
 from ._anthropic_stream import MessageAssembler, replay_events
-from ._wrap import AsyncCachedCreate, CachedCreate, Codec, Proxy, WrapOptions, cache_flavour
+from ._endpoint import CachedCreate
+from ._wrap import Codec, Proxy, WrapOptions, cache_flavour
 
 __all__ = ["CODEC", "CachedAnthropic", "CachedAsyncAnthropic", "cached"]
 

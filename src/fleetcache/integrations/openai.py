@@ -33,8 +33,10 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from ..aio import AsyncRedisExactCache
 from ..cache import RedisExactCache
+from ._aendpoint import AsyncCachedCreate
+from ._endpoint import CachedCreate
 from ._openai_stream import ChatCompletionAssembler, replay_chunks
-from ._wrap import AsyncCachedCreate, CachedCreate, Codec, Proxy, WrapOptions, cache_flavour
+from ._wrap import Codec, Proxy, WrapOptions, cache_flavour
 
 __all__ = ["CODEC", "CachedAsyncOpenAI", "CachedOpenAI", "cached"]
 
