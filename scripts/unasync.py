@@ -49,6 +49,7 @@ WORDS = (
     ("AsyncReplayStream", "ReplayStream"),
     ("AsyncRecordingStream", "RecordingStream"),
     ("AsyncCachedCreate", "CachedCreate"),
+    ("AsyncStreamBase", "StreamBase"),
     ("AsyncStream", "Stream"),
     ("AsyncIterator", "Iterator"),
     ("__anext__", "__next__"),

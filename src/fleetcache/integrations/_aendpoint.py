@@ -15,17 +15,51 @@ from __future__ import annotations
 # sync-only: from collections.abc import Callable, Generator, Iterator
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable  # async-only
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._info import CacheInfo, attach
 from ._wrap import Codec, WrapOptions, build_request, digest_for, dump, info_of, log, replayable
 
-__all__ = ["AsyncCachedCreate", "AsyncRecordingStream", "AsyncReplayStream"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["AsyncCachedCreate", "AsyncRecordingStream", "AsyncReplayStream", "AsyncStreamBase"]
 
 T = TypeVar("T")
 
 
-class AsyncReplayStream(Generic[T]):
+class AsyncStreamBase(Generic[T]):
+    """What both streams share: iteration over ``_iterator`` and the context manager."""
+
+    # sync-only: _iterator: Generator[T, None, None]
+    _iterator: AsyncGenerator[T, None]  # async-only
+
+    async def __anext__(self) -> T:
+        return await self._iterator.__anext__()
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        # A for loop, not ``yield from``: like the SDK's Stream, a ``break`` out of one
+        # loop leaves the stream where it was instead of closing it.
+        async for item in self._iterator:
+            yield item
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """End the stream (the subclass says what else it closes)."""
+        raise NotImplementedError
+
+
+class AsyncReplayStream(AsyncStreamBase[T]):
     """A cache hit served as a stream of the SDK's own chunk (or event) objects.
 
     Mirrors what users touch on the SDK's ``AsyncStream``: ``async for x in s``,
@@ -45,32 +79,12 @@ class AsyncReplayStream(Generic[T]):
         for item in self._items:  # async-only
             yield item  # async-only
 
-    async def __anext__(self) -> T:
-        return await self._iterator.__anext__()
-
-    async def __aiter__(self) -> AsyncIterator[T]:
-        # A for loop, not ``yield from``: like the SDK's Stream, a ``break`` out of one
-        # loop leaves the stream where it was instead of closing it.
-        async for item in self._iterator:
-            yield item
-
-    async def __aenter__(self) -> AsyncReplayStream[T]:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def close(self) -> None:
         """Stop the stream: further iteration yields nothing."""
         await self._iterator.aclose()
 
 
-class AsyncRecordingStream(Generic[T]):
+class AsyncRecordingStream(AsyncStreamBase[T]):
     """A miss: the upstream SDK stream passed through item by item, recorded on the way.
 
     Each item reaches the caller as soon as the upstream yields it. ``fold`` sees each
@@ -105,26 +119,6 @@ class AsyncRecordingStream(Generic[T]):
             yield item
         if self._fold is not None:
             await self._finish()
-
-    async def __anext__(self) -> T:
-        return await self._iterator.__anext__()
-
-    async def __aiter__(self) -> AsyncIterator[T]:
-        # A for loop, not ``yield from``: like the SDK's Stream, a ``break`` out of one
-        # loop leaves the stream where it was instead of closing it.
-        async for item in self._iterator:
-            yield item
-
-    async def __aenter__(self) -> AsyncRecordingStream[T]:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         """Close the upstream response; nothing is stored unless the stream had ended."""

@@ -13,17 +13,50 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._info import CacheInfo, attach
 from ._wrap import Codec, WrapOptions, build_request, digest_for, dump, info_of, log, replayable
 
-__all__ = ["CachedCreate", "RecordingStream", "ReplayStream"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["CachedCreate", "RecordingStream", "ReplayStream", "StreamBase"]
 
 T = TypeVar("T")
 
 
-class ReplayStream(Generic[T]):
+class StreamBase(Generic[T]):
+    """What both streams share: iteration over ``_iterator`` and the context manager."""
+
+    _iterator: Generator[T, None, None]
+
+    def __next__(self) -> T:
+        return self._iterator.__next__()
+
+    def __iter__(self) -> Iterator[T]:
+        # A for loop, not ``yield from``: like the SDK's Stream, a ``break`` out of one
+        # loop leaves the stream where it was instead of closing it.
+        for item in self._iterator:
+            yield item
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the stream (the subclass says what else it closes)."""
+        raise NotImplementedError
+
+
+class ReplayStream(StreamBase[T]):
     """A cache hit served as a stream of the SDK's own chunk (or event) objects.
 
     Mirrors what users touch on the SDK's ``Stream``: ``for x in s``,
@@ -40,32 +73,12 @@ class ReplayStream(Generic[T]):
     def __stream__(self) -> Generator[T, None, None]:
         yield from self._items
 
-    def __next__(self) -> T:
-        return self._iterator.__next__()
-
-    def __iter__(self) -> Iterator[T]:
-        # A for loop, not ``yield from``: like the SDK's Stream, a ``break`` out of one
-        # loop leaves the stream where it was instead of closing it.
-        for item in self._iterator:
-            yield item
-
-    def __enter__(self) -> ReplayStream[T]:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         """Stop the stream: further iteration yields nothing."""
         self._iterator.close()
 
 
-class RecordingStream(Generic[T]):
+class RecordingStream(StreamBase[T]):
     """A miss: the upstream SDK stream passed through item by item, recorded on the way.
 
     Each item reaches the caller as soon as the upstream yields it. ``fold`` sees each
@@ -99,26 +112,6 @@ class RecordingStream(Generic[T]):
             yield item
         if self._fold is not None:
             self._finish()
-
-    def __next__(self) -> T:
-        return self._iterator.__next__()
-
-    def __iter__(self) -> Iterator[T]:
-        # A for loop, not ``yield from``: like the SDK's Stream, a ``break`` out of one
-        # loop leaves the stream where it was instead of closing it.
-        for item in self._iterator:
-            yield item
-
-    def __enter__(self) -> RecordingStream[T]:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the upstream response; nothing is stored unless the stream had ended."""
