@@ -21,7 +21,7 @@ from fleetcache import LLMResponse, RedisExactCache
 from fleetcache._codec import HEADER
 from fleetcache.cli import main
 
-from ..support.threads import ThreadGroup
+from ..support.threads import ThreadGroup, wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -85,15 +85,6 @@ class Fleet(ThreadGroup):
     def ops(self) -> int:
         with self.lock:
             return self.gets + self.puts
-
-
-def wait_until(pred: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def cli_stats(url: str, prefix: str) -> int:

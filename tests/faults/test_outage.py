@@ -13,7 +13,7 @@ import pytest
 from fleetcache import CacheUnavailableError, LLMResponse, RedisExactCache
 
 from ..support.proxy import StallProxy
-from ..support.threads import ThreadGroup
+from ..support.threads import ThreadGroup, wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -61,15 +61,6 @@ class Workers(ThreadGroup):
                 self.slowest = max(self.slowest, t1 - t0)
                 self.calls.append((t0, t1, got))
             time.sleep(0.001)
-
-
-def wait_until(pred: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_kill9_and_restart(server_factory: Any, record: dict[str, Any]) -> None:

@@ -1,9 +1,10 @@
-"""A group of daemon worker threads for the fault scenarios: started by ``with``, stopped
-(``stop`` set, each joined for up to 10 s) when the block ends."""
+"""Threads for the fault scenarios: a group of daemon workers started by ``with`` and stopped
+(``stop`` set, each joined for up to 10 s) when the block ends, and ``wait_until``."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,3 +34,13 @@ class ThreadGroup:
         self.stop.set()
         for t in self.threads:
             t.join(10)
+
+
+def wait_until(pred: Callable[..., object], timeout: float = 10.0) -> bool:
+    """Poll ``pred()`` every 20 ms until it is true (``True``) or ``timeout`` s pass (``False``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
