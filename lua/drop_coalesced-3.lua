@@ -18,19 +18,10 @@
 
   Writes use pcall: at maxmemory (noeviction) the bad entry is still dropped.
 ]]
+--- @include "drop_unusable"
 redis.pcall('HINCRBY', KEYS[3], 'coalesced', -1)
 local tokens = tonumber(ARGV[2])
 if tokens > 0 then
   redis.pcall('HINCRBY', KEYS[3], 'tokens_saved', -tokens)
 end
-if ARGV[4] ~= '1' then
-  redis.pcall('HINCRBY', KEYS[3], 'rejected', 1)
-  return 0
-end
-if redis.pcall('GET', KEYS[1]) == ARGV[3] then
-  redis.pcall('DEL', KEYS[1])
-  redis.pcall('ZREM', KEYS[2], ARGV[1])
-  redis.pcall('HINCRBY', KEYS[3], 'corrupt', 1)
-  return 1
-end
-return 0
+return drop_unusable(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3], ARGV[4] == '1')

@@ -25,6 +25,7 @@
   Writes use pcall: at maxmemory (noeviction) the bad entry is still dropped; the entry is
   read with pcall too (a key of another type is simply not the same bytes).
 ]]
+--- @include "drop_unusable"
 redis.pcall('HINCRBY', KEYS[3], 'hits', -1)
 redis.pcall('HINCRBY', KEYS[3], 'mh:' .. ARGV[2], -1)
 local tokens = tonumber(ARGV[3])
@@ -33,14 +34,4 @@ if tokens > 0 then
 end
 redis.pcall('HINCRBY', KEYS[3], 'misses', 1)
 redis.pcall('HINCRBY', KEYS[3], 'mm:' .. ARGV[2], 1)
-if ARGV[5] ~= '1' then
-  redis.pcall('HINCRBY', KEYS[3], 'rejected', 1)
-  return 0
-end
-if redis.pcall('GET', KEYS[1]) == ARGV[4] then
-  redis.pcall('DEL', KEYS[1])
-  redis.pcall('ZREM', KEYS[2], ARGV[1])
-  redis.pcall('HINCRBY', KEYS[3], 'corrupt', 1)
-  return 1
-end
-return 0
+return drop_unusable(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[4], ARGV[5] == '1')

@@ -19,14 +19,8 @@
   Expiry is absolute server time (TIME + ttl_ms, PXAT) and the same number is the index
   score, so the index knows exactly when the entry stops being live.
 ]]
---- @include "now_ms"
---- @include "store_entry"
---- @include "prune_expired"
---- @include "enforce_cap"
-local now = now_ms()
+--- @include "put_entry"
 local cap = tonumber(ARGV[5]) or 0
-local added = store_entry(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), now, cap > 0)
-redis.call('HINCRBY', KEYS[3], 'puts', 1)
-prune_expired(KEYS[2], KEYS[3], now, tonumber(ARGV[4]))
-enforce_cap(KEYS[2], KEYS[3], now, cap, {[ARGV[1]] = true})
+local added = put_entry(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], tonumber(ARGV[3]),
+  tonumber(ARGV[4]), cap)
 return added

@@ -20,16 +20,10 @@
       added     1 if the digest was not in the index (a new entry), else 0
       released  1 if the lease was still ours and was deleted, else 0 (it had expired)
 ]]
---- @include "now_ms"
---- @include "store_entry"
---- @include "prune_expired"
---- @include "enforce_cap"
-local now = now_ms()
+--- @include "put_entry"
 local cap = tonumber(ARGV[6]) or 0
-local added = store_entry(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), now, cap > 0)
-redis.call('HINCRBY', KEYS[3], 'puts', 1)
-prune_expired(KEYS[2], KEYS[3], now, tonumber(ARGV[4]))
-enforce_cap(KEYS[2], KEYS[3], now, cap, {[ARGV[1]] = true})
+local added = put_entry(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], tonumber(ARGV[3]),
+  tonumber(ARGV[4]), cap)
 local released = 0
 if redis.call('GET', KEYS[4]) == ARGV[5] then
   redis.call('DEL', KEYS[4])

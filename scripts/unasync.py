@@ -28,6 +28,7 @@ PKG = ROOT / "src" / "fleetcache"
 PAIRS = (
     (PKG / "aio.py", PKG / "cache.py", "import threading"),
     (PKG / "_astore.py", PKG / "_store.py", "import threading\nimport time"),
+    (PKG / "integrations" / "_aendpoint.py", PKG / "integrations" / "_endpoint.py", ""),
 )
 
 #: Whole-word replacements, applied in order.
@@ -44,6 +45,15 @@ WORDS = (
     ("__aexit__", "__exit__"),
     ("aclose", "close"),
     ("Awaitable[Any]", "Any"),
+    ("Awaitable[None]", "None"),
+    ("AsyncReplayStream", "ReplayStream"),
+    ("AsyncRecordingStream", "RecordingStream"),
+    ("AsyncCachedCreate", "CachedCreate"),
+    ("AsyncStreamBase", "StreamBase"),
+    ("AsyncStream", "Stream"),
+    ("AsyncIterator", "Iterator"),
+    ("__anext__", "__next__"),
+    ("__aiter__", "__iter__"),
 )
 #: Plain-text replacements (docstrings, comments), applied to the whole source first, in
 #: order. ``WORDS`` then apply to their result, except inside « »: a name written
@@ -78,6 +88,18 @@ Generated from ``aio.py`` (``«Async»RedisExactCache``, the source) by ``script
         "``stats`` is a property and ``len(cache)`` the live size; use ``with`` or\n"
         "    ``close()``. The asyncio twin is ``«Async»RedisExactCache``.",
     ),
+    (
+        """One cached SDK endpoint for asyncio: the ``create`` wrapper and its two stream objects.
+
+This file is the source: ``_endpoint.py`` (the sync ``CachedCreate``, ``ReplayStream``,
+``RecordingStream``) is generated from it by ``scripts/unasync.py``; edit here, then run
+``python scripts/unasync.py``.""",
+        """One cached SDK endpoint (sync): the ``create`` wrapper and its two stream objects.
+
+Generated from ``«_a»endpoint.py`` (the asyncio source) by ``scripts/unasync.py``.""",
+    ),
+    ("``__anext__``, ", "``next()``, "),
+    ("through an ``AsyncRedisExactCache``", "through a ``RedisExactCache``"),
 )
 _SYNC_ONLY = re.compile(r"^(?P<indent>[ \t]*)# sync-only: ?(?P<code>.*)$")
 _ASYNC_ONLY = re.compile(r"[ \t]*# async-only[ \t]*$")

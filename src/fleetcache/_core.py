@@ -300,6 +300,11 @@ class Core:
         else:
             if len(payload) > self.max_entry_bytes and self.codec.has_raw(response):
                 payload = self.codec.encode(response, without_raw=True)
+        return self.seal(digest, payload)
+
+    def seal(self, digest: str, payload: bytes) -> bytes:
+        """``payload`` (an envelope of either path) as stored for ``digest``: signed when the
+        cache has a signing key, then ``EntryTooLargeError`` if over ``max_entry_bytes``."""
         if self.signer is not None:
             payload = self.signer.sign(digest, payload)
         if len(payload) > self.max_entry_bytes:

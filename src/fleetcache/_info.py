@@ -30,9 +30,9 @@ class CacheInfo:
     """Where one response came from.
 
     ``hit``: served from the cache (``True``) or computed by the upstream (``False``).
-    ``age_seconds``: seconds since the entry was stored (server clock, millisecond
-    precision) for a hit; ``None`` for a miss. ``digest``: the request's digest (32 hex
-    characters), the key of its entry.
+    ``age_seconds``: seconds since the entry was stored (the writer's and the reader's wall
+    clocks, millisecond precision) for a hit; ``None`` for a miss. ``digest``: the
+    request's digest (32 hex characters), the key of its entry.
     """
 
     hit: bool

@@ -61,22 +61,30 @@ class LLMResponse(BaseModel):
     )
 
 
-class CacheStats(BaseModel):
+class _HitRate:
+    """``total`` and ``hit_rate`` from ``hits`` and ``misses`` (both stats models)."""
+
+    if TYPE_CHECKING:  # fields of the model this is mixed into
+        hits: int
+        misses: int
+
+    @property
+    def total(self) -> int:
+        """Total gets seen (hits + misses)."""
+        return self.hits + self.misses
+
+    @property
+    def hit_rate(self) -> float:
+        """Fraction of gets that were hits, 0.0-1.0 (0.0 when there were none)."""
+        return self.hits / self.total if self.total else 0.0
+
+
+class CacheStats(_HitRate, BaseModel):
     """Snapshot of the cache's counters (fleet-wide here: read from Redis)."""
 
     hits: int = Field(default=0, ge=0, description="Requests served from cache.")
     misses: int = Field(default=0, ge=0, description="Requests that bypassed the cache.")
     size: int = Field(default=0, ge=0, description="Current number of live entries.")
-
-    @property
-    def total(self) -> int:
-        """Total requests seen by the cache (hits + misses)."""
-        return self.hits + self.misses
-
-    @property
-    def hit_rate(self) -> float:
-        """Fraction of requests that were hits, 0.0-1.0 (0.0 when there were none)."""
-        return self.hits / self.total if self.total else 0.0
 
     def __repr__(self) -> str:
         return (
@@ -154,7 +162,7 @@ COUNTERS: tuple[Counter, ...] = (
 COUNTER_NAMES: frozenset[str] = frozenset(c.name for c in COUNTERS)
 
 
-class _FleetStatsBase(BaseModel):
+class _FleetStatsBase(_HitRate, BaseModel):
     """The fields of ``FleetStats`` that are not counters, and its methods."""
 
     size: int = Field(default=0, description="Live entries of the namespace now.")
@@ -170,16 +178,6 @@ class _FleetStatsBase(BaseModel):
     if TYPE_CHECKING:  # the counter fields are made from COUNTERS below
 
         def __getattr__(self, name: str) -> int: ...
-
-    @property
-    def total(self) -> int:
-        """hits + misses."""
-        return self.hits + self.misses
-
-    @property
-    def hit_rate(self) -> float:
-        """Fraction of gets that were hits, 0.0-1.0 (0.0 when there were none)."""
-        return self.hits / self.total if self.total else 0.0
 
     def to_cache_stats(self) -> CacheStats:
         """The ``CacheStats`` view (hits, misses, size) of these numbers."""

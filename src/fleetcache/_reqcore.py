@@ -43,7 +43,6 @@ from ._info import CachedDict, CacheInfo
 from ._request import canonical_json, digest_of_canonical, json_data, tokens_of_json
 from ._scripts import script
 from ._signing import ForgedEntry
-from .errors import EntryTooLargeError
 
 #: Envelope flag bit: the body is a request-path record ``[put_time_ms, response]``.
 FLAG_JSON = 0x04
@@ -165,14 +164,7 @@ def encode_entry(core: Core, data: dict[str, Any], put_ms: int, digest: str) -> 
             body = packed
             flags |= FLAG_ZLIB
     payload = HEADER.pack(MAGIC, VERSION, flags, tokens_of_json(data)) + body
-    if core.signer is not None:
-        payload = core.signer.sign(digest, payload)
-    if len(payload) > core.max_entry_bytes:
-        raise EntryTooLargeError(
-            f"encoded response is {len(payload)} bytes, over max_entry_bytes="
-            f"{core.max_entry_bytes}; it was not stored"
-        )
-    return payload
+    return core.seal(digest, payload)
 
 
 def decode_entry(raw: bytes) -> tuple[dict[str, Any], int]:

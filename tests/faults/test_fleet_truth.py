@@ -21,6 +21,8 @@ from fleetcache import LLMResponse, RedisExactCache
 from fleetcache._codec import HEADER
 from fleetcache.cli import main
 
+from ..support.threads import ThreadGroup, wait_until
+
 pytestmark = pytest.mark.faults
 
 KEYS = 20
@@ -34,21 +36,19 @@ def resp(i: int) -> LLMResponse:
     return LLMResponse(content=f"answer {i}", usage={"total_tokens": 7})
 
 
-class Fleet:
+class Fleet(ThreadGroup):
     """Threads doing get/put (and, with ``batch``, get_many of 4) on one cache object over
     ``KEYS`` keys, tallying what they issued and what they were given."""
 
     def __init__(self, cache: RedisExactCache, threads: int = 4, batch: bool = False) -> None:
+        super().__init__()
         self.cache = cache
         self.batch = batch
-        self.stop = threading.Event()
         self.lock = threading.Lock()
         self.errors: list[BaseException] = []
         self.gets = self.puts = self.delivered = self.wrong = 0
         self.slowest = 0.0
-        self.threads = [
-            threading.Thread(target=self._run, args=(w,), daemon=True) for w in range(threads)
-        ]
+        self.spawn(threads, self._run)
 
     def _run(self, w: int) -> None:
         i = w
@@ -81,29 +81,10 @@ class Fleet:
                         self.wrong += int(g != resp(k))
             time.sleep(0.001)
 
-    def __enter__(self) -> Fleet:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(10)
-
     @property
     def ops(self) -> int:
         with self.lock:
             return self.gets + self.puts
-
-
-def wait_until(pred: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def cli_stats(url: str, prefix: str) -> int:

@@ -13,6 +13,7 @@ import pytest
 from fleetcache import CacheUnavailableError, LLMResponse, RedisExactCache
 
 from ..support.proxy import StallProxy
+from ..support.threads import ThreadGroup, wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -25,20 +26,18 @@ def req(i: int) -> tuple[str, str, str, float, int]:
     return (f"question {i}", "sys", "m", 0.0, 64)
 
 
-class Workers:
+class Workers(ThreadGroup):
     """Threads running get/put on one cache object; every exception is kept."""
 
     def __init__(self, cache: RedisExactCache, n: int = 4, keys: int = 20) -> None:
+        super().__init__()
         self.cache = cache
-        self.stop = threading.Event()
         self.errors: list[BaseException] = []
         self.ops = 0
         self.slowest = 0.0
         self.calls: list[tuple[float, float, Any]] = []  # (start, end, get result)
         self._lock = threading.Lock()
-        self.threads = [
-            threading.Thread(target=self._run, args=(w, keys), daemon=True) for w in range(n)
-        ]
+        self.spawn(n, self._run, keys)
 
     def _run(self, w: int, keys: int) -> None:
         i = w
@@ -62,25 +61,6 @@ class Workers:
                 self.slowest = max(self.slowest, t1 - t0)
                 self.calls.append((t0, t1, got))
             time.sleep(0.001)
-
-    def __enter__(self) -> Workers:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(10)
-
-
-def wait_until(pred: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_kill9_and_restart(server_factory: Any, record: dict[str, Any]) -> None:

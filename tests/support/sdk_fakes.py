@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,7 +128,9 @@ class Upstream:
 
     # -- sync transport --------------------------------------------------------------------
 
-    def _sync_body(self, plan: list[bytes | Exception]) -> Iterator[bytes]:
+    def _paced(self, plan: list[bytes | Exception]) -> Iterator[tuple[bytes, bool]]:
+        """Each frame of ``plan`` (an Exception in it is raised) with "is it the first",
+        after which a transport waits for ``hold``; sets ``sent_first`` and ``finished``."""
         for i, frame in enumerate(plan):
             if isinstance(frame, Exception):
                 raise frame
@@ -136,49 +138,41 @@ class Upstream:
                 self.sent_first.set()
             if i == len(plan) - 1:
                 self.finished.set()  # the last frame is going out
-            yield frame
-            if i == 0:
-                if self.hold is not None:
-                    self.hold.wait(10)
+            yield frame, i == 0
         self.finished.set()
 
-    def _start(self, request: httpx2.Request) -> dict[str, Any]:
+    def _sync_body(self, plan: list[bytes | Exception]) -> Iterator[bytes]:
+        for frame, first in self._paced(plan):
+            yield frame
+            if first and self.hold is not None:
+                self.hold.wait(10)
+
+    def _respond(
+        self, request: httpx2.Request, stream: Callable[[list[bytes | Exception]], Any]
+    ) -> httpx2.Response:
+        """One call: counted and kept; the answer as JSON, or ``stream(plan)`` as SSE."""
         self.calls += 1
         body: dict[str, Any] = json.loads(request.content or b"{}")
         self.bodies.append(body)
-        return body
-
-    def handle(self, request: httpx2.Request) -> httpx2.Response:
-        body = self._start(request)
         if not body.get("stream"):
             self.finished.set()
             return httpx2.Response(200, json=self._answer())
         headers = {"content-type": "text/event-stream"}
-        return httpx2.Response(200, headers=headers, content=self._sync_body(self._plan(body)))
+        return httpx2.Response(200, headers=headers, content=stream(self._plan(body)))
+
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
+        return self._respond(request, self._sync_body)
 
     # -- async transport -------------------------------------------------------------------
 
     async def _async_body(self, plan: list[bytes | Exception]) -> AsyncIterator[bytes]:
-        for i, frame in enumerate(plan):
-            if isinstance(frame, Exception):
-                raise frame
-            if i == 0:
-                self.sent_first.set()
-            if i == len(plan) - 1:
-                self.finished.set()  # the last frame is going out
+        for frame, first in self._paced(plan):
             yield frame
-            if i == 0:
-                while self.hold is not None and not self.hold.is_set():
-                    await asyncio.sleep(0.005)
-        self.finished.set()
+            while first and self.hold is not None and not self.hold.is_set():
+                await asyncio.sleep(0.005)
 
     async def ahandle(self, request: httpx2.Request) -> httpx2.Response:
-        body = self._start(request)
-        if not body.get("stream"):
-            self.finished.set()
-            return httpx2.Response(200, json=self._answer())
-        headers = {"content-type": "text/event-stream"}
-        return httpx2.Response(200, headers=headers, content=self._async_body(self._plan(body)))
+        return self._respond(request, self._async_body)
 
     # -- SDK clients on this transport -----------------------------------------------------
 

@@ -5,11 +5,9 @@
   call's keyword arguments before anything reaches the upstream.
 - :func:`build_request`: the dict that is keyed (the SDK call's keyword arguments without
   the SDK's "not given" sentinels, plus the endpoint tag).
-- Stream objects with the surface users touch on the SDKs' ``Stream`` / ``AsyncStream``
-  (iteration, ``next()``, ``with`` / ``async with``, ``close()``, ``response``):
-  :class:`ReplayStream` / :class:`AsyncReplayStream` serve a hit, :class:`RecordingStream`
-  / :class:`AsyncRecordingStream` pass a miss through chunk by chunk and store the
-  assembled answer only when the upstream stream ended normally.
+- :class:`Codec`: how one SDK endpoint's objects are keyed, stored and replayed; the
+  endpoint itself (``CachedCreate`` and its streams) is in ``_aendpoint.py`` (the asyncio
+  source) and ``_endpoint.py`` (sync, generated from it by ``scripts/unasync.py``).
 """
 
 from __future__ import annotations
@@ -17,42 +15,28 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Generator,
-    Iterator,
-    Mapping,
-)
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
-from .._info import CacheInfo, attach, cache_info
+from .._info import CacheInfo, cache_info
 from .._request import request_digest
 
 __all__ = [
     "CONTROLS",
     "ENDPOINT_KEY",
-    "AsyncRecordingStream",
-    "AsyncCachedCreate",
-    "AsyncReplayStream",
-    "CachedCreate",
     "Codec",
     "Proxy",
-    "RecordingStream",
-    "ReplayStream",
     "WrapOptions",
     "build_request",
     "cache_flavour",
     "digest_for",
     "dump",
     "info_of",
+    "log",
+    "replayable",
 ]
 
-T = TypeVar("T")
 log = logging.getLogger("fleetcache.integrations")
 
 #: The per-request cache controls: ``default`` (read, then store a fresh answer),
@@ -178,205 +162,6 @@ def digest_for(cache: object, request: Mapping[str, Any]) -> str:
     return request_digest(request, ignore=getattr(cache, "ignore", None))
 
 
-# --------------------------------------------------------------------------- sync streams
-
-
-class ReplayStream(Generic[T]):
-    """A cache hit served as a stream of the SDK's own chunk (or event) objects.
-
-    Mirrors what users touch on the SDK's ``Stream``: ``for x in s``, ``next(s)``,
-    ``with s:``, ``s.close()`` (ends the iteration). ``response`` is ``None``: no HTTP
-    response was made. ``fleetcache.cache_info(s)`` tells the hit and its age.
-    """
-
-    response: Any = None
-
-    def __init__(self, items: list[T]) -> None:
-        self._items = items
-        self._iterator = self.__stream__()
-
-    def __stream__(self) -> Generator[T, None, None]:
-        yield from self._items
-
-    def __next__(self) -> T:
-        return self._iterator.__next__()
-
-    def __iter__(self) -> Iterator[T]:
-        # A for loop, not ``yield from``: like the SDK's Stream, a ``break`` out of one
-        # loop leaves the stream where it was instead of closing it.
-        for item in self._iterator:  # noqa: UP028
-            yield item
-
-    def __enter__(self) -> ReplayStream[T]:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop the stream: further iteration yields nothing."""
-        self._iterator.close()
-
-
-class RecordingStream(Generic[T]):
-    """A miss: the upstream SDK stream passed through item by item, recorded on the way.
-
-    Each item reaches the caller as soon as the upstream yields it. ``fold`` sees each
-    item (an exception from it stops the recording, never the caller's stream); when the
-    upstream stream ends normally, ``finish()`` runs (it stores the assembled answer, if
-    complete). An error from the upstream, a ``break``, ``close()`` or leaving a ``with``
-    block before the end store nothing. ``response`` is the upstream stream's HTTP response.
-    """
-
-    def __init__(
-        self, upstream: Any, fold: Callable[[T], None], finish: Callable[[], None]
-    ) -> None:
-        self._upstream = upstream
-        self.response = getattr(upstream, "response", None)
-        self._fold: Callable[[T], None] | None = fold
-        self._finish = finish
-        self._iterator = self.__stream__()
-
-    def _record(self, item: T) -> None:
-        if self._fold is None:
-            return
-        try:
-            self._fold(item)
-        except (TypeError, ValueError, KeyError, AttributeError) as err:
-            log.warning("fleetcache: stream not recorded (%s); it will not be stored", err)
-            self._fold = None
-
-    def __stream__(self) -> Generator[T, None, None]:
-        for item in self._upstream:
-            self._record(item)
-            yield item
-        if self._fold is not None:
-            self._finish()
-
-    def __next__(self) -> T:
-        return self._iterator.__next__()
-
-    def __iter__(self) -> Iterator[T]:
-        # A for loop, not ``yield from``: like the SDK's Stream, a ``break`` out of one
-        # loop leaves the stream where it was instead of closing it.
-        for item in self._iterator:  # noqa: UP028
-            yield item
-
-    def __enter__(self) -> RecordingStream[T]:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the upstream response; nothing is stored unless the stream had ended."""
-        self._fold = None
-        self._iterator.close()
-        self._upstream.close()
-
-
-# -------------------------------------------------------------------------- async streams
-
-
-class AsyncReplayStream(Generic[T]):
-    """:class:`ReplayStream` for asyncio: ``async for``, ``async with``, ``await close()``."""
-
-    response: Any = None
-
-    def __init__(self, items: list[T]) -> None:
-        self._items = items
-        self._iterator = self.__stream__()
-
-    async def __stream__(self) -> AsyncGenerator[T, None]:
-        for item in self._items:
-            yield item
-
-    async def __anext__(self) -> T:
-        return await self._iterator.__anext__()
-
-    async def __aiter__(self) -> AsyncIterator[T]:
-        async for item in self._iterator:
-            yield item
-
-    async def __aenter__(self) -> AsyncReplayStream[T]:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Stop the stream: further iteration yields nothing."""
-        await self._iterator.aclose()
-
-
-class AsyncRecordingStream(Generic[T]):
-    """:class:`RecordingStream` for asyncio; ``finish`` is awaited after a normal end."""
-
-    def __init__(
-        self, upstream: Any, fold: Callable[[T], None], finish: Callable[[], Awaitable[None]]
-    ) -> None:
-        self._upstream = upstream
-        self.response = getattr(upstream, "response", None)
-        self._fold: Callable[[T], None] | None = fold
-        self._finish = finish
-        self._iterator = self.__stream__()
-
-    def _record(self, item: T) -> None:
-        if self._fold is None:
-            return
-        try:
-            self._fold(item)
-        except (TypeError, ValueError, KeyError, AttributeError) as err:
-            log.warning("fleetcache: stream not recorded (%s); it will not be stored", err)
-            self._fold = None
-
-    async def __stream__(self) -> AsyncGenerator[T, None]:
-        async for item in self._upstream:
-            self._record(item)
-            yield item
-        if self._fold is not None:
-            await self._finish()
-
-    async def __anext__(self) -> T:
-        return await self._iterator.__anext__()
-
-    async def __aiter__(self) -> AsyncIterator[T]:
-        async for item in self._iterator:
-            yield item
-
-    async def __aenter__(self) -> AsyncRecordingStream[T]:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the upstream response; nothing is stored unless the stream had ended."""
-        self._fold = None
-        await self._iterator.aclose()
-        await self._upstream.close()
-
-
 # ------------------------------------------------------------------ one cached endpoint
 
 
@@ -414,7 +199,7 @@ def dump(model: Any) -> dict[str, Any]:
     return data
 
 
-def _replayable(
+def replayable(
     codec: Codec, stored: Any, kwargs: Mapping[str, Any], opts: WrapOptions
 ) -> list[Any] | None:
     """The stream items replaying ``stored``; ``None`` for no entry, or for an entry that is
@@ -426,127 +211,6 @@ def _replayable(
     except (TypeError, ValueError, KeyError, AttributeError) as err:
         log.warning("fleetcache: stored %s entry cannot be replayed (%r)", codec.endpoint, err)
         return None
-
-
-class CachedCreate:
-    """A sync SDK ``create`` method (``inner``) answered through a ``RedisExactCache``."""
-
-    def __init__(self, inner: Any, cache: Any, options: WrapOptions, codec: Codec) -> None:
-        self._inner = inner
-        self._cache = cache
-        self._options = options
-        self._codec = codec
-
-    def __call__(self, **kwargs: Any) -> Any:
-        opts = self._options.for_call(kwargs)
-        request = build_request(self._codec.endpoint, kwargs, self._codec.sentinels)
-        if kwargs.get("stream"):
-            return self._stream(request, kwargs, opts)
-        made: list[Any] = []
-
-        def compute() -> dict[str, Any]:
-            response = self._inner(**kwargs)
-            made.append(response)
-            return dump(response)
-
-        result = self._cache.get_or_compute_request(
-            request,
-            compute,
-            ttl_seconds=opts.ttl_seconds,
-            lease_seconds=opts.lease_seconds,
-            control=opts.control,
-            should_store=opts.should_store,
-        )
-        info = info_of(result, request, self._cache, hit=not made)
-        return attach(made[0] if made else self._codec.response(result), info)
-
-    def _stream(self, request: dict[str, Any], kwargs: dict[str, Any], opts: WrapOptions) -> Any:
-        stored = self._cache.get_request(request, control=opts.control)
-        items = _replayable(self._codec, stored, kwargs, opts)
-        if items is not None:
-            return attach(ReplayStream(items), info_of(stored, request, self._cache, hit=True))
-        upstream = self._inner(**kwargs)
-        assembler = self._codec.assembler()
-        cache = self._cache
-
-        def fold(item: Any) -> None:
-            assembler.add(dump(item))
-
-        def finish() -> None:
-            if assembler.complete:
-                cache.put_request(
-                    request,
-                    assembler.result(),
-                    ttl_seconds=opts.ttl_seconds,
-                    control=opts.control,
-                    should_store=opts.should_store,
-                )
-
-        stream: RecordingStream[Any] = RecordingStream(upstream, fold, finish)
-        info = CacheInfo(hit=False, age_seconds=None, digest=digest_for(cache, request))
-        return attach(stream, info)
-
-
-class AsyncCachedCreate:
-    """An async SDK ``create`` method answered through an ``AsyncRedisExactCache``."""
-
-    def __init__(self, inner: Any, cache: Any, options: WrapOptions, codec: Codec) -> None:
-        self._inner = inner
-        self._cache = cache
-        self._options = options
-        self._codec = codec
-
-    async def __call__(self, **kwargs: Any) -> Any:
-        opts = self._options.for_call(kwargs)
-        request = build_request(self._codec.endpoint, kwargs, self._codec.sentinels)
-        if kwargs.get("stream"):
-            return await self._stream(request, kwargs, opts)
-        made: list[Any] = []
-
-        async def compute() -> dict[str, Any]:
-            response = await self._inner(**kwargs)
-            made.append(response)
-            return dump(response)
-
-        result = await self._cache.get_or_compute_request(
-            request,
-            compute,
-            ttl_seconds=opts.ttl_seconds,
-            lease_seconds=opts.lease_seconds,
-            control=opts.control,
-            should_store=opts.should_store,
-        )
-        info = info_of(result, request, self._cache, hit=not made)
-        return attach(made[0] if made else self._codec.response(result), info)
-
-    async def _stream(
-        self, request: dict[str, Any], kwargs: dict[str, Any], opts: WrapOptions
-    ) -> Any:
-        stored = await self._cache.get_request(request, control=opts.control)
-        items = _replayable(self._codec, stored, kwargs, opts)
-        if items is not None:
-            replay = AsyncReplayStream(items)
-            return attach(replay, info_of(stored, request, self._cache, hit=True))
-        upstream = await self._inner(**kwargs)
-        assembler = self._codec.assembler()
-        cache = self._cache
-
-        def fold(item: Any) -> None:
-            assembler.add(dump(item))
-
-        async def finish() -> None:
-            if assembler.complete:
-                await cache.put_request(
-                    request,
-                    assembler.result(),
-                    ttl_seconds=opts.ttl_seconds,
-                    control=opts.control,
-                    should_store=opts.should_store,
-                )
-
-        stream: AsyncRecordingStream[Any] = AsyncRecordingStream(upstream, fold, finish)
-        info = CacheInfo(hit=False, age_seconds=None, digest=digest_for(cache, request))
-        return attach(stream, info)
 
 
 class Proxy:

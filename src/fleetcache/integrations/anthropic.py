@@ -23,8 +23,8 @@ Not cached (passed through): ``messages.stream(...)`` (the helper stream manager
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, overload
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, overload
 
 import anthropic
 from anthropic._base_client import AsyncAPIClient, SyncAPIClient
@@ -41,7 +41,11 @@ from anthropic.types import (
 from ..aio import AsyncRedisExactCache
 from ..cache import RedisExactCache
 from ._anthropic_stream import MessageAssembler, replay_events
-from ._wrap import AsyncCachedCreate, CachedCreate, Codec, Proxy, WrapOptions, cache_flavour
+from ._client import AsyncContext, CachedClient, CachedEndpoint, WrapKeywords, wrap_client
+from ._wrap import Codec, WrapOptions
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["CODEC", "CachedAnthropic", "CachedAsyncAnthropic", "cached"]
 
@@ -73,110 +77,45 @@ CODEC = Codec(
 )
 
 
-class _Messages(Proxy):
-    def __init__(self, inner: Any, cache: Any, options: WrapOptions, is_async: bool) -> None:
-        super().__init__(inner)
-        kind = AsyncCachedCreate if is_async else CachedCreate
-        #: ``messages.create(**kwargs)`` through the cache.
-        self.create = kind(inner.create, cache, options, CODEC)
-
-
-class CachedAnthropic(Proxy):
+class CachedAnthropic(CachedClient):
     """An ``anthropic.Anthropic`` whose ``messages.create`` goes through a cache.
 
     Every other attribute is the wrapped client's (``wrapped``); ``with_options(...)`` and
     ``copy(...)`` return a cached copy on the same cache.
     """
 
-    _is_async = False
-
     def __init__(self, client: Any, cache: Any, options: WrapOptions) -> None:
-        super().__init__(client)
-        self._cache = cache
-        self._options = options
-        self.messages = _Messages(client.messages, cache, options, self._is_async)
-
-    @property
-    def wrapped(self) -> Any:
-        """The real SDK client."""
-        return self._inner
-
-    def with_options(self, **kwargs: Any) -> Any:
-        """The SDK's ``with_options`` (a new client), still going through this cache."""
-        return type(self)(self._inner.with_options(**kwargs), self._cache, self._options)
-
-    copy = with_options
-
-    def __enter__(self) -> Any:
-        self._inner.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._inner.__exit__(*exc)
+        super().__init__(client, cache, options)
+        self.messages = CachedEndpoint(client.messages, cache, options, self._is_async, CODEC)
 
 
-class CachedAsyncAnthropic(CachedAnthropic):
+class CachedAsyncAnthropic(AsyncContext, CachedAnthropic):
     """An ``anthropic.AsyncAnthropic`` whose ``messages.create`` goes through a cache."""
 
-    _is_async = True
 
-    async def __aenter__(self) -> Any:
-        await self._inner.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self._inner.__aexit__(*exc)
+def _flavour(client: Any) -> str | None:
+    if getattr(client, "messages", None) is None:
+        return None
+    if isinstance(client, AsyncAPIClient):
+        return "async"
+    return "sync" if isinstance(client, SyncAPIClient) else None
 
 
 @overload
 def cached(
     client: anthropic.AsyncAnthropic,
     cache: AsyncRedisExactCache,
-    *,
-    ttl_seconds: float | None = ...,
-    control: str = ...,
-    lease_seconds: float = ...,
-    should_store: Callable[[Mapping[str, Any]], bool] | None = ...,
-    chunk_chars: int | None = ...,
+    **keywords: Unpack[WrapKeywords],
 ) -> CachedAsyncAnthropic: ...
-
-
 @overload
 def cached(
-    client: anthropic.Anthropic,
-    cache: RedisExactCache,
-    *,
-    ttl_seconds: float | None = ...,
-    control: str = ...,
-    lease_seconds: float = ...,
-    should_store: Callable[[Mapping[str, Any]], bool] | None = ...,
-    chunk_chars: int | None = ...,
+    client: anthropic.Anthropic, cache: RedisExactCache, **keywords: Unpack[WrapKeywords]
 ) -> CachedAnthropic: ...
-
-
 @overload
-def cached(
-    client: Any,
-    cache: Any,
-    *,
-    ttl_seconds: float | None = ...,
-    control: str = ...,
-    lease_seconds: float = ...,
-    should_store: Callable[[Mapping[str, Any]], bool] | None = ...,
-    chunk_chars: int | None = ...,
-) -> Any: ...
+def cached(client: Any, cache: Any, **keywords: Unpack[WrapKeywords]) -> Any: ...
 
 
-def cached(
-    client: Any,
-    cache: Any,
-    *,
-    ttl_seconds: float | None = None,
-    control: str = "default",
-    lease_seconds: float = 30.0,
-    should_store: Callable[[Mapping[str, Any]], bool] | None = None,
-    chunk_chars: int | None = None,
-) -> Any:
+def cached(client: Any, cache: Any, **keywords: Unpack[WrapKeywords]) -> Any:
     """Wrap an ``Anthropic`` (with a ``RedisExactCache``) or ``AsyncAnthropic`` (with an
     ``AsyncRedisExactCache``) so that ``messages.create`` goes through ``cache``.
 
@@ -188,23 +127,6 @@ def cached(
     (same base classes; not tested here).
     ``TypeError`` for another client or a sync/async mismatch between client and cache.
     """
-    options = WrapOptions(
-        ttl_seconds=ttl_seconds,
-        control=control,
-        lease_seconds=lease_seconds,
-        should_store=should_store,
-        chunk_chars=chunk_chars,
-    )
-    flavour = cache_flavour(cache)
-    messages = getattr(client, "messages", None)
-    if isinstance(client, AsyncAPIClient) and messages is not None:
-        if flavour != "async":
-            raise TypeError("AsyncAnthropic needs an AsyncRedisExactCache, not a sync cache")
-        return CachedAsyncAnthropic(client, cache, options)
-    if isinstance(client, SyncAPIClient) and messages is not None:
-        if flavour != "sync":
-            raise TypeError("Anthropic needs a RedisExactCache, not an AsyncRedisExactCache")
-        return CachedAnthropic(client, cache, options)
-    raise TypeError(
-        f"client must be an anthropic.Anthropic or anthropic.AsyncAnthropic, not {type(client)}"
-    )
+    wrappers = (CachedAnthropic, CachedAsyncAnthropic)
+    names = ("anthropic", "Anthropic")
+    return wrap_client(client, cache, keywords, flavour_of=_flavour, wrappers=wrappers, names=names)

@@ -25,16 +25,20 @@ Not cached (passed through): ``with_raw_response`` / ``with_streaming_response``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, overload
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, overload
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from ..aio import AsyncRedisExactCache
 from ..cache import RedisExactCache
+from ._client import AsyncContext, CachedClient, CachedEndpoint, WrapKeywords, wrap_client
 from ._openai_stream import ChatCompletionAssembler, replay_chunks
-from ._wrap import AsyncCachedCreate, CachedCreate, Codec, Proxy, WrapOptions, cache_flavour
+from ._wrap import Codec, Proxy, WrapOptions
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["CODEC", "CachedAsyncOpenAI", "CachedOpenAI", "cached"]
 
@@ -60,116 +64,47 @@ CODEC = Codec(
 )
 
 
-class _Completions(Proxy):
-    def __init__(self, inner: Any, cache: Any, options: WrapOptions, is_async: bool) -> None:
-        super().__init__(inner)
-        kind = AsyncCachedCreate if is_async else CachedCreate
-        #: ``chat.completions.create(**kwargs)`` through the cache.
-        self.create = kind(inner.create, cache, options, CODEC)
-
-
 class _Chat(Proxy):
     def __init__(self, inner: Any, cache: Any, options: WrapOptions, is_async: bool) -> None:
         super().__init__(inner)
-        self.completions = _Completions(inner.completions, cache, options, is_async)
+        self.completions = CachedEndpoint(inner.completions, cache, options, is_async, CODEC)
 
 
-class CachedOpenAI(Proxy):
+class CachedOpenAI(CachedClient):
     """An ``openai.OpenAI`` whose ``chat.completions.create`` goes through a cache.
 
     Every other attribute is the wrapped client's (``wrapped``); ``with_options(...)`` and
     ``copy(...)`` return a cached copy on the same cache.
     """
 
-    _is_async = False
-
     def __init__(self, client: Any, cache: Any, options: WrapOptions) -> None:
-        super().__init__(client)
-        self._cache = cache
-        self._options = options
+        super().__init__(client, cache, options)
         self.chat = _Chat(client.chat, cache, options, self._is_async)
 
-    @property
-    def wrapped(self) -> Any:
-        """The real SDK client."""
-        return self._inner
 
-    def with_options(self, **kwargs: Any) -> Any:
-        """The SDK's ``with_options`` (a new client), still going through this cache."""
-        return type(self)(self._inner.with_options(**kwargs), self._cache, self._options)
-
-    copy = with_options
-
-    def __enter__(self) -> Any:
-        self._inner.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._inner.__exit__(*exc)
-
-
-class CachedAsyncOpenAI(CachedOpenAI):
+class CachedAsyncOpenAI(AsyncContext, CachedOpenAI):
     """An ``openai.AsyncOpenAI`` whose ``chat.completions.create`` goes through a cache."""
 
-    _is_async = True
 
-    async def __aenter__(self) -> Any:
-        await self._inner.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self._inner.__aexit__(*exc)
+def _flavour(client: Any) -> str | None:
+    if isinstance(client, openai.AsyncOpenAI):
+        return "async"
+    return "sync" if isinstance(client, openai.OpenAI) else None
 
 
 @overload
 def cached(
-    client: openai.AsyncOpenAI,
-    cache: AsyncRedisExactCache,
-    *,
-    ttl_seconds: float | None = ...,
-    control: str = ...,
-    lease_seconds: float = ...,
-    should_store: Callable[[Mapping[str, Any]], bool] | None = ...,
-    chunk_chars: int | None = ...,
+    client: openai.AsyncOpenAI, cache: AsyncRedisExactCache, **keywords: Unpack[WrapKeywords]
 ) -> CachedAsyncOpenAI: ...
-
-
 @overload
 def cached(
-    client: openai.OpenAI,
-    cache: RedisExactCache,
-    *,
-    ttl_seconds: float | None = ...,
-    control: str = ...,
-    lease_seconds: float = ...,
-    should_store: Callable[[Mapping[str, Any]], bool] | None = ...,
-    chunk_chars: int | None = ...,
+    client: openai.OpenAI, cache: RedisExactCache, **keywords: Unpack[WrapKeywords]
 ) -> CachedOpenAI: ...
-
-
 @overload
-def cached(
-    client: Any,
-    cache: Any,
-    *,
-    ttl_seconds: float | None = ...,
-    control: str = ...,
-    lease_seconds: float = ...,
-    should_store: Callable[[Mapping[str, Any]], bool] | None = ...,
-    chunk_chars: int | None = ...,
-) -> Any: ...
+def cached(client: Any, cache: Any, **keywords: Unpack[WrapKeywords]) -> Any: ...
 
 
-def cached(
-    client: Any,
-    cache: Any,
-    *,
-    ttl_seconds: float | None = None,
-    control: str = "default",
-    lease_seconds: float = 30.0,
-    should_store: Callable[[Mapping[str, Any]], bool] | None = None,
-    chunk_chars: int | None = None,
-) -> Any:
+def cached(client: Any, cache: Any, **keywords: Unpack[WrapKeywords]) -> Any:
     """Wrap an ``OpenAI`` (with a ``RedisExactCache``) or ``AsyncOpenAI`` (with an
     ``AsyncRedisExactCache``) so that ``chat.completions.create`` goes through ``cache``.
 
@@ -180,20 +115,6 @@ def cached(
     this many characters (``None``: one delta per text). ``TypeError`` for a client that is
     not an OpenAI SDK client, or a sync/async mismatch between client and cache.
     """
-    options = WrapOptions(
-        ttl_seconds=ttl_seconds,
-        control=control,
-        lease_seconds=lease_seconds,
-        should_store=should_store,
-        chunk_chars=chunk_chars,
-    )
-    flavour = cache_flavour(cache)
-    if isinstance(client, openai.AsyncOpenAI):
-        if flavour != "async":
-            raise TypeError("AsyncOpenAI needs an AsyncRedisExactCache, not a sync cache")
-        return CachedAsyncOpenAI(client, cache, options)
-    if isinstance(client, openai.OpenAI):
-        if flavour != "sync":
-            raise TypeError("OpenAI needs a RedisExactCache, not an AsyncRedisExactCache")
-        return CachedOpenAI(client, cache, options)
-    raise TypeError(f"client must be an openai.OpenAI or openai.AsyncOpenAI, not {type(client)}")
+    wrappers = (CachedOpenAI, CachedAsyncOpenAI)
+    names = ("openai", "OpenAI")
+    return wrap_client(client, cache, keywords, flavour_of=_flavour, wrappers=wrappers, names=names)
