@@ -253,7 +253,7 @@ class Bench:
         server at this response size; none if their packages are missing."""
         out: list[peers.Peer] = []
         try:
-            out += peers.litellm_peers(self.server.port, self.r, size)
+            out += peers.litellm_peers(self.server.port, self.r, size, url=self.url, prefix=pfx)
         except ImportError as exc:
             log(f"  litellm missing ({exc}): pip install '.[bench]'")
         try:
@@ -542,14 +542,20 @@ class Bench:
         out: dict[str, float] = {}
         found: list[peers.Peer] = []
         with contextlib.suppress(ImportError):
-            found += peers.litellm_peers(self.server.port, rm, size, db=db)[:1]  # one layout
+            found += [  # the completion rows write the same entries as their backends
+                p
+                for p in peers.litellm_peers(
+                    self.server.port, rm, size, db=db, url=f"{base}/{db}", prefix="mem"
+                )
+                if "completion" not in p.name
+            ]
         with contextlib.suppress(ImportError):
             found += peers.langchain_peers(rm, f"{base}/{db}", size, "mem")
         for p in found:
             for i in range(n):
                 p.write(i)
-            per = median([float(rm.memory_usage(p.key_of(i), samples=0) or 0)
-                          for i in range(0, n, 10)])  # fmt: skip
+            sample = p.sample_keys(n) if p.sample_keys else [p.key_of(i) for i in range(0, n, 10)]
+            per = median([float(rm.memory_usage(k, samples=0) or 0) for k in sample])
             shared = sum(float(rm.memory_usage(k, samples=0) or 0) for k in p.shared_keys())
             out[f"{p.name} entry"] = per
             out[f"{p.name} total"] = per + shared / n

@@ -407,11 +407,23 @@ def peer_rows(res: dict[str, Any], label: str) -> list[list[str]]:
             "nothing (hits/misses per process, lost on restart)",
         ],
     ]
-    for name in ("litellm RedisCache", "litellm completion(caching=True)",
-                 "langchain-community RedisCache", "fleetcache FleetLangChainCache"):  # fmt: skip
+    for name in (
+        "litellm RedisCache",
+        "fleetcache FleetLiteLLMBackend",
+        "litellm completion(caching=True)",
+        "fleetcache as litellm.cache: completion(caching=True)",
+        "langchain-community RedisCache",
+        "fleetcache FleetLangChainCache",
+    ):
         if f"{name} get hit" not in pair:
             continue
-        b = mem.get(f"{name} total", mem.get("litellm RedisCache total"))
+        stored_by = {  # a completion row writes what its backend row writes
+            "litellm completion(caching=True)": "litellm RedisCache",
+            "fleetcache as litellm.cache: completion(caching=True)": (
+                "fleetcache FleetLiteLLMBackend"
+            ),
+        }.get(name, name)
+        b = mem.get(f"{stored_by} total")
         rows.append(
             [
                 name,
@@ -453,7 +465,9 @@ def _peer_table(res: dict[str, Any]) -> list[str]:
         "`RedisCache` stores with `JSON.SET`, so it needs the RedisJSON module (Redis Stack or "
         "Redis 8): it cannot run on a plain Redis 7 or Valkey 9 server, this one included. "
         "`fleetcache FleetLangChainCache` is fleetcache's adapter for the same "
-        "`ChatGeneration`s.",
+        "`ChatGeneration`s; `fleetcache FleetLiteLLMBackend` and `fleetcache as litellm.cache` "
+        "are fleetcache's LiteLLM backend (`fleetcache.integrations.litellm`) under the same "
+        "LiteLLM keys and values.",
         "- Bytes: `MEMORY USAGE ... SAMPLES 0` of the key each writes (median of every 10th "
         "entry), plus index and counters divided by the entries for fleetcache.",
     ]
