@@ -39,7 +39,10 @@ def chart(res: dict[str, Any], path: Path) -> None:
     ax = axes[0][0]
     width = 0.38
     for j, lb in enumerate(thr):
-        group = thr[lb].get("paired_peers") or thr[lb].get("paired", {})
+        group = {
+            **(thr[lb].get("paired_peers") or thr[lb].get("paired", {})),
+            **thr[lb].get("paired_completion", {}),
+        }
         vals = [group.get(n, 0.0) for n, _ in HIT_BARS]
         xs = [i + (j - 0.5) * width for i in range(len(HIT_BARS))]
         bars = ax.bar(xs, vals, width, label=lb)
