@@ -326,7 +326,7 @@ class Bench:
     def client_cpu_real(self) -> dict[str, dict[str, float]]:
         """CPU time per 1 KB get hit against this run's server, per contestant: the client
         thread's (``time.thread_time``) and the server process's (``INFO cpu``), us per call,
-        the run of 400 calls with the least total of 5. Unlike wall-clock throughput this
+        the least total of 7 round-robin runs of 300 calls. Unlike wall-clock throughput this
         does not depend on how busy the machine is: on a dedicated one, a hit costs about
         client + server CPU plus the network's latency."""
         from ractogateway.redis import RedisExactCache as Incumbent
@@ -353,19 +353,20 @@ class Bench:
         }
         for p in self.peers(1024, "cpu-real"):
             fns[f"{p.name} get hit"] = p.get
-        out: dict[str, dict[str, float]] = {}
-        for k, f in fns.items():
-            runs = []
-            for _ in range(5):
+        # round-robin over the contestants, 7 rounds of 300 calls each, the least total
+        # kept per contestant: a burst of load from elsewhere hits one round, not one row
+        best: dict[str, tuple[float, float, float]] = {}
+        for _ in range(7):
+            for k, f in fns.items():
                 s0 = server_cpu_s(self.r)
                 t0 = time.thread_time()
-                for _ in range(400):
+                for _ in range(300):
                     f()
-                client = (time.thread_time() - t0) / 400 * 1e6
-                server = (server_cpu_s(self.r) - s0) / 400 * 1e6  # incl. 2 INFO calls: ~0.1
-                runs.append((client + server, client, server))
-            total, client, server = min(runs)
-            out[k] = {"client": client, "server": server, "total": total}
+                client = (time.thread_time() - t0) / 300 * 1e6
+                server = (server_cpu_s(self.r) - s0) / 300 * 1e6  # incl. 2 INFO calls: ~0.1
+                if k not in best or client + server < best[k][0]:
+                    best[k] = (client + server, client, server)
+        out = {k: {"client": c, "server": sv, "total": t} for k, (t, c, sv) in best.items()}
         peers.litellm_off()
         fc.close()
         return out
