@@ -358,6 +358,8 @@ class Flight:
         )
         try:
             response = yield renew
+        except GeneratorExit:  # the op is being closed: it may not yield any more
+            raise
         except BaseException as exc:
             self.compute_error = exc
             if leased:
