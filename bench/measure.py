@@ -228,15 +228,21 @@ class Bench:
                 **anchors,
                 "incumbent get hit (url=, as shipped)": lambda: inc_url.get(*req),
             }
-            slow.update({f"{p.name} get hit": p.get for p in others})
+            # LiteLLM's completion path leaves background work (logging threads, garbage)
+            # that would land in whatever runs next: the two completion rows get a group
+            # of their own, so each is compared with the other under the same load
+            slow.update({f"{p.name} get hit": p.get for p in others if "completion" not in p.name})
+            whole = {f"{p.name} get hit": p.get for p in others if "completion" in p.name}
             budget = self.mode["pair_seconds"]
             pair = paired(fast, budget)
             pair_slow = paired(slow, budget, block=5)
+            pair_whole = paired(whole, budget, block=2) if whole else {}
             peers.litellm_off()
             out[label] = {
                 "ops": res,
                 "paired": pair,
                 "paired_peers": pair_slow,
+                "paired_completion": pair_whole,
                 "peers": {p.name: {"counts": p.counts, "how_many": p.how_many} for p in others},
                 "bytes": {
                     "fleetcache envelope": len(payload),
@@ -253,7 +259,7 @@ class Bench:
         server at this response size; none if their packages are missing."""
         out: list[peers.Peer] = []
         try:
-            out += peers.litellm_peers(self.server.port, self.r, size)
+            out += peers.litellm_peers(self.server.port, self.r, size, url=self.url, prefix=pfx)
         except ImportError as exc:
             log(f"  litellm missing ({exc}): pip install '.[bench]'")
         try:
@@ -320,7 +326,7 @@ class Bench:
     def client_cpu_real(self) -> dict[str, dict[str, float]]:
         """CPU time per 1 KB get hit against this run's server, per contestant: the client
         thread's (``time.thread_time``) and the server process's (``INFO cpu``), us per call,
-        the run of 400 calls with the least total of 5. Unlike wall-clock throughput this
+        the least total of 7 round-robin runs of 300 calls. Unlike wall-clock throughput this
         does not depend on how busy the machine is: on a dedicated one, a hit costs about
         client + server CPU plus the network's latency."""
         from ractogateway.redis import RedisExactCache as Incumbent
@@ -347,19 +353,20 @@ class Bench:
         }
         for p in self.peers(1024, "cpu-real"):
             fns[f"{p.name} get hit"] = p.get
-        out: dict[str, dict[str, float]] = {}
-        for k, f in fns.items():
-            runs = []
-            for _ in range(5):
+        # round-robin over the contestants, 7 rounds of 300 calls each, the least total
+        # kept per contestant: a burst of load from elsewhere hits one round, not one row
+        best: dict[str, tuple[float, float, float]] = {}
+        for _ in range(7):
+            for k, f in fns.items():
                 s0 = server_cpu_s(self.r)
                 t0 = time.thread_time()
-                for _ in range(400):
+                for _ in range(300):
                     f()
-                client = (time.thread_time() - t0) / 400 * 1e6
-                server = (server_cpu_s(self.r) - s0) / 400 * 1e6  # incl. 2 INFO calls: ~0.1
-                runs.append((client + server, client, server))
-            total, client, server = min(runs)
-            out[k] = {"client": client, "server": server, "total": total}
+                client = (time.thread_time() - t0) / 300 * 1e6
+                server = (server_cpu_s(self.r) - s0) / 300 * 1e6  # incl. 2 INFO calls: ~0.1
+                if k not in best or client + server < best[k][0]:
+                    best[k] = (client + server, client, server)
+        out = {k: {"client": c, "server": sv, "total": t} for k, (t, c, sv) in best.items()}
         peers.litellm_off()
         fc.close()
         return out
@@ -542,14 +549,20 @@ class Bench:
         out: dict[str, float] = {}
         found: list[peers.Peer] = []
         with contextlib.suppress(ImportError):
-            found += peers.litellm_peers(self.server.port, rm, size, db=db)[:1]  # one layout
+            found += [  # the completion rows write the same entries as their backends
+                p
+                for p in peers.litellm_peers(
+                    self.server.port, rm, size, db=db, url=f"{base}/{db}", prefix="mem"
+                )
+                if "completion" not in p.name
+            ]
         with contextlib.suppress(ImportError):
             found += peers.langchain_peers(rm, f"{base}/{db}", size, "mem")
         for p in found:
             for i in range(n):
                 p.write(i)
-            per = median([float(rm.memory_usage(p.key_of(i), samples=0) or 0)
-                          for i in range(0, n, 10)])  # fmt: skip
+            sample = p.sample_keys(n) if p.sample_keys else [p.key_of(i) for i in range(0, n, 10)]
+            per = median([float(rm.memory_usage(k, samples=0) or 0) for k in sample])
             shared = sum(float(rm.memory_usage(k, samples=0) or 0) for k in p.shared_keys())
             out[f"{p.name} entry"] = per
             out[f"{p.name} total"] = per + shared / n

@@ -40,6 +40,8 @@ class Peer:
     counts: str  # what it counts fleet-wide (in Redis)
     how_many: str  # its nearest way to ask "how many entries"
     shared_keys: Callable[[], list[str]] = field(default=list)  # index/counters
+    # keys of every 10th of n entries written, where key_of cannot name them (optional)
+    sample_keys: Callable[[int], list[str]] | None = None
 
 
 # -- LiteLLM --------------------------------------------------------------------------------
@@ -81,8 +83,12 @@ def _litellm_response(size: int) -> Any:
     )
 
 
-def litellm_peers(port: int, client: Any, size: int, db: int = 0) -> list[Peer]:
-    """LiteLLM's RedisCache alone, and the whole ``completion(caching=True)`` path."""
+def litellm_peers(
+    port: int, client: Any, size: int, db: int = 0, url: str | None = None, prefix: str = "b"
+) -> list[Peer]:
+    """LiteLLM's RedisCache alone, and the whole ``completion(caching=True)`` path; with
+    ``url``, also fleetcache's LiteLLM backend (``fleetcache.integrations.litellm``) on the
+    same two levels, under the same LiteLLM keys and values."""
     import litellm
     from litellm.caching.caching import Cache
     from litellm.types.caching import LiteLLMCacheType
@@ -101,6 +107,7 @@ def litellm_peers(port: int, client: Any, size: int, db: int = 0) -> list[Peer]:
         }
 
     def complete(i: int | None) -> Any:
+        litellm.cache = cache  # the fleetcache-backed rows below swap in their own
         return litellm.completion(**kwargs(i), caching=True, mock_response=mock)
 
     complete(None)  # a miss: the mocked model answers and the Cache writes the entry
@@ -113,7 +120,7 @@ def litellm_peers(port: int, client: Any, size: int, db: int = 0) -> list[Peer]:
     fresh = iter(range(10**7, 2 * 10**7))
     counts = "nothing (per-process callbacks and hidden params only)"
     how_many = "cannot (no index; only SCAN of the whole keyspace)"
-    return [
+    out = [
         Peer(
             name="litellm RedisCache",
             get=lambda: rc.get_cache(key),
@@ -131,6 +138,62 @@ def litellm_peers(port: int, client: Any, size: int, db: int = 0) -> list[Peer]:
             key_of=lambda i: str(cache.get_cache_key(**kwargs(i))),
             counts=counts,
             how_many=how_many,
+        ),
+    ]
+    if url is not None:
+        out += _fleet_litellm_peers(url, prefix, kwargs, mock, value)
+    return out
+
+
+def _fleet_litellm_peers(
+    url: str, prefix: str, kwargs: Callable[[int | None], dict[str, Any]], mock: Any, value: Any
+) -> list[Peer]:
+    """fleetcache as LiteLLM's cache: its backend alone, and ``completion(caching=True)``
+    with ``litellm.cache = fleetcache_litellm_cache(...)``."""
+    import litellm
+
+    from fleetcache.integrations.litellm import fleetcache_litellm_cache
+
+    fl = fleetcache_litellm_cache(url=url, key_prefix=f"{prefix}:litellm-fc", install=False)
+    backend: Any = fl.cache
+    model = kwargs(None)["model"]
+
+    def complete(i: int | None) -> Any:
+        litellm.cache = fl
+        return litellm.completion(**kwargs(i), caching=True, mock_response=mock)
+
+    complete(None)
+    assert complete(None)._hidden_params.get("cache_hit") is True, "no fleetcache hit"
+    key = fl.get_cache_key(**kwargs(None))
+    assert backend.get_cache(key, model=model) is not None
+    keys = backend.sync_cache._core.keys
+
+    def sample(n: int) -> list[str]:
+        members = backend.sync_cache.client.zrange(keys.index(0), 0, -1)
+        return [str(keys.entry(0, m.decode())) for m in members[::10]]
+
+    fresh = iter(range(2 * 10**7, 3 * 10**7))
+    counts = "hits, misses, per model, tokens saved, not stored (the same counters)"
+    return [
+        Peer(
+            name="fleetcache FleetLiteLLMBackend",
+            get=lambda: backend.get_cache(key, model=model),
+            put=lambda: backend.set_cache(key, value, model=model),
+            write=lambda i: backend.set_cache(fl.get_cache_key(**kwargs(i)), value, model=model),
+            key_of=lambda i: "",
+            counts=counts,
+            how_many="len(): one ZCOUNT",
+            shared_keys=lambda: [str(keys.index(0)), str(keys.stats(0))],
+            sample_keys=sample,
+        ),
+        Peer(
+            name="fleetcache as litellm.cache: completion(caching=True)",
+            get=lambda: complete(None),
+            put=lambda: complete(next(fresh)),
+            write=lambda i: complete(i),
+            key_of=lambda i: "",
+            counts=counts,
+            how_many="len(): one ZCOUNT",
         ),
     ]
 

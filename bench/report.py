@@ -16,8 +16,6 @@ PEERS = (
     ("ractogateway RedisExactCache (client=)", "incumbent get hit (client=)",
      "incumbent put (client=)"),
     ("LiteLLM RedisCache", "litellm RedisCache get hit", "litellm RedisCache put"),
-    ("LiteLLM completion(caching=True)", "litellm completion(caching=True) get hit",
-     "litellm completion(caching=True) put"),
     ("langchain-community RedisCache", "langchain-community RedisCache get hit",
      "langchain-community RedisCache put"),
 )  # fmt: skip
@@ -71,6 +69,31 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
             if get_name in tp:
                 r = hit / tp[get_name]
                 out.append((f"get hit >= 1.0x {label} (1 KB, paired)", f"{r:.2f}x", r >= 1.0))
+        # the same API level: fleetcache's adapters against the library's own Redis cache
+        for ours, theirs, label in (
+            ("fleetcache FleetLiteLLMBackend get hit", "litellm RedisCache get hit",
+             "LiteLLM backend: fleetcache's vs LiteLLM's RedisCache"),
+            ("fleetcache FleetLangChainCache get hit", "langchain-community RedisCache get hit",
+             "LangChain BaseCache: fleetcache's vs langchain-community's"),
+        ):  # fmt: skip
+            if ours in tp and theirs in tp:
+                r = tp[ours] / tp[theirs]
+                out.append((f"{label} (1 KB, paired)", f"{r:.2f}x", r >= 1.0))
+    tc = _paired_1kb(res, "paired_completion")
+    ours, theirs = (
+        "fleetcache as litellm.cache: completion(caching=True) get hit",
+        "litellm completion(caching=True) get hit",
+    )
+    if ours in tc and theirs in tc:
+        r = tc[ours] / tc[theirs]
+        out.append(
+            (
+                "litellm.completion(caching=True) hit: fleetcache as litellm.cache vs "
+                "LiteLLM's Redis cache (1 KB, paired)",
+                f"{r:.2f}x",
+                r >= 1.0,
+            )
+        )
     cw = res.get("client_us", {})
     if cw:
         us = cw["fleetcache get hit (whole call)"]
@@ -160,8 +183,9 @@ def render(res: dict[str, Any]) -> str:
         for group, title in (
             ("paired", "the hit paths"),
             ("paired_peers", "fleetcache, raw GET and the incumbent beside the slower peers"),
+            ("paired_completion", "the whole litellm.completion(caching=True) path"),
         ):
-            if not all(group in thr[lb] for lb in labels):
+            if not all(thr[lb].get(group) for lb in labels):
                 continue
             lines += [
                 "",
@@ -180,7 +204,7 @@ def render(res: dict[str, Any]) -> str:
                 row = " | ".join(
                     _fmt_ops(thr[lb][group][n]) if n in thr[lb][group] else "-" for lb in labels
                 )
-                ratio = f"{p1[n] / p1['raw GET']:.2f}" if n in p1 else "-"
+                ratio = f"{p1[n] / p1['raw GET']:.2f}" if n in p1 and "raw GET" in p1 else "-"
                 lines.append(f"| {n} | {row} | {ratio} |")
         lines.append("")
         for lb in labels:
@@ -374,7 +398,11 @@ def peer_rows(res: dict[str, Any], label: str) -> list[list[str]]:
     """Rows of the peer table at one response size: cache, get hit ops/s (paired), put ops/s
     (median window), bytes per entry, how many entries, what it counts fleet-wide."""
     thr = res.get("throughput", {}).get(label, {})
-    ops, pair = thr.get("ops", {}), thr.get("paired_peers") or thr.get("paired", {})
+    ops = thr.get("ops", {})
+    pair = {
+        **(thr.get("paired_peers") or thr.get("paired", {})),
+        **thr.get("paired_completion", {}),
+    }
     mem = res.get("bytes_per_entry", {}).get(label, {})
     size = res.get("size_ms", {})
     info = thr.get("peers", {})
@@ -407,11 +435,23 @@ def peer_rows(res: dict[str, Any], label: str) -> list[list[str]]:
             "nothing (hits/misses per process, lost on restart)",
         ],
     ]
-    for name in ("litellm RedisCache", "litellm completion(caching=True)",
-                 "langchain-community RedisCache", "fleetcache FleetLangChainCache"):  # fmt: skip
+    for name in (
+        "litellm RedisCache",
+        "fleetcache FleetLiteLLMBackend",
+        "litellm completion(caching=True)",
+        "fleetcache as litellm.cache: completion(caching=True)",
+        "langchain-community RedisCache",
+        "fleetcache FleetLangChainCache",
+    ):
         if f"{name} get hit" not in pair:
             continue
-        b = mem.get(f"{name} total", mem.get("litellm RedisCache total"))
+        stored_by = {  # a completion row writes what its backend row writes
+            "litellm completion(caching=True)": "litellm RedisCache",
+            "fleetcache as litellm.cache: completion(caching=True)": (
+                "fleetcache FleetLiteLLMBackend"
+            ),
+        }.get(name, name)
+        b = mem.get(f"{stored_by} total")
         rows.append(
             [
                 name,
@@ -453,7 +493,9 @@ def _peer_table(res: dict[str, Any]) -> list[str]:
         "`RedisCache` stores with `JSON.SET`, so it needs the RedisJSON module (Redis Stack or "
         "Redis 8): it cannot run on a plain Redis 7 or Valkey 9 server, this one included. "
         "`fleetcache FleetLangChainCache` is fleetcache's adapter for the same "
-        "`ChatGeneration`s.",
+        "`ChatGeneration`s; `fleetcache FleetLiteLLMBackend` and `fleetcache as litellm.cache` "
+        "are fleetcache's LiteLLM backend (`fleetcache.integrations.litellm`) under the same "
+        "LiteLLM keys and values.",
         "- Bytes: `MEMORY USAGE ... SAMPLES 0` of the key each writes (median of every 10th "
         "entry), plus index and counters divided by the entries for fleetcache.",
     ]

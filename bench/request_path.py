@@ -6,7 +6,7 @@
    target ratio >= 0.8.
 2. ``request_digest`` cost in us per KB of canonical request, at 1, 10 and 100 KB.
 
-    python bench/request_path.py [--seconds 3] [--json]
+    python -m bench.request_path [--seconds 3] [--json]
 
 Starts its own ``redis-server`` on a free loopback port (``fleetcache.embedded``); prints a
 small table (or one JSON object with ``--json``, for ``bench/run.py`` to fold in).
@@ -16,20 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.payloads import response_fields  # noqa: E402
-from fleetcache import LLMResponse, RedisExactCache, request_digest  # noqa: E402
-from fleetcache._request import canonical_json  # noqa: E402
-from fleetcache.embedded import EmbeddedServer  # noqa: E402
+from bench.payloads import response_fields
+from fleetcache import LLMResponse, RedisExactCache, request_digest
+from fleetcache._request import canonical_json
+from fleetcache.embedded import EmbeddedServer
 
 TOOLS = [
     {

@@ -7,12 +7,12 @@
 - a streamed hit: ``create(stream=True)`` replayed and iterated to the end (the SDK's
   ``ChatCompletionChunk`` objects, built the way the SDK builds them from the wire).
 
-    python bench/sdk_wrappers.py [--calls 3000]
+    python -m bench.sdk_wrappers [--calls 3000]
 
 Microseconds per call, best of 3 runs of ``--calls`` calls each, one client, a small
 completion (one sentence and one tool call). Needs the ``openai`` extra; starts its own
 ``redis-server`` on a free loopback port. The SDK talks to a fake transport
-(``tests/support/sdk_fakes.py``), called once to fill the entry.
+(``httpx2.MockTransport`` answering one fixed completion), called once to fill the entry.
 """
 
 from __future__ import annotations
@@ -21,18 +21,59 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from fleetcache import RedisExactCache
+from fleetcache.embedded import EmbeddedServer, redis_server_bin
+from fleetcache.integrations.openai import CODEC, cached
 
-from tests.support.sdk_fakes import Upstream  # noqa: E402
+# What the fake API answers: a chat completion with one sentence, one tool call and usage.
+COMPLETION: dict[str, Any] = {
+    "id": "chatcmpl-bench",
+    "object": "chat.completion",
+    "created": 1_700_000_000,
+    "model": "gpt-4o-mini",
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "tool_calls",
+            "logprobs": None,
+            "message": {
+                "role": "assistant",
+                "content": "The capital of France is Paris.",
+                "refusal": None,
+                "tool_calls": [
+                    {
+                        "id": "call_b1",
+                        "type": "function",
+                        "function": {"name": "lookup", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+            },
+        }
+    ],
+    "usage": {"prompt_tokens": 14, "completion_tokens": 9, "total_tokens": 23},
+}
 
-from fleetcache import RedisExactCache  # noqa: E402
-from fleetcache.embedded import EmbeddedServer, redis_server_bin  # noqa: E402
-from fleetcache.integrations.openai import CODEC, cached  # noqa: E402
+
+class FakeOpenAI:
+    """An ``openai.OpenAI`` client on a mock transport; ``calls`` counts what reached it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _handle(self, request: Any) -> Any:
+        import httpx2
+
+        self.calls += 1
+        return httpx2.Response(200, json=COMPLETION)
+
+    def client(self) -> Any:
+        import httpx2
+        import openai
+
+        http = httpx2.Client(transport=httpx2.MockTransport(self._handle))
+        return openai.OpenAI(api_key="sk-fake", http_client=http, max_retries=0)
 
 
 def per_call_us(fn: Callable[[], Any], calls: int) -> float:
@@ -56,7 +97,7 @@ def main() -> None:
     try:
         with RedisExactCache(url=server.url, key_prefix="bench:sdk") as cache:
             cache.clear()
-            upstream = Upstream("openai")
+            upstream = FakeOpenAI()
             client = cached(upstream.client(), cache)
             question = [{"role": "user", "content": "What is the capital of France?"}]
             kw: dict[str, Any] = {"model": "gpt-4o-mini", "messages": question}
