@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--full", action="store_const", const="full", dest="mode")
     ap.add_argument("--render", action="store_true", help="re-render from results.json")
     ap.add_argument(
-        "--only", default="", help="comma list: throughput,client,rb,cpu,servers,size,memory,fleet"
+        "--only",
+        default="",
+        help="comma list: throughput,client,rb,cpu,servers,size,memory,fleet,request,signing",
     )
     ns = ap.parse_args(argv)
     if ns.render:
@@ -102,6 +104,18 @@ def main(argv: list[str] | None = None) -> int:
         def fleet() -> None:
             b.results["fleet"] = scale.fleet(b.url, mode)
 
+        seconds = 3.0 if mode_name == "full" else 1.0
+
+        def request_path() -> None:
+            from bench.request_path import measure
+
+            b.results["request_path"] = measure(b.url, seconds)
+
+        def signing() -> None:
+            from bench.signing import run as signing_run
+
+            b.results["signing"] = signing_run(seconds)
+
         steps = [
             ("throughput", "single-client throughput (fleetcache, peers, raw)", b.ops_throughput),
             ("client", "client CPU per get (stub client)", b.client_work),
@@ -111,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             ("size", "size/stats query curve", b.size_curve),
             ("memory", "bytes per entry", b.memory),
             ("fleet", "fleet throughput (client processes)", fleet),
+            ("request", "get_request vs five-field get, digest us per KB", request_path),
+            ("signing", "signed entries: us per hit with and without signing", signing),
         ]
         for key, title, fn in steps:
             if only and key not in only:
