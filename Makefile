@@ -67,10 +67,17 @@ demo:
 # BENCH_MODE=quick (default, ~3 min, for CI) or full (the README's numbers, ~12 min). Starts its
 # own redis-server (and valkey-server) on free loopback ports; writes bench/RESULTS.md and
 # bench/results.png. Run as a module from the repository root (bench/ is a package).
+# Its own venv: the `bench` extra brings ractogateway[redis], which pins redis-py < 6, and must
+# not downgrade the redis-py that `make test` type-checks and tests against.
 BENCH_MODE ?= quick
-bench: install
-	$(PIP) install ".[bench]"
-	BENCH_MODE=$(BENCH_MODE) $(PY) -m bench.run $(BENCH_ARGS)
+BENCH_VENV ?= .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+bench:
+	@test -x $(BENCH_PY) || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip --disable-pip-version-check -q install --upgrade pip
+	$(BENCH_PY) -m pip --disable-pip-version-check -q install ".[bench]"
+	$(BENCH_PY) -m pip --disable-pip-version-check -q install --no-deps --force-reinstall .
+	BENCH_MODE=$(BENCH_MODE) $(BENCH_PY) -m bench.run $(BENCH_ARGS)
 
 # The fault-injection suite alone, with the full 60 s soak, recording its figures into
 # bench/faults-summary.json and bench/RESULTS.md.
@@ -80,4 +87,4 @@ faults: install check-redis
 	$(PY) -m bench.run --render
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) $(BENCH_VENV) build dist .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

@@ -178,3 +178,22 @@ def test_langchain_cache_needs_its_response_model(
 
     with pytest.raises(ValueError, match="LangChainGenerations"):
         FleetLangChainCache(make_cache())
+
+
+def test_langchain_hit_builds_only_allowed_classes(lc_cache: Any) -> None:
+    """An entry whose JSON names a class outside the generation/message allow-list (here a
+    core ``PromptTemplate``, which langchain_core's own "core" set would build) is a miss."""
+    pytest.importorskip("langchain_core")
+    from langchain_core.load import dumps
+    from langchain_core.outputs import Generation
+    from langchain_core.prompts import PromptTemplate
+
+    from fleetcache.integrations.langchain import LangChainGenerations
+
+    fields = lc_cache._fields("p", "llm-x")
+    bad = LangChainGenerations(generations=[dumps(PromptTemplate.from_template("hi {x}"))])
+    lc_cache.cache.put(*fields, bad)
+    assert lc_cache.lookup("p", "llm-x") is None
+    good = LangChainGenerations(generations=[dumps(Generation(text="ok"))])
+    lc_cache.cache.put(*fields, good)
+    assert lc_cache.lookup("p", "llm-x") == [Generation(text="ok")]
