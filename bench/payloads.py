@@ -4,6 +4,7 @@ contestant stores the same response."""
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -75,3 +76,35 @@ def request(i: int | None = None) -> tuple[str, str, str, float, int]:
         return REQUEST
     um, sp, mo, t, mt = REQUEST
     return (f"{um} [variant {i}]", sp, mo, t, mt)
+
+
+def completion_json(fields: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI ChatCompletion (as JSON data) with the same text and usage as ``fields``."""
+    tc = fields["tool_calls"][0]
+    return {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": fields["content"],
+                    "tool_calls": [
+                        {
+                            "id": tc["id"],
+                            "type": "function",
+                            "function": {
+                                "name": tc["name"],
+                                "arguments": json.dumps(tc["arguments"]),
+                            },
+                        }
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": fields["usage"],
+    }

@@ -16,13 +16,12 @@ its Redis key (for ``MEMORY USAGE``), and what it can say about the fleet.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.payloads import REQUEST, request, response_fields
+from bench.payloads import REQUEST, completion_json, request, response_fields
 
 # LiteLLM must not fetch its model-cost map over the network at import time.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -55,32 +54,8 @@ def _litellm_messages(i: int | None) -> list[dict[str, str]]:
 def _litellm_response(size: int) -> Any:
     from litellm import ModelResponse
 
-    f = response_fields(size)
-    tc = f["tool_calls"][0]
-    return ModelResponse(
-        model=REQUEST[2],
-        choices=[
-            {
-                "index": 0,
-                "finish_reason": "tool_calls",
-                "message": {
-                    "role": "assistant",
-                    "content": f["content"],
-                    "tool_calls": [
-                        {
-                            "id": tc["id"],
-                            "type": "function",
-                            "function": {
-                                "name": tc["name"],
-                                "arguments": json.dumps(tc["arguments"]),
-                            },
-                        }
-                    ],
-                },
-            }
-        ],
-        usage=f["usage"],
-    )
+    body = completion_json(response_fields(size))
+    return ModelResponse(model=REQUEST[2], choices=body["choices"], usage=body["usage"])
 
 
 def litellm_peers(

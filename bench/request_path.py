@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
-from bench.payloads import response_fields
+from bench.payloads import completion_json, response_fields
+from bench.timing import paired
 from fleetcache import LLMResponse, RedisExactCache, request_digest
 from fleetcache._request import canonical_json
 from fleetcache.embedded import EmbeddedServer
@@ -77,53 +77,6 @@ def ten_message_request(i: int = 0) -> dict[str, Any]:
         "stream": False,
         "user": "customer-17",
     }
-
-
-def completion_json(fields: dict[str, Any]) -> dict[str, Any]:
-    """An OpenAI ChatCompletion (as JSON data) with the same text and usage as ``fields``."""
-    tc = fields["tool_calls"][0]
-    return {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "created": 1_700_000_000,
-        "model": "gpt-4o-mini",
-        "choices": [
-            {
-                "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": fields["content"],
-                    "tool_calls": [
-                        {
-                            "id": tc["id"],
-                            "type": "function",
-                            "function": {
-                                "name": tc["name"],
-                                "arguments": json.dumps(tc["arguments"]),
-                            },
-                        }
-                    ],
-                },
-                "finish_reason": "tool_calls",
-            }
-        ],
-        "usage": fields["usage"],
-    }
-
-
-def paired(fns: dict[str, Callable[[], Any]], seconds: float, block: int = 10) -> dict[str, float]:
-    """Ops/s of each function, measured in alternating blocks of ``block`` calls."""
-    spent = dict.fromkeys(fns, 0.0)
-    done = dict.fromkeys(fns, 0)
-    deadline = time.perf_counter() + seconds * len(fns)
-    while time.perf_counter() < deadline:
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(block):
-                fn()
-            spent[name] += time.perf_counter() - t0
-            done[name] += block
-    return {k: done[k] / spent[k] for k in fns}
 
 
 def digest_us_per_kb() -> dict[str, float]:
