@@ -118,8 +118,13 @@ async def test_cold_async_cluster_burst_is_served(cluster_proc: ClusterProcs, pr
     seed = RedisExactCache(url=url, key_prefix=prefix, shards=4)
     seed.put(*req(1), response(1))
     seed.close()
+    # generous timeouts: what is tested is that a cold burst is served and raises nothing,
+    # not the 0.25 s fail-open connect timeout (100 cold connects on a loaded 2-core machine
+    # under coverage can take longer; cluster URLs do not retry: a retry could count twice)
     caches = [
-        AsyncRedisExactCache(url=url, key_prefix=prefix, shards=4, socket_timeout=5)
+        AsyncRedisExactCache(
+            url=url, key_prefix=prefix, shards=4, socket_timeout=5, connect_timeout=5
+        )
         for _ in range(4)
     ]
     try:
