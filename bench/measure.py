@@ -131,7 +131,7 @@ class Bench:
             raw_key = f"{pfx}:raw"
             self.r.set(raw_key, payload)
             count_sha = self.r.script_load(COUNT_ONLY_LUA)
-            from fleetcache._codec import ACCEPT_PREFIX
+            from fleetcache.core.envelope import ACCEPT_PREFIX
 
             def multi_get() -> Any:
                 # the alternative hit path, with the same client-side work as cache.get
@@ -403,7 +403,7 @@ class Bench:
         noop_sha = c.script_load(NOOP_LUA)
         getonly_sha = c.script_load(GET_ONLY_LUA)
         gc_sha = c.script_load(GET_AND_COUNT_LUA)
-        from fleetcache._codec import ACCEPT_PREFIX
+        from fleetcache.core.envelope import ACCEPT_PREFIX
 
         for label, size in SIZES:
             fc_resp, inc_resp = self.models(size)
@@ -460,7 +460,7 @@ class Bench:
         from ractogateway.redis import RedisExactCache as Incumbent
 
         from fleetcache import LLMResponse, RedisExactCache
-        from fleetcache._codec import Codec
+        from fleetcache.core.envelope import Codec
 
         points = self.mode["size_points"]
         reps = self.mode["size_reps"]

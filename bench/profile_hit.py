@@ -55,7 +55,7 @@ def best_us(fn: Callable[[], Any], number: int = 2000, repeat: int = 7) -> float
 
 def components(size: int = 1024) -> dict[str, float]:
     """us per call of the whole get hit and of its parts."""
-    from fleetcache._keys import digest_of, normalise_request
+    from fleetcache.core.keys import digest_of, normalise_request
 
     fc, req, env = stub_cache(size)
     core = fc._core

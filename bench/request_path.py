@@ -22,7 +22,7 @@ from typing import Any
 from bench.payloads import completion_json, response_fields
 from bench.timing import paired
 from fleetcache import LLMResponse, RedisExactCache, request_digest
-from fleetcache._request import canonical_json
+from fleetcache.core.canonical import canonical_json
 from fleetcache.embedded import EmbeddedServer
 
 TOOLS = [

@@ -180,7 +180,7 @@ def busiest_share(
     assigns them). Uniform traffic over a namespace's entries loads nodes in that ratio."""
     from redis.crc import key_slot
 
-    from fleetcache._keys import KeySpace
+    from fleetcache.core.keys import KeySpace
 
     rng = random.Random(seed)
     per = 16384 / nodes

@@ -29,8 +29,8 @@ from functools import partial
 from typing import Any
 
 from fleetcache import FinishReason, LLMResponse, RedisExactCache
-from fleetcache._codec import Codec
-from fleetcache._signing import Signer
+from fleetcache.core.envelope import Codec
+from fleetcache.core.signing import Signer
 from fleetcache.embedded import EmbeddedServer
 
 KEY = b"k" * 32

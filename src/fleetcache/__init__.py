@@ -8,13 +8,20 @@ exact cache of the ``ractogateway`` SDK.
 from __future__ import annotations
 
 from ._clients import AsyncConnectRetry, ConnectRetry
-from ._core import ChunkProgress
-from ._info import CacheInfo, cache_info
-from ._models import CacheStats, FinishReason, FleetStats, LLMResponse, ModelStats, ToolCallResult
-from ._reqcore import default_should_store
-from ._request import DEFAULT_IGNORE, request_digest
 from .aio import AsyncRedisExactCache
 from .cache import RedisExactCache
+from .core.canonical import DEFAULT_IGNORE, request_digest
+from .core.info import CacheInfo, cache_info
+from .core.models import (
+    CacheStats,
+    FinishReason,
+    FleetStats,
+    LLMResponse,
+    ModelStats,
+    ToolCallResult,
+)
+from .core.ops import ChunkProgress
+from .core.request_ops import default_should_store
 from .errors import (
     CacheUnavailableError,
     EntryTooLargeError,

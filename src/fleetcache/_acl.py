@@ -35,7 +35,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from ._keys import check_prefix, check_shards
+from .core.keys import check_prefix, check_shards
 
 #: Commands the Lua scripts call (a test checks this against every ``redis.call`` in lua/).
 SCRIPT_COMMANDS = (

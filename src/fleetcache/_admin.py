@@ -17,11 +17,11 @@ from redis.exceptions import AuthenticationError, RedisClusterException, Respons
 
 from ._base import DEFAULT_PREFIX, DEFAULT_URL
 from ._clients import sync_client_from_url
-from ._keys import KeySpace, check_prefix, check_shards
-from ._models import COUNTERS, FleetStats
-from ._policy import REDIS_FAULTS
-from ._store_common import ClientFault
+from ._error_policy import REDIS_FAULTS
+from ._store_faults import ClientFault
 from .cache import RedisExactCache
+from .core.keys import KeySpace, check_prefix, check_shards
+from .core.models import COUNTERS, FleetStats
 from .errors import FleetCacheError
 
 #: Exit codes of the ``fleetcache`` command (also used by ``fleetcache demo``).

@@ -14,8 +14,7 @@ from typing import Any, TypeVar
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from ._core import Batch, Call, Compute, Instruction, Sleep, StepOp
-from ._store_common import (
+from ._store_faults import (
     RELOADS,
     as_fault,
     check_script_error,
@@ -24,6 +23,7 @@ from ._store_common import (
     noscript_positions,
     raise_first_error,
 )
+from .core.instructions import Batch, Call, Compute, Instruction, Sleep, StepOp
 
 T = TypeVar("T")
 

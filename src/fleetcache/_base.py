@@ -13,12 +13,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from ._clients import DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT, check_client
-from ._core import DEFAULT_MAX_ENTRY_BYTES, Core
-from ._models import LLMResponse
-from ._policy import REDIS_FAULTS, ErrorPolicy
-from ._reqcore import ShouldStore, check_ignore, check_should_store
-from ._request import DEFAULT_IGNORE
-from ._validate import timeout
+from ._error_policy import REDIS_FAULTS, ErrorPolicy
+from .core.canonical import DEFAULT_IGNORE
+from .core.models import LLMResponse
+from .core.ops import DEFAULT_MAX_ENTRY_BYTES, Core
+from .core.request_ops import ShouldStore, check_ignore, check_should_store
+from .core.validate import timeout
 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_PREFIX = "ractogateway:exact"

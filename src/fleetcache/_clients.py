@@ -54,7 +54,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from ._validate import timeout
+from .core.validate import timeout
 
 #: Default socket read/write timeout for URL-built clients (seconds).
 DEFAULT_SOCKET_TIMEOUT = 0.25
@@ -68,7 +68,7 @@ DEFAULT_CONNECT_TIMEOUT = 0.25
 DEFAULT_MAX_CONNECTIONS = 10_000
 
 
-#: A timeout in seconds: a finite number > 0 (the one check in ``_validate``).
+#: A timeout in seconds: a finite number > 0 (the one check in ``core.validate``).
 check_timeout = timeout
 
 

@@ -13,7 +13,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._clients import tls_hint
-from ._validate import seconds
+from .core.validate import seconds
 from .errors import CacheUnavailableError
 
 log = logging.getLogger("fleetcache")

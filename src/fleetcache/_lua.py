@@ -1,8 +1,5 @@
-"""The Lua scripts, loaded as package data.
-
-In a wheel the top-level ``lua/`` directory is installed as ``fleetcache/lua``
-(``importlib.resources``); in an editable install or a source checkout the scripts are read
-from ``<repo>/lua`` instead. Each file is ``<name>-<numkeys>.lua``; shared Lua functions
+"""The Lua scripts, loaded as package data (``fleetcache/lua``, read with
+``importlib.resources``). Each file is ``<name>-<numkeys>.lua``; shared Lua functions
 live in ``lua/includes/<name>.lua`` and are pulled in by a ``--- @include "<name>"`` line
 (the BullMQ convention), expanded before the script is hashed and loaded.
 """
@@ -31,20 +28,14 @@ class Script:
 
 
 def lua_dir() -> Path:
-    """The directory the scripts are read from (package data first, then the checkout)."""
-    try:
-        packaged = resources.files("fleetcache").joinpath("lua")
-        if packaged.is_dir():
-            return Path(str(packaged))
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):  # pragma: no cover
-        pass
-    checkout = Path(__file__).resolve().parents[2] / "lua"
-    if checkout.is_dir():
-        return checkout
-    raise FileNotFoundError(
-        "fleetcache's Lua scripts are missing: neither the package data 'fleetcache/lua' "
-        f"nor {checkout} exists (reinstall the package)"
-    )
+    """The package's ``lua`` directory, the one place the scripts are read from."""
+    packaged = resources.files("fleetcache").joinpath("lua")
+    if not packaged.is_dir():
+        raise FileNotFoundError(
+            f"fleetcache's Lua scripts are missing: {packaged} is not a directory "
+            "(reinstall the package)"
+        )
+    return Path(str(packaged))
 
 
 def expand_includes(source: str, base: Path, seen: set[str] | None = None) -> str:

@@ -13,7 +13,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 from redis.exceptions import NoPermissionError, NoScriptError, RedisError, ResponseError
 
-from ._core import Call
+from .core.instructions import Call
 from .errors import FleetCacheError, UnsupportedServerError
 
 #: How many times one call reloads its script on NOSCRIPT before giving up: a SCRIPT FLUSH

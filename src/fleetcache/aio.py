@@ -17,13 +17,14 @@ from pydantic import BaseModel
 
 from ._astore import AsyncStore
 from ._base import AsyncCacheBase, Binding
-from ._bulk import Flight, op_get_many, op_put_many, plan_get_many, plan_put_many
 from ._clients import async_client_from_url
-from ._core import UNSTORABLE, Op, ProgressFn
-from ._info import CacheInfo, attach
-from ._models import CacheStats, FleetStats
-from ._policy import REDIS_FAULTS
-from ._reqcore import (
+from ._error_policy import REDIS_FAULTS
+from .core.batch import Flight, op_get_many, op_put_many, plan_get_many, plan_put_many
+from .core.info import CacheInfo, attach
+from .core.instructions import Op
+from .core.models import CacheStats, FleetStats
+from .core.ops import UNSTORABLE, ProgressFn
+from .core.request_ops import (
     RequestFlight,
     RequestKey,
     ShouldStore,

@@ -36,8 +36,8 @@ from ._admin import (
     stats_dict,
 )
 from ._base import DEFAULT_PREFIX
-from ._core import ChunkProgress
-from ._models import COUNTERS, FleetStats
+from .core.models import COUNTERS, FleetStats
+from .core.ops import ChunkProgress
 
 __all__ = ["build_parser", "main", "shown"]
 

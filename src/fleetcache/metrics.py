@@ -13,7 +13,7 @@ In an app::
 or as a sidecar: ``fleetcache metrics --port 9108`` (binds 127.0.0.1 unless ``--host``).
 
 Exposed (label ``namespace``; the per-model ones also ``model``): one counter
-``fleetcache_<name>_total`` per entry of ``fleetcache._models.COUNTERS``, HELP text from its
+``fleetcache_<name>_total`` per entry of ``fleetcache.core.models.COUNTERS``, HELP text from its
 description (``hits``, ``misses``, ``tokens_saved``, ``puts``, ``coalesced``,
 ``invalidations``, ``expired``, ``evicted``, ``corrupt``, ``forged``), and:
 
@@ -60,9 +60,9 @@ from ._admin import (
 )
 from ._base import DEFAULT_PREFIX
 from ._clients import sync_client_from_url
-from ._models import COUNTERS, FleetStats
-from ._policy import REDIS_FAULTS
+from ._error_policy import REDIS_FAULTS
 from .cache import RedisExactCache
+from .core.models import COUNTERS, FleetStats
 from .errors import FleetCacheError
 
 __all__ = ["FleetCacheCollector", "serve"]

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from fleetcache import LLMResponse, RedisExactCache
-from fleetcache._codec import HEADER
 from fleetcache.cli import main
+from fleetcache.core.envelope import HEADER
 
 from ..support.threads import ThreadGroup, wait_until
 

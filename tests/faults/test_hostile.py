@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fleetcache import EntryTooLargeError, LLMResponse, RedisExactCache, ToolCallResult
-from fleetcache._codec import Codec
-from fleetcache._keys import digest_of, normalise_request
+from fleetcache.core.envelope import Codec
+from fleetcache.core.keys import digest_of, normalise_request
 
 from ..support.servers import ServerProc, redis_server_bin
 

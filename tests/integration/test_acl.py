@@ -32,16 +32,16 @@ from fleetcache._acl import (
     key_patterns,
     number_globs,
 )
-from fleetcache._keys import KeySpace, digest_of
-from fleetcache._scripts import script
+from fleetcache._lua import script
 from fleetcache.cli import build_parser, main
+from fleetcache.core.keys import KeySpace, digest_of
 
 from ..support.cluster import redis_cli_bin
 from ..support.flavors import req, response
 from ..support.servers import ServerProc, redis_server_bin, valkey_server_bin
 
 ROOT = Path(__file__).resolve().parents[2]
-LUA = ROOT / "lua"
+LUA = ROOT / "src" / "fleetcache" / "lua"
 DOC = ROOT / "docs" / "operations.md"
 BINARIES = {"redis": redis_server_bin, "valkey": valkey_server_bin}
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from fleetcache import RedisExactCache, _models
+from fleetcache import RedisExactCache
+from fleetcache.core import models
 
 from ..support.flavors import CacheFactory, req, response
 
@@ -31,7 +32,7 @@ async def test_fleet_stats_skips_and_reports_bad_counters(
     assert await c.get(*req(1)) is not None  # hits 1, tokens 30
     key = next(k for k in _stats_keys(c) if r.hget(k, "puts") is not None)
     r.hset(key, mapping=HOSTILE)
-    _models._LOGGED.clear()  # logged once per field name per process
+    models._LOGGED.clear()  # logged once per field name per process
     with caplog.at_level(logging.WARNING, logger="fleetcache"):
         fs = await c.fleet_stats()
     assert (fs.hits, fs.misses, fs.puts) == (0, 0, 0)  # the bad ones are skipped...

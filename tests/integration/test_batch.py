@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fleetcache import AsyncRedisExactCache, CacheUnavailableError, LLMResponse
-from fleetcache._bulk import BATCH_CHUNK
+from fleetcache.core.batch import BATCH_CHUNK
 from fleetcache.errors import EntryTooLargeError
 
 from ..support.flavors import CacheFactory, Flavor, req, response

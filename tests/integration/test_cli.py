@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from fleetcache import ChunkProgress, LLMResponse, RedisExactCache
-from fleetcache._keys import KeySpace, digest_of, normalise_request
 from fleetcache.cli import main
+from fleetcache.core.keys import KeySpace, digest_of, normalise_request
 
 from ..support.servers import ServerProc, free_port, redis_server_bin
 

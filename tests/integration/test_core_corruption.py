@@ -12,7 +12,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from fleetcache._codec import HEADER
+from fleetcache.core.envelope import HEADER
 
 from ..support.flavors import CacheFactory, Flavor, req, response
 
@@ -77,7 +77,7 @@ async def test_corrupt_under_raise_policy_does_not_raise(
 async def test_corrupt_entry_replaced_meanwhile_is_kept(cache: Flavor, r: Any) -> None:
     """drop_corrupt deletes only the exact bytes that failed: a concurrent good put wins (and
     nothing was dropped, so nothing is counted corrupt; the hit is still undone)."""
-    from fleetcache._scripts import script
+    from fleetcache._lua import script
 
     await cache.put(*req(1), response(1))
     entry, index, stats = cache.keys_of(*req(1))

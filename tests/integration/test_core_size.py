@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from fleetcache import LLMResponse, RedisExactCache
-from fleetcache._core import Batch
 from fleetcache._store import Store
+from fleetcache.core.instructions import Batch
 
 from ..conftest import Backend
 from ..support.flavors import CacheFactory, Flavor, req, response

@@ -19,9 +19,9 @@ import pytest
 from pydantic import BaseModel
 
 from fleetcache import CacheUnavailableError, LLMResponse, RedisExactCache, ToolCallResult
-from fleetcache._codec import HEADER
-from fleetcache._keys import KeySpace
 from fleetcache.cli import main
+from fleetcache.core.envelope import HEADER
+from fleetcache.core.keys import KeySpace
 
 from ..support.flavors import CacheFactory, Flavor, req, response
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleetcache import LLMResponse
-from fleetcache._keys import KeySpace, check_prefix, digest_of, normalise_request
+from fleetcache.core.keys import KeySpace, check_prefix, digest_of, normalise_request
 
 from ..support.flavors import CacheFactory, Flavor, response
 

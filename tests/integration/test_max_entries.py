@@ -18,8 +18,8 @@ import pytest
 
 from fleetcache import AsyncRedisExactCache, LayoutMismatchError, RedisExactCache
 from fleetcache._admin import open_namespace
-from fleetcache._core import shard_caps
-from fleetcache._keys import KeySpace, digest_of
+from fleetcache.core.keys import KeySpace, digest_of
+from fleetcache.core.ops import shard_caps
 
 from ..support.cap_worker import fields
 from ..support.flavors import CacheFactory, req, response

@@ -28,8 +28,8 @@ from fleetcache import (
     cache_info,
     request_digest,
 )
-from fleetcache._codec import HEADER, MAGIC, VERSION
-from fleetcache._reqcore import FLAG_JSON
+from fleetcache.core.envelope import HEADER, MAGIC, VERSION
+from fleetcache.core.request_ops import FLAG_JSON
 
 from ..support.flavors import CacheFactory, Flavor, req, response
 from ..support.servers import free_port
@@ -614,7 +614,7 @@ KEY = b"k" * 32
 
 
 async def test_signed_request_entries(cache_factory: CacheFactory, r: Any) -> None:
-    from fleetcache._codec import FLAG_MAC
+    from fleetcache.core.envelope import FLAG_MAC
 
     signed = cache_factory(signing_key=KEY)
     rq = request("signed")

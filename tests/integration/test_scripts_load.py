@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleetcache import _scripts
+from fleetcache import _lua
 
 
 def test_every_script_loads_on_the_server(r: Any) -> None:
-    for s in _scripts.load_scripts().values():
+    for s in _lua.load_scripts().values():
         sha = r.script_load(s.source)
         if isinstance(sha, bytes):
             sha = sha.decode()

@@ -17,7 +17,7 @@ from redis.sentinel import Sentinel
 
 from fleetcache import AsyncRedisExactCache, CacheUnavailableError, RedisExactCache
 from fleetcache._clients import parse_sentinel_url
-from fleetcache._scripts import script
+from fleetcache._lua import script
 from fleetcache.cli import main
 
 from ..support.cluster import SentinelSet

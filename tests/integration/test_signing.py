@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from fleetcache import AsyncRedisExactCache, RedisExactCache
-from fleetcache._codec import FLAG_MAC, HEADER, HEADER_SIZE, Codec
-from fleetcache._models import LLMResponse
-from fleetcache._signing import DOMAIN, MAC_SIZE, check_signing_key
+from fleetcache.core.envelope import FLAG_MAC, HEADER, HEADER_SIZE, Codec
+from fleetcache.core.models import LLMResponse
+from fleetcache.core.signing import DOMAIN, MAC_SIZE, check_signing_key
 
 from ..support.flavors import CacheFactory, Flavor, req, response
 
@@ -30,7 +30,7 @@ OTHER = b"x" * 32
 
 
 def reference_mac(key: bytes, namespace: str, digest: str, signed_part: bytes) -> bytes:
-    """The MAC as docs/operations.md and _signing.py define it, computed independently."""
+    """The MAC as docs/operations.md and core/signing.py define it, computed independently."""
     ns = namespace.encode()
     msg = DOMAIN + struct.pack(">I", len(ns)) + ns + digest.encode() + signed_part
     return hmac.new(key, msg, hashlib.sha256).digest()[:16]

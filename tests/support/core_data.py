@@ -8,10 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from fleetcache._codec import ACCEPT_PREFIX, HEADER
-from fleetcache._core import DEFAULT_MAX_ENTRY_BYTES, Call, Core
-from fleetcache._keys import digest_of, normalise_request
-from fleetcache._models import LLMResponse
+from fleetcache.core.envelope import ACCEPT_PREFIX, HEADER
+from fleetcache.core.instructions import Call
+from fleetcache.core.keys import digest_of, normalise_request
+from fleetcache.core.models import LLMResponse
+from fleetcache.core.ops import DEFAULT_MAX_ENTRY_BYTES, Core
 
 from .script_driver import ScriptedOp
 

@@ -29,8 +29,8 @@ from collections.abc import Callable, Generator
 from functools import cache
 from typing import Any, Generic, TypeVar
 
-from fleetcache._core import Batch, Call, Compute, Sleep, Step
-from fleetcache._scripts import load_scripts
+from fleetcache._lua import load_scripts
+from fleetcache.core.instructions import Batch, Call, Compute, Sleep, Step
 
 from .lua_shape import CallShape, call_shape
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fleetcache import _bulk
+from fleetcache.core import batch
 
 from ..support.script_driver import FakeClock
 
@@ -27,7 +27,7 @@ def no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClock]:
-    """A fake ``time.monotonic`` for the single-flight core (``_bulk``)."""
+    """A fake ``time.monotonic`` for the single-flight core (``core.batch``)."""
     c = FakeClock()
-    monkeypatch.setattr(_bulk, "time", SimpleNamespace(monotonic=c.monotonic))
+    monkeypatch.setattr(batch, "time", SimpleNamespace(monotonic=c.monotonic))
     yield c

@@ -9,10 +9,17 @@ from typing import Any
 import pytest
 from pydantic import Field
 
-from fleetcache._bulk import BATCH_CHUNK, op_get_many, op_put_many, plan_get_many, plan_put_many
-from fleetcache._codec import ACCEPT_PREFIX
-from fleetcache._core import Batch, Call, Core
-from fleetcache._models import LLMResponse
+from fleetcache.core.batch import (
+    BATCH_CHUNK,
+    op_get_many,
+    op_put_many,
+    plan_get_many,
+    plan_put_many,
+)
+from fleetcache.core.envelope import ACCEPT_PREFIX
+from fleetcache.core.instructions import Batch, Call
+from fleetcache.core.models import LLMResponse
+from fleetcache.core.ops import Core
 from fleetcache.errors import EntryTooLargeError, LayoutMismatchError
 
 from ..support.core_data import (

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleetcache import LLMResponse, ToolCallResult
-from fleetcache._codec import (
+from fleetcache.core.envelope import (
     ACCEPT_PREFIX,
     FLAG_ZLIB,
     HEADER,
@@ -136,7 +136,7 @@ def test_decode_never_raises_anything_else(tail: bytes, head: bytes) -> None:
 
 
 def test_big_ints_round_trip_exactly() -> None:
-    from fleetcache._codec import EXT_BIGINT
+    from fleetcache.core.envelope import EXT_BIGINT
 
     codec = Codec(LLMResponse)
     resp = LLMResponse(parsed={"a": 2**64, "b": -(2**64) - 1, "c": [10**40, 2**63 - 1]})
@@ -148,7 +148,7 @@ def test_big_ints_round_trip_exactly() -> None:
 def test_inflate_is_bounded_by_max_body_bytes() -> None:
     import zlib
 
-    from fleetcache._codec import HEADER, CorruptEntry
+    from fleetcache.core.envelope import HEADER, CorruptEntry
 
     body = zlib.compress(bytes(4 << 20), 9)
     env = HEADER.pack(b"FC", 1, 1, 0) + body
@@ -170,7 +170,7 @@ def test_validation_failure_is_rejected_not_corrupt() -> None:
     import msgpack
     from pydantic import BaseModel
 
-    from fleetcache._codec import HEADER, CorruptEntry, RejectedEntry
+    from fleetcache.core.envelope import HEADER, CorruptEntry, RejectedEntry
 
     class Strict(BaseModel):
         verdict: str

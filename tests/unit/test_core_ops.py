@@ -10,9 +10,10 @@ import pytest
 from pydantic import Field
 
 from fleetcache import ChunkProgress, FleetStats, LayoutMismatchError
-from fleetcache._codec import ACCEPT_PREFIX
-from fleetcache._core import CHUNK, Call
-from fleetcache._models import LLMResponse
+from fleetcache.core.envelope import ACCEPT_PREFIX
+from fleetcache.core.instructions import Call
+from fleetcache.core.models import LLMResponse
+from fleetcache.core.ops import CHUNK
 from fleetcache.errors import EntryTooLargeError
 
 from ..support.core_data import (

@@ -1,4 +1,4 @@
-"""Counters are defined once (``_models.COUNTERS``) and everything else is derived from it:
+"""Counters are defined once (``core.models.COUNTERS``) and everything else is derived from it:
 the ``FleetStats`` fields, parsing of the stats hash, the CLI table, ``--json``, Prometheus
 names and HELP text. Non-integer stored values are reported, not raised (no server)."""
 
@@ -8,8 +8,8 @@ import pytest
 
 from fleetcache import FleetStats
 from fleetcache._admin import stats_dict
-from fleetcache._models import COUNTERS, parse_counters
 from fleetcache.cli import format_stats, shown
+from fleetcache.core.models import COUNTERS, parse_counters
 
 NAMES = [c.name for c in COUNTERS]
 

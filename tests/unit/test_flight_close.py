@@ -4,8 +4,8 @@ try to yield its lease release from inside ``GeneratorExit`` (Python then raises
 
 from __future__ import annotations
 
-from fleetcache._bulk import Flight
-from fleetcache._core import Call, Compute
+from fleetcache.core.batch import Flight
+from fleetcache.core.instructions import Call, Compute
 
 from ..support.core_data import make_core
 

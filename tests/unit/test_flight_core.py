@@ -12,14 +12,15 @@ from typing import Any
 import pytest
 from pydantic import Field
 
-from fleetcache._bulk import (
+from fleetcache.core.batch import (
     RENEW_MIN_INTERVAL,
     RENEW_PER_LEASE,
     UNCACHEABLE_MARKER_MS,
     Flight,
 )
-from fleetcache._core import Call, Compute, Core, Sleep
-from fleetcache._models import LLMResponse
+from fleetcache.core.instructions import Call, Compute, Sleep
+from fleetcache.core.models import LLMResponse
+from fleetcache.core.ops import Core
 from fleetcache.errors import EntryTooLargeError, LayoutMismatchError
 
 from ..support.core_data import (

@@ -12,25 +12,25 @@ from pathlib import Path
 import pytest
 
 import fleetcache
-from fleetcache import _scripts
+from fleetcache import _lua
 
 from ..support.lua_shape import FILE_NAME, include_problems, script_problems, split_header
 
 REPO = Path(__file__).resolve().parents[2]
-REPO_LUA = REPO / "lua"
+REPO_LUA = REPO / "src" / "fleetcache" / "lua"
 
 
 def lua_files() -> list[Path]:
-    return sorted(_scripts.lua_dir().glob("*.lua"))
+    return sorted(_lua.lua_dir().glob("*.lua"))
 
 
 def include_files() -> list[Path]:
-    return sorted(_scripts.lua_dir().glob("includes/*.lua"))
+    return sorted(_lua.lua_dir().glob("includes/*.lua"))
 
 
 def problems_of(path: Path) -> list[str]:
     text = path.read_text(encoding="utf-8")
-    return script_problems(path.name, text, _scripts.expand_includes(text, path.parent))
+    return script_problems(path.name, text, _lua.expand_includes(text, path.parent))
 
 
 def test_there_are_scripts() -> None:
@@ -54,7 +54,7 @@ def test_includes_have_a_header_and_take_keys_and_args_as_parameters(path: Path)
 
 
 def _real(name: str) -> str:
-    return (_scripts.lua_dir() / name).read_text(encoding="utf-8")
+    return (_lua.lua_dir() / name).read_text(encoding="utf-8")
 
 
 def _check(
@@ -186,7 +186,7 @@ def test_one_function_per_include_named_like_its_file(path: Path) -> None:
 
 
 def test_includes_are_expanded_once_and_resolved() -> None:
-    scripts = _scripts.load_scripts()
+    scripts = _lua.load_scripts()
     for s in scripts.values():
         assert "--- @include" not in s.source, f"{s.name}: unexpanded include"
         for fn in re.findall(r"^local function (\w+)", s.source, re.M):
@@ -207,21 +207,17 @@ def test_no_keyspace_walks_in_python() -> None:
 
 
 def test_loaded_from_installed_package_data() -> None:
-    """Installed (a wheel, as ``make test`` does): the scripts come from the package's own
-    ``fleetcache/lua``. Editable/checkout: from ``<repo>/lua``. Same files either way."""
+    """The scripts come from the installed package's own ``fleetcache/lua`` (package data,
+    as a wheel installs it), and are the files of the source tree."""
     pkg = Path(fleetcache.__file__).resolve().parent
-    d = _scripts.lua_dir().resolve()
-    installed = not pkg.is_relative_to(REPO / "src")
-    if installed:
-        assert (pkg / "lua").is_dir(), "the wheel lacks fleetcache/lua (package data)"
-        assert d == (pkg / "lua").resolve()
-    else:
-        assert d == REPO_LUA.resolve()
+    d = _lua.lua_dir().resolve()
+    assert (pkg / "lua").is_dir(), "the package lacks fleetcache/lua (package data)"
+    assert d == (pkg / "lua").resolve()
     if REPO_LUA.is_dir():
         ours = {p.relative_to(REPO_LUA): p.read_bytes() for p in REPO_LUA.rglob("*.lua")}
         theirs = {p.relative_to(d): p.read_bytes() for p in d.rglob("*.lua")}
-        assert theirs == ours, "installed scripts differ from the checkout (reinstall)"
-    scripts = _scripts.load_scripts()
+        assert theirs == ours, "installed scripts differ from the source tree (reinstall)"
+    scripts = _lua.load_scripts()
     on_disk = {
         m["name"]: int(m["nkeys"]) for p in d.glob("*.lua") if (m := FILE_NAME.match(p.name))
     }

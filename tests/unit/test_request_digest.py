@@ -25,9 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 import fleetcache
 from fleetcache import CacheInfo, cache_info, request_digest
-from fleetcache._info import CachedDict, attach
-from fleetcache._keys import digest_of, normalise_request
-from fleetcache._request import (
+from fleetcache.core.canonical import (
     DEFAULT_IGNORE,
     _es_number,
     canonical_json,
@@ -35,6 +33,8 @@ from fleetcache._request import (
     reference_json,
     tokens_of_json,
 )
+from fleetcache.core.info import CachedDict, attach
+from fleetcache.core.keys import digest_of, normalise_request
 
 # -- strategies ------------------------------------------------------------------------------
 
@@ -103,10 +103,10 @@ def test_encoders_agree_on_numbers(numbers: list[float]) -> None:
 
 
 def test_orjson_is_used_when_installed() -> None:
-    from fleetcache import _request
+    from fleetcache.core import canonical
 
     pytest.importorskip("orjson")
-    assert _request._dumps is _request._dumps_orjson
+    assert canonical._dumps is canonical._dumps_orjson
 
 
 @settings(max_examples=300, deadline=None)
@@ -456,13 +456,13 @@ def test_cache_info_on_pydantic_models() -> None:
 
 
 def test_cache_info_entry_goes_with_the_object() -> None:
-    from fleetcache import _info
+    from fleetcache.core import info
 
-    before = len(_info._table)
+    before = len(info._table)
     for _ in range(100):
         attach(Completion(id="y"), CacheInfo(hit=True, age_seconds=0.0, digest="0" * 32))
     gc.collect()
-    assert len(_info._table) == before
+    assert len(info._table) == before
 
 
 def test_cache_info_is_per_object_across_threads() -> None:

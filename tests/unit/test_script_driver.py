@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from fleetcache._core import Batch, Call, Compute, Sleep
-from fleetcache._scripts import script
+from fleetcache._lua import script
+from fleetcache.core.instructions import Batch, Call, Compute, Sleep
 
 from ..support.script_driver import FakeClock, ScriptedOp, check_step, run_op
 

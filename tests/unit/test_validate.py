@@ -1,4 +1,4 @@
-"""The one module of numeric argument checks (``fleetcache._validate``), and that every
+"""The one module of numeric argument checks (``fleetcache.core.validate``), and that every
 entry point uses it: constructor, per-call TTL, lease, breaker, timeouts, byte sizes."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from fleetcache import RedisExactCache
-from fleetcache import _validate as v
-from fleetcache._bulk import check_lease
-from fleetcache._codec import Codec
-from fleetcache._models import LLMResponse
-from fleetcache._policy import ErrorPolicy
+from fleetcache._error_policy import ErrorPolicy
+from fleetcache.core import validate as v
+from fleetcache.core.batch import check_lease
+from fleetcache.core.envelope import Codec
+from fleetcache.core.models import LLMResponse
 
 
 @pytest.mark.parametrize("bad", [True, "1", None, [1]])

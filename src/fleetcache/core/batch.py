@@ -19,23 +19,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ._codec import ACCEPT_PREFIX, CorruptEntry, RejectedEntry
-from ._core import (
-    PRUNE_PER_PUT,
-    UNSTORABLE,
-    Batch,
-    Call,
-    Compute,
-    Core,
-    Op,
-    Sleep,
-    StepOp,
-    model_arg,
-)
-from ._keys import RequestFields
-from ._scripts import script
-from ._signing import ForgedEntry
-from ._validate import milliseconds, optional_seconds
+from .._lua import script
+from .envelope import ACCEPT_PREFIX, CorruptEntry, RejectedEntry
+from .instructions import Batch, Call, Compute, Op, Sleep, StepOp
+from .keys import RequestFields
+from .ops import PRUNE_PER_PUT, UNSTORABLE, Core, model_arg
+from .signing import ForgedEntry
+from .validate import milliseconds, optional_seconds
 
 #: Entries one get_many/put_many script call handles at most (plus 2 fixed keys <= 1000).
 BATCH_CHUNK = 500

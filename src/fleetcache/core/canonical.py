@@ -26,7 +26,7 @@ Accepted values: ``None``, ``bool``, ``int``, ``float``, ``str`` (and their subc
 path, e.g. ``messages[2].content[0].image_url``.
 
 The digest is BLAKE2b-128 of the canonical bytes with the personalisation
-``b"fleetcache-jcs1"``; the five-field path (``_keys.digest_of``) uses ``b"fleetcache-req1"``.
+``b"fleetcache-jcs1"``; the five-field path (``keys.digest_of``) uses ``b"fleetcache-req1"``.
 A personalisation is part of BLAKE2's parameter block, so the two are independent hash
 functions: a digest of one domain equals one of the other only by a 128-bit collision.
 
@@ -49,7 +49,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ._codec import MAX_TOKENS_FIELD
+from .envelope import MAX_TOKENS_FIELD
 
 __all__ = [
     "DEFAULT_IGNORE",

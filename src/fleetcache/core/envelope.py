@@ -5,7 +5,7 @@ Envelope layout (8-byte fixed header, then the body)::
     offset 0  2 bytes  magic b"FC"
     offset 2  1 byte   format version (1)
     offset 3  1 byte   flags: bit 0 = body is zlib-compressed; bit 1 = a 16-byte MAC
-                       follows the body (signed entries, see ``_signing``); other bits 0
+                       follows the body (signed entries, see ``signing``); other bits 0
     offset 4  4 bytes  token count, unsigned big-endian (read by the Lua get script)
     offset 8  ...      body: msgpack map of the response's fields (non-default ones only)
     (end-16)  16 bytes MAC, only with flag bit 1 (checked by a cache with a signing key
@@ -32,15 +32,15 @@ import msgpack
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
 
-from ._validate import optional_byte_count
-from .errors import EntryTooLargeError
+from ..errors import EntryTooLargeError
+from .validate import optional_byte_count
 
 MAGIC = b"FC"
 VERSION = 1
 #: The leading bytes the Lua get script accepts (magic + version).
 ACCEPT_PREFIX = MAGIC + bytes([VERSION])
 FLAG_ZLIB = 0x01
-#: A MAC of ``MAC_SIZE`` bytes follows the body (``_signing``).
+#: A MAC of ``MAC_SIZE`` bytes follows the body (``signing``).
 FLAG_MAC = 0x02
 MAC_SIZE = 16
 _KNOWN_FLAGS = FLAG_ZLIB | FLAG_MAC

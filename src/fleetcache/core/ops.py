@@ -6,13 +6,15 @@ have exactly the same behaviour (sans-I/O, like h11/httpx).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ._codec import (
+from .._lua import script
+from ..errors import EntryTooLargeError, LayoutMismatchError
+from .envelope import (
     ACCEPT_PREFIX,
     FLAG_MAC,
     Codec,
@@ -21,12 +23,11 @@ from ._codec import (
     UnstorableResponse,
     header_tokens,
 )
-from ._keys import KeySpace, RequestFields, digest_of, normalise_request
-from ._models import FleetStats, parse_counters
-from ._scripts import Script, script
-from ._signing import ForgedEntry, Signer, check_signing_key
-from ._validate import byte_count, ttl_ms
-from .errors import EntryTooLargeError, LayoutMismatchError
+from .instructions import Batch, Call, Op
+from .keys import KeySpace, RequestFields, digest_of, normalise_request
+from .models import FleetStats, parse_counters
+from .signing import ForgedEntry, Signer, check_signing_key
+from .validate import byte_count, ttl_ms
 
 T = TypeVar("T")
 
@@ -44,67 +45,6 @@ MAX_ENTRIES_LIMIT = 2**32 - 1
 
 _GET = script("get")
 _LAYOUT = script("layout")
-
-
-class Call:
-    """Run one script: ``EVALSHA script.sha len(keys) *keys *args``.
-
-    A plain slotted class rather than a frozen dataclass: one is built per request on the
-    hot path, and a frozen dataclass's ``__init__`` costs about 1 us more.
-    """
-
-    __slots__ = ("args", "keys", "script")
-
-    def __init__(
-        self,
-        script: Script,
-        keys: tuple[str, ...],
-        args: tuple[str | bytes | int | float, ...],
-    ) -> None:
-        self.script = script
-        self.keys = keys
-        self.args = args
-
-    def __repr__(self) -> str:
-        return f"Call({self.script.name!r}, keys={self.keys!r}, args={len(self.args)})"
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """Run several calls in one round trip per node (a non-transactional pipeline)."""
-
-    calls: tuple[Call, ...]
-
-
-Instruction = Call | Batch
-Op = Generator[Instruction, Any, T]
-
-
-@dataclass(frozen=True, slots=True)
-class Sleep:
-    """Wait ``seconds`` (float s) without blocking other callers; receives ``None``."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Compute:
-    """Call the user's ``compute()`` (awaited in asyncio); receives its result, or gets its
-    exception thrown in (the op may release resources, then must re-raise it).
-
-    ``renew`` [None]: while compute runs, the store runs this call every ``every`` seconds
-    (float s > 0; a single-flight holder renewing its lease), concurrently: a task in
-    asyncio, a timer thread in sync code. It stops at the first reply that is not 1 (the
-    lease was lost) or at the first Redis error; its results never reach the op.
-    """
-
-    renew: Call | None = None
-    every: float = 0.0
-
-
-#: Anything an operation can yield: Redis I/O, or (single-flight only) a sleep or a compute.
-Step = Instruction | Sleep | Compute
-StepOp = Generator[Step, Any, T]
 
 
 @dataclass(frozen=True, slots=True)

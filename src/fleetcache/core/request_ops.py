@@ -4,7 +4,7 @@
 It shares everything with the five-field path except the key and the body: the same
 namespace and shards, the same scripts (``get-3``, ``put-3``, ``invalidate-3``,
 ``drop_corrupt-3``, ``get_or_lease-4``, ``put_release-4``) and therefore the same counters,
-TTL rules and single-flight. Its digest comes from :mod:`fleetcache._request` (a separate
+TTL rules and single-flight. Its digest comes from :mod:`fleetcache.core.canonical` (a separate
 key domain), and its entries are envelopes with the ``FLAG_JSON`` bit set, whose body is
 the msgpack array ``[put_time_ms, response]``:
 
@@ -26,8 +26,10 @@ from typing import Any
 
 import msgpack
 
-from ._bulk import Flight, check_lease
-from ._codec import (
+from .._lua import script
+from .batch import Flight, check_lease
+from .canonical import canonical_json, digest_of_canonical, json_data, tokens_of_json
+from .envelope import (
     ACCEPT_PREFIX,
     FLAG_MAC,
     FLAG_ZLIB,
@@ -38,11 +40,10 @@ from ._codec import (
     VERSION,
     CorruptEntry,
 )
-from ._core import Call, Core, Op, model_arg
-from ._info import CachedDict, CacheInfo
-from ._request import canonical_json, digest_of_canonical, json_data, tokens_of_json
-from ._scripts import script
-from ._signing import ForgedEntry
+from .info import CachedDict, CacheInfo
+from .instructions import Call, Op
+from .ops import Core, model_arg
+from .signing import ForgedEntry
 
 #: Envelope flag bit: the body is a request-path record ``[put_time_ms, response]``.
 FLAG_JSON = 0x04

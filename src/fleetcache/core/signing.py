@@ -35,7 +35,7 @@ import hmac
 import struct
 from collections.abc import Sequence
 
-from ._codec import MAC_SIZE
+from .envelope import MAC_SIZE
 
 __all__ = ["DOMAIN", "MAC_SIZE", "MIN_KEY_BYTES", "ForgedEntry", "Signer", "check_signing_key"]
 

@@ -7,7 +7,7 @@ import hashlib
 import random
 import time
 
-from .._models import LLMResponse
+from ..core.models import LLMResponse
 
 SYSTEM_PROMPT = "You are a concise assistant for a travel company's support desk."
 MODELS = ("sim-small", "sim-large")

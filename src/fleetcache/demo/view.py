@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._models import FleetStats
+from ..core.models import FleetStats
 
 
 @dataclass

@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable  
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .._info import CacheInfo, attach
+from ..core.info import CacheInfo, attach
 from ._wrap import Codec, WrapOptions, build_request, digest_for, dump, info_of, log, replayable
 
 if TYPE_CHECKING:

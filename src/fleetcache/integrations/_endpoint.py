@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .._info import CacheInfo, attach
+from ..core.info import CacheInfo, attach
 from ._wrap import Codec, WrapOptions, build_request, digest_for, dump, info_of, log, replayable
 
 if TYPE_CHECKING:

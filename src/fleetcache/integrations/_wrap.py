@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from .._info import CacheInfo, cache_info
-from .._request import request_digest
+from ..core.canonical import request_digest
+from ..core.info import CacheInfo, cache_info
 
 __all__ = [
     "CONTROLS",

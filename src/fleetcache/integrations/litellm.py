@@ -44,11 +44,11 @@ from litellm.caching.base_cache import BaseCache
 from litellm.caching.caching import Cache
 from litellm.types.caching import LiteLLMCacheType
 
-from .._info import cache_info
-from .._reqcore import default_should_store
-from .._request import DEFAULT_IGNORE
 from ..aio import AsyncRedisExactCache
 from ..cache import RedisExactCache
+from ..core.canonical import DEFAULT_IGNORE
+from ..core.info import cache_info
+from ..core.request_ops import default_should_store
 
 __all__ = [
     "LITELLM_IGNORE",

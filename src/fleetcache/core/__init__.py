@@ -1,0 +1,24 @@
+"""The pure core: everything fleetcache decides, with no I/O (no sockets, no Redis client,
+no event loop). Operations are generators that yield instructions; the sync and async
+stores (``_store.py``/``_astore.py``) run them, so both flavours behave the same.
+
+- ``instructions``: the vocabulary an operation yields (``Call``, ``Batch``, ``Sleep``,
+  ``Compute``) and the ``Op``/``StepOp`` generator types.
+- ``ops``: ``Core``, one cache's configuration and its five-field operations (get, put,
+  invalidate, size, stats, clear, reconcile, layout check).
+- ``batch``: ``get_many``/``put_many`` planning and ops, and ``Flight`` (single-flight
+  ``get_or_compute``).
+- ``request_ops``: the whole-request path (``get_request``, ``put_request``,
+  ``get_or_compute_request``) and its JSON entries.
+- ``canonical``: RFC 8785 canonical JSON of a request and its digest.
+- ``keys``: key names, hash tags and shards of a namespace; the five-field digest.
+- ``envelope``: response <-> stored bytes (header, msgpack body, compression).
+- ``signing``: the HMAC that signs and verifies entries.
+- ``models``: the response and stats models, and ``COUNTERS`` (the one counter list).
+- ``info``: ``cache_info``, hit or miss attached to each returned response.
+- ``validate``: the numeric argument checks (seconds, TTLs, byte counts, timeouts).
+
+Nothing here imports redis, asyncio, socket, a store or a facade, nor threading except
+``info``'s lock around its table (``tests/unit/test_core_imports.py`` checks it). The Lua
+scripts the calls name are read once per process by ``fleetcache._lua`` (package data).
+"""
