@@ -402,3 +402,14 @@ def test_streamed_call_replays_the_stored_answer(installed: FleetLiteLLMCache) -
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text == "streamed answer"
     assert stats(installed).hits == 1
+
+
+def test_embeddings_hit_and_are_keyed_on_api_base(installed: FleetLiteLLMCache) -> None:
+    kw: dict[str, Any] = {"model": "text-embedding-3-small", "caching": True, "input": ["alpha"]}
+    first = litellm.embedding(**kw, mock_response=[0.1, 0.2])
+    assert not hit_flag(first)
+    wait_puts(installed, 1)
+    again = litellm.embedding(**kw, mock_response=[0.9, 0.9])
+    assert hit_flag(again) and again.data[0]["embedding"] == [0.1, 0.2]
+    other = litellm.embedding(**kw, api_base="http://embed-b/v1", mock_response=[0.5, 0.5])
+    assert not hit_flag(other) and other.data[0]["embedding"] == [0.5, 0.5]
