@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -27,8 +27,11 @@ from .core.ops import UNSTORABLE, ProgressFn
 from .core.request_ops import (
     RequestFlight,
     RequestKey,
+    ResponseModel,
     ShouldStore,
+    as_model,
     check_control,
+    check_model,
     check_should_store,
     op_get_request,
     op_invalidate_request,
@@ -38,6 +41,7 @@ from .errors import LayoutMismatchError
 
 T = TypeVar("T")
 D = TypeVar("D")
+M = TypeVar("M")
 
 #: What makes ``get_or_compute`` fall back to (or keep) ``compute()``'s own answer.
 _FLIGHT_FAULTS: tuple[type[BaseException], ...] = (*REDIS_FAULTS, LayoutMismatchError)
@@ -280,19 +284,43 @@ class RedisExactCache(CacheBase):
 
     # -- the whole-request path (follows on_error) --------------------------------------
 
+    @overload
     def get_request(
-        self, request: Mapping[str, Any], *, control: str = "default"
-    ) -> dict[str, Any] | None:
+        self, request: Mapping[str, Any], *, control: str = "default", model: None = None
+    ) -> dict[str, Any] | None: ...
+
+    @overload
+    def get_request(
+        self,
+        request: Mapping[str, Any],
+        *,
+        control: str = "default",
+        model: type[M] | Callable[[dict[str, Any]], M],
+    ) -> M | None: ...
+
+    def get_request(
+        self,
+        request: Mapping[str, Any],
+        *,
+        control: str = "default",
+        model: ResponseModel | None = None,
+    ) -> Any:
         """The stored response to a whole request (its JSON data, a ``dict`` carrying
-        ``cache_info(...)`` with ``hit=True``), or ``None`` on a miss.
+        ``cache_info(...)`` with ``hit=True``; rebuilt as ``model`` when given), or ``None``
+        on a miss.
 
         ``request``: the JSON-like request (e.g. ``chat.completions.create``'s keyword
         arguments), keyed by ``request_digest`` without the cache's ``ignore`` fields.
         ``control`` ["default"]: ``"no-cache"`` and ``"bypass"`` skip the read (``None``,
         nothing counted); ``"default"`` and ``"no-store"`` read. Counts the hit or miss
         fleet-wide, per ``request["model"]`` too, in one round trip.
+        ``model`` [None]: a pydantic model class (e.g. ``openai.types.chat.ChatCompletion``:
+        the hit is ``ChatCompletion.model_validate(data)``) or a callable building the
+        caller's object from the stored ``dict``; ``cache_info`` works on the rebuilt object.
         """
-        return self._run(op_get_request(self._core, request, control), "get_request", None)
+        check_model(model)
+        hit = self._run(op_get_request(self._core, request, control), "get_request", None)
+        return as_model(hit, model)
 
     def put_request(
         self,
@@ -331,6 +359,7 @@ class RedisExactCache(CacheBase):
         wait_timeout: float | None = None,
         control: str = "default",
         should_store: ShouldStore | None = None,
+        model: ResponseModel | None = None,
     ) -> Any:
         """The stored response to ``request``, or ``compute()``'s, computed ONCE across the
         fleet (single-flight, as ``get_or_compute``).
@@ -345,7 +374,13 @@ class RedisExactCache(CacheBase):
         ``"no-store"`` reads and computes on a miss without storing (no lease),
         ``"bypass"`` just computes. ``should_store`` overrides the cache's rule for this
         call. With Redis down and ``on_error="miss"``, it returns ``compute()``'s answer.
+        ``model`` [None]: give the type ``compute()`` returns (a pydantic model class, e.g.
+        ``ChatCompletion``, or a callable building it from the stored ``dict``) and a hit
+        is rebuilt as that type, so hits and misses have one type (a computed answer not
+        yet of that class is rebuilt too); ``cache_info`` works on either. Without it, a
+        hit is a ``dict`` whatever ``compute()`` returns.
         """
+        check_model(model)
         reads, writes = check_control(control)
         if not callable(compute):
             raise TypeError("compute must be callable")
@@ -356,11 +391,11 @@ class RedisExactCache(CacheBase):
             if reads:
                 hit = self.get_request(request)
                 if hit is not None:
-                    return hit
+                    return as_model(hit, model)
             value = compute()
             if writes:
                 self.put_request(request, value, ttl_seconds=ttl_seconds, should_store=should_store)
-            return _with_info(value, key.miss_info())
+            return as_model(_with_info(value, key.miss_info()), model)
         flight = RequestFlight(
             self._core,
             request,
@@ -371,7 +406,7 @@ class RedisExactCache(CacheBase):
             self._skip_answer,
         )
         result, served = self._fly(flight, compute, "get_or_compute_request")
-        return result if served else _with_info(result, flight.key.miss_info())
+        return as_model(result if served else _with_info(result, flight.key.miss_info()), model)
 
     # -- management calls (always raise CacheUnavailableError on a fault) ---------------
 

@@ -279,3 +279,137 @@ def test_backend_arguments(backend: Any, prefix: str) -> None:
     assert b.get_cache("k1") is None
     plain.close()
     good.close()
+
+
+def _two_calls(first: dict[str, Any], second: dict[str, Any], c: FleetLiteLLMCache) -> Any:
+    """``litellm.completion(**first)``, wait for its write, then ``(**second)``: the second."""
+    base = {"model": MODEL, "caching": True}
+    r1 = litellm.completion(**base, **first, mock_response="first upstream")
+    assert not hit_flag(r1)
+    wait_puts(c, 1)
+    return litellm.completion(**base, **second, mock_response="second upstream")
+
+
+def assert_miss(response: Any) -> None:
+    assert not hit_flag(response)
+    assert response.choices[0].message.content == "second upstream"
+
+
+def test_another_api_base_is_a_miss(installed: FleetLiteLLMCache) -> None:
+    # two OpenAI-compatible servers (e.g. two vLLM deployments) answer differently
+    m = msgs("where")
+    r = _two_calls(
+        {"messages": m, "api_base": "http://vllm-a:8000/v1"},
+        {"messages": m, "api_base": "http://vllm-b:8000/v1"},
+        installed,
+    )
+    assert_miss(r)
+    again = litellm.completion(
+        model=MODEL, messages=m, api_base="http://vllm-a:8000/v1", mock_response="x", caching=True
+    )
+    assert hit_flag(again) and again.choices[0].message.content == "first upstream"
+
+
+def test_extra_body_is_keyed(installed: FleetLiteLLMCache) -> None:
+    m = msgs("json please")
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    r = _two_calls(
+        {"messages": m, "extra_body": {"guided_json": schema}}, {"messages": m}, installed
+    )
+    assert_miss(r)
+
+
+def test_routing_header_is_keyed(installed: FleetLiteLLMCache) -> None:
+    m = msgs("route")
+    r = _two_calls(
+        {"messages": m, "extra_headers": {"x-portkey-provider": "anthropic"}},
+        {"messages": m},
+        installed,
+    )
+    assert_miss(r)
+
+
+def test_provider_is_keyed(installed: FleetLiteLLMCache) -> None:
+    m = msgs("provider")
+    r = _two_calls(
+        {"messages": m, "api_base": "http://gw/v1", "custom_llm_provider": "openai"},
+        {"messages": m, "api_base": "http://gw/v1", "custom_llm_provider": "hosted_vllm"},
+        installed,
+    )
+    assert_miss(r)
+
+
+def test_credentials_are_not_keyed(installed: FleetLiteLLMCache) -> None:
+    # two keys (or two bearer tokens) to one upstream share its answers; no secret is keyed
+    m = msgs("creds")
+    r = _two_calls(
+        {"messages": m, "api_key": "sk-one", "extra_headers": {"Authorization": "Bearer a"}},
+        {"messages": m, "api_key": "sk-two", "extra_headers": {"authorization": "Bearer b"}},
+        installed,
+    )
+    assert hit_flag(r) and r.choices[0].message.content == "first upstream"
+
+
+async def test_whole_request_key_hits_async(installed: FleetLiteLLMCache) -> None:
+    kw: dict[str, Any] = {
+        "model": MODEL,
+        "messages": msgs("async whole"),
+        "api_base": "http://vllm-a:8000/v1",
+        "extra_body": {"guided_choice": ["yes", "no"]},
+        "extra_headers": {"x-route": "a"},
+        "caching": True,
+    }
+    assert not hit_flag(await litellm.acompletion(**kw, mock_response="yes"))
+    await await_puts(installed, 1)
+    second = await litellm.acompletion(**kw, mock_response="unused")
+    assert hit_flag(second) and second.choices[0].message.content == "yes"
+    other = await litellm.acompletion(**{**kw, "api_base": "http://b/v1"}, mock_response="no")
+    assert not hit_flag(other) and other.choices[0].message.content == "no"
+
+
+def test_request_key_fields() -> None:
+    from fleetcache.integrations.litellm import is_litellm_credential, litellm_request_key
+
+    key = litellm_request_key(
+        {
+            "model": MODEL,
+            "messages": [{"role": "user", "content": "x"}],
+            "api_key": "sk",
+            "aws_secret_access_key": "s",
+            "stream": True,
+            "timeout": 3,
+            "litellm_call_id": "id",
+            "mock_response": "m",
+            "temperature": None,
+            "extra_headers": {"X-Api-Key": "k", "traceparent": "t", "X-Route": "r"},
+            "headers": {"Authorization": "Bearer z"},
+        }
+    )
+    assert key == {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "x"}],
+        "extra_headers": {"x-route": "r"},
+    }
+    assert is_litellm_credential("vertex_credentials") and not is_litellm_credential("max_tokens")
+
+
+def test_streamed_call_replays_the_stored_answer(installed: FleetLiteLLMCache) -> None:
+    # stream= is not keyed: LiteLLM replays a stored answer as a stream
+    kw: dict[str, Any] = {"model": MODEL, "messages": msgs("stream me"), "caching": True}
+    litellm.completion(**kw, mock_response="streamed answer")
+    wait_puts(installed, 1)
+    chunks = list(litellm.completion(**kw, stream=True, mock_response="unused"))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert text == "streamed answer"
+    assert stats(installed).hits == 1
+
+
+def test_embeddings_hit_and_are_keyed_on_api_base(installed: FleetLiteLLMCache) -> None:
+    kw: dict[str, Any] = {"model": "text-embedding-3-small", "caching": True, "input": ["alpha"]}
+    first = litellm.embedding(**kw, mock_response=[0.1, 0.2])
+    assert not hit_flag(first)
+    wait_puts(installed, 1)
+    again = litellm.embedding(**kw, mock_response=[0.9, 0.9])
+    assert hit_flag(again) and again.data[0]["embedding"] == [0.1, 0.2]
+    other = litellm.embedding(**kw, api_base="http://embed-b/v1", mock_response=[0.5, 0.5])
+    assert not hit_flag(other) and other.data[0]["embedding"] == [0.5, 0.5]

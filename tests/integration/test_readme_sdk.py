@@ -76,3 +76,30 @@ def _subclass(base: type[Any], make: Any) -> type[Any]:
 
     Fake.__name__ = base.__name__
     return Fake
+
+
+def whole_request_example() -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Any LLM call: the whole-request path", 1)[1].split("\n## ", 1)[0]
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    return blocks[0]
+
+
+def test_readme_whole_request_example_has_one_type_on_hits_and_misses(
+    backend: Any, prefix: str, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    upstream = Upstream("openai")
+    monkeypatch.setattr(openai, "OpenAI", _subclass(openai.OpenAI, upstream.client))
+    code = whole_request_example()
+    assert "get_or_compute_request" in code
+    code = code.replace("redis://localhost:6379/0", backend.url)
+    code = code.replace('key_prefix="myapp:llm"', f'key_prefix="{prefix}"')
+    scope: dict[str, Any] = {"__name__": "readme"}
+    exec(compile(code, "README whole-request example", "exec"), scope)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["ChatCompletion", "False"],
+        ["ChatCompletion", "True"],
+    ]
+    assert upstream.calls == 1  # the second call was a hit
+    assert type(scope["hit"]).__name__ == "ChatCompletion"

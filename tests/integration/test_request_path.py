@@ -330,6 +330,63 @@ async def test_computed_models_carry_info_and_come_back_as_given(cache: Flavor) 
     assert hit == m.model_dump(mode="json", exclude_unset=True) and cache_info(hit).hit  # type: ignore[union-attr]
 
 
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    content: list[dict[str, Any]]
+    stop_reason: str
+
+
+class _Box:
+    """A caller's own (non-pydantic) response type, built from the stored dict."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+
+async def test_model_makes_hits_the_type_compute_returns(cache: Flavor) -> None:
+    rq = request("typed")
+    m = _Msg(**message("typed"))
+    compute = make_compute(cache, m)
+    miss = await cache.get_or_compute_request(rq, compute, model=_Msg)
+    hit = await cache.get_or_compute_request(rq, compute, model=_Msg)
+    assert miss is m and type(hit) is type(miss) is _Msg and hit == m
+    assert cache_info(miss) == CacheInfo(False, None, request_digest(rq))
+    assert cache_info(hit).hit is True  # type: ignore[union-attr]
+    assert len(compute.calls) == 1
+    got = await cache.get_request(rq, model=_Msg)
+    assert type(got) is _Msg and got == m and cache_info(got).hit is True  # type: ignore[union-attr]
+    assert await cache.get_request(request("typed, absent"), model=_Msg) is None
+    # no-store / bypass paths return the same type too
+    stored = await cache.get_or_compute_request(rq, compute, model=_Msg, control="no-store")
+    assert type(stored) is _Msg and cache_info(stored).hit is True  # type: ignore[union-attr]
+    fresh = await cache.get_or_compute_request(rq, compute, model=_Msg, control="bypass")
+    assert fresh is m and len(compute.calls) == 2
+
+
+async def test_model_class_rebuilds_a_computed_dict_too(cache: Flavor) -> None:
+    rq = request("typed dict")
+    compute = make_compute(cache, message("dict"))
+    miss = await cache.get_or_compute_request(rq, compute, model=_Msg)
+    hit = await cache.get_or_compute_request(rq, compute, model=_Msg)
+    assert type(miss) is type(hit) is _Msg and miss == hit
+    assert cache_info(miss).hit is False and cache_info(hit).hit is True  # type: ignore[union-attr]
+
+
+async def test_model_callable_builds_both_hits_and_misses(cache: Flavor) -> None:
+    rq = request("boxed")
+    compute = make_compute(cache, completion("boxed"))
+    miss = await cache.get_or_compute_request(rq, compute, model=_Box)
+    hit = await cache.get_or_compute_request(rq, compute, model=_Box)
+    assert type(miss) is type(hit) is _Box and miss.data == hit.data == completion("boxed")
+    assert cache_info(miss).hit is False and cache_info(hit).hit is True  # type: ignore[union-attr]
+    with pytest.raises(TypeError, match="model must be"):
+        await cache.get_request(rq, model="ChatCompletion")
+    with pytest.raises(TypeError, match="model must be"):
+        await cache.get_or_compute_request(rq, compute, model=3)
+    assert len(compute.calls) == 1
+
+
 # -- should_store / not_stored ---------------------------------------------------------------
 
 REFUSED = {

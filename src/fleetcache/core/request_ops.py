@@ -22,9 +22,11 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable, Collection, Mapping
+from contextlib import suppress
 from typing import Any
 
 import msgpack
+from pydantic import BaseModel
 
 from .._lua import script
 from .batch import Flight, check_lease
@@ -40,7 +42,7 @@ from .envelope import (
     VERSION,
     CorruptEntry,
 )
-from .info import CachedDict, CacheInfo
+from .info import CachedDict, CacheInfo, attach, cache_info
 from .instructions import Call, Op
 from .ops import Core, model_arg
 from .signing import ForgedEntry
@@ -59,6 +61,50 @@ CONTROLS = {
 
 #: ``should_store(response_data) -> bool``: whether a computed response may be stored.
 ShouldStore = Callable[[dict[str, Any]], bool]
+
+#: ``model=`` of ``get_request``/``get_or_compute_request``: a pydantic model class (hits
+#: are rebuilt with ``model_validate``), or a callable building the caller's object from the
+#: response's JSON data (a ``dict``).
+ResponseModel = type[BaseModel] | Callable[[dict[str, Any]], Any]
+
+
+def check_model(model: object) -> None:
+    """``TypeError`` unless ``model`` is ``None``, a pydantic model class or a callable."""
+    if model is not None and not callable(model):
+        raise TypeError(
+            "model must be a pydantic model class or a callable taking the response's dict, "
+            f"not {type(model).__name__}"
+        )
+
+
+def as_model(value: Any, model: ResponseModel | None) -> Any:
+    """A response fleetcache returns (``value``: a hit's dict or ``compute()``'s answer) as
+    ``model``'s type, carrying the same :class:`CacheInfo`.
+
+    ``model`` ``None``, ``value`` ``None`` (a miss of ``get_request``), or ``value`` already
+    an instance of the ``model`` class: ``value`` as is. A ``Mapping`` or a pydantic model
+    is rebuilt from its JSON data (``model.model_validate(data)`` for a pydantic class,
+    else ``model(data)``); any other ``value`` is returned as is. The info is attached when
+    the object allows it (see :func:`fleetcache.cache_info`).
+    """
+    if model is None or value is None:
+        return value
+    if isinstance(model, type) and isinstance(value, model):
+        return value
+    if not isinstance(value, (Mapping, BaseModel)):
+        return value
+    info = cache_info(value)
+    data = json_data(value)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        out: Any = model.model_validate(data)
+    else:
+        build: Callable[[dict[str, Any]], Any] = model
+        out = build(data)
+    if info is not None:
+        with suppress(TypeError):  # not weak-referenceable: no info, the object is still right
+            out = attach(out, info)
+    return out
+
 
 _GET = script("get")
 _INVALIDATE = script("invalidate")

@@ -6,14 +6,28 @@ Responses API calls: whatever LiteLLM caches), and one set of fleet-wide numbers
 misses, per model, tokens saved, ``not_stored``), visible with ``fleetcache stats`` and the
 Prometheus collector. Needs ``litellm`` (extra ``litellm``).
 
-How it plugs in: LiteLLM's ``Cache`` keeps deciding *what* is cached and under which key
-(its key covers the model, messages and every LLM parameter); this module replaces the
-storage under it (``Cache.cache``, a LiteLLM ``BaseCache``) by a fleetcache namespace on
-the whole-request path:
+How it plugs in: LiteLLM's ``Cache`` keeps deciding *what* is cached (which call types,
+``caching=True``, ``max_messages``...), but the key is fleetcache's own
+(:meth:`FleetLiteLLMCache.get_cache_key`): a digest of the **whole request** LiteLLM was
+called with (every keyword of ``litellm.completion``/``embedding``/...: ``model``,
+``messages``, every sampling parameter, ``api_base``/``base_url``, ``api_version``,
+``custom_llm_provider``, ``extra_body``, ``extra_headers``/``headers``, ``extra_query``,
+provider-specific parameters), except the fields in :data:`LITELLM_UNKEYED` (they never
+change the answer: streaming flags, ``user``, ``metadata``, LiteLLM's cache controls,
+timeouts and retries, ``mock_*`` test stand-ins, callbacks and ``litellm_*`` bookkeeping),
+the credentials (:func:`is_litellm_credential`: ``api_key``, cloud secrets and tokens, the
+SDK ``client``: a credential is never keyed, so two keys to one upstream share entries) and,
+inside the header mappings, the authentication and trace headers in
+:data:`LITELLM_UNKEYED_HEADERS` (any other header is keyed: a gateway routing header costs a
+miss, never a wrong answer). LiteLLM's own key, which leaves out ``api_base``, ``extra_body``
+and extra headers, is not used. This module replaces the storage under it too
+(``Cache.cache``, a LiteLLM ``BaseCache``) by a fleetcache namespace on the whole-request
+path:
 
 - the entry of LiteLLM key ``K`` is the request ``{"litellm_cache_key": K, "model": M}``
   (``model`` is left out of the digest, ``ignore={"model"}``: it only names the per-model
-  counters; ``K`` already covers it);
+  counters; ``K`` already covers it); entries written with LiteLLM's own key (fleetcache
+  before it keyed the whole request) are never read under the new keys;
 - the stored value is the response's JSON data itself (so ``tokens_saved`` reads its
   ``usage``, and ``should_store`` sees the answer); LiteLLM's ``{"timestamp", "response"}``
   wrapper is rebuilt on a hit, its ``timestamp`` being the entry's put time;
@@ -43,18 +57,23 @@ import litellm
 from litellm.caching.base_cache import BaseCache
 from litellm.caching.caching import Cache
 from litellm.types.caching import LiteLLMCacheType
+from pydantic import BaseModel
 
 from ..aio import AsyncRedisExactCache
 from ..cache import RedisExactCache
-from ..core.canonical import DEFAULT_IGNORE
+from ..core.canonical import DEFAULT_IGNORE, request_digest
 from ..core.info import cache_info
 from ..core.request_ops import default_should_store
 
 __all__ = [
     "LITELLM_IGNORE",
+    "LITELLM_UNKEYED",
+    "LITELLM_UNKEYED_HEADERS",
     "FleetLiteLLMBackend",
     "FleetLiteLLMCache",
     "fleetcache_litellm_cache",
+    "is_litellm_credential",
+    "litellm_request_key",
     "litellm_should_store",
 ]
 
@@ -62,6 +81,153 @@ log = logging.getLogger("fleetcache")
 
 #: The ``ignore`` set of the caches behind LiteLLM: the default set plus ``model``.
 LITELLM_IGNORE = DEFAULT_IGNORE | {"model"}
+#: The keywords of a LiteLLM call left out of :meth:`FleetLiteLLMCache.get_cache_key`
+#: (with every name starting ``litellm_``): they never change the answer. Streaming
+#: (``stream``, ``stream_options``: LiteLLM replays a stored answer as a stream), the end
+#: user and tags (``user``, ``metadata``, ``tags``), LiteLLM's cache controls (``caching``,
+#: ``cache``, ``ttl``, ``cache_key``, ``preset_cache_key``), timeouts and retries, its test
+#: stand-ins for the upstream (``mock_*``), logging and cost bookkeeping.
+LITELLM_UNKEYED: frozenset[str] = frozenset(
+    {
+        "stream",
+        "stream_options",
+        "user",
+        "metadata",
+        "tags",
+        "caching",
+        "cache",
+        "ttl",
+        "cache_key",
+        "preset_cache_key",
+        "timeout",
+        "request_timeout",
+        "stream_timeout",
+        "num_retries",
+        "max_retries",
+        "mock_response",
+        "mock_tool_calls",
+        "mock_timeout",
+        "mock_delay",
+        "logger_fn",
+        "callbacks",
+        "success_callback",
+        "failure_callback",
+        "no-log",
+        "proxy_server_request",
+        "model_info",
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "input_cost_per_second",
+        "output_cost_per_second",
+        "acompletion",
+        "aembedding",
+        "atext_completion",
+        "aresponses",
+    }
+)
+#: Header names (lower case) left out of ``extra_headers``/``headers`` in the key:
+#: credentials (``authorization``, ``proxy-authorization``, ``api-key``, ``cookie``, any name
+#: ending ``api-key``, ``-auth``, ``-token`` or containing ``authorization``) and per-request
+#: trace context and ids. Every other header is keyed.
+LITELLM_UNKEYED_HEADERS: frozenset[str] = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "api-key",
+        "cookie",
+        "ocp-apim-subscription-key",
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "x-request-id",
+        "idempotency-key",
+        "user-agent",
+    }
+)
+#: Keywords that carry credentials (with :func:`is_litellm_credential`'s patterns).
+_CREDENTIALS = frozenset(
+    {
+        "api_key",
+        "client",
+        "azure_ad_token",
+        "azure_ad_token_provider",
+        "azure_username",
+        "azure_password",
+        "client_secret",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "aws_bearer_token",
+        "vertex_credentials",
+        "token",
+        "access_token",
+        "password",
+    }
+)
+_HEADER_FIELDS = ("extra_headers", "headers")
+
+
+def is_litellm_credential(name: str) -> bool:
+    """Whether the LiteLLM keyword ``name`` carries a credential (never keyed): ``api_key``,
+    ``client`` (an SDK client object), Azure/AWS/Vertex secrets and tokens, and any name
+    ending ``api_key`` or containing ``secret``, ``password`` or ``credential``."""
+    n = name.lower()
+    return (
+        n in _CREDENTIALS
+        or n.endswith("api_key")
+        or any(part in n for part in ("secret", "password", "credential"))
+    )
+
+
+def _unkeyed_header(name: str) -> bool:
+    n = name.lower()
+    return (
+        n in LITELLM_UNKEYED_HEADERS
+        or n.endswith(("api-key", "-auth", "-token"))
+        or "authorization" in n
+    )
+
+
+def _keyable(value: Any) -> Any:
+    """``value`` as JSON data for the key: mappings, sequences and pydantic models by
+    content, a pydantic model class by name and JSON schema (``response_format=Model``),
+    anything else by ``repr`` (an object without its own ``repr`` then never shares)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _keyable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_keyable(v) for v in value]
+    if isinstance(value, BaseModel):
+        return _keyable(value.model_dump(mode="json", exclude_unset=True))
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        return {"pydantic_model": value.__qualname__, "schema": value.model_json_schema()}
+    return {"repr": repr(value)}
+
+
+def litellm_request_key(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a LiteLLM call's keywords that is keyed, as JSON data: every keyword but
+    those in :data:`LITELLM_UNKEYED`, those starting ``litellm_``, credentials
+    (:func:`is_litellm_credential`) and ``None`` values; in ``extra_headers``/``headers``,
+    every header but the unkeyed ones (:data:`LITELLM_UNKEYED_HEADERS`)."""
+    out: dict[str, Any] = {}
+    for name, value in kwargs.items():
+        if (
+            value is None
+            or name in LITELLM_UNKEYED
+            or name.startswith("litellm_")
+            or is_litellm_credential(name)
+        ):
+            continue
+        if name in _HEADER_FIELDS and isinstance(value, Mapping):
+            headers = {str(k).lower(): v for k, v in value.items() if not _unkeyed_header(str(k))}
+            if headers:
+                out[name] = _keyable(headers)
+            continue
+        out[name] = _keyable(value)
+    return out
+
+
 #: Marks a value stored as it was given (not LiteLLM's ``{"timestamp", "response"}``).
 _RAW = "__litellm_value__"
 _JUDGED = ("choices", "content", "output", "data", "error")
@@ -278,7 +444,8 @@ class FleetLiteLLMBackend(BaseCache):
 
 
 class FleetLiteLLMCache(Cache):
-    """LiteLLM's ``Cache`` with a :class:`FleetLiteLLMBackend` under it.
+    """LiteLLM's ``Cache`` with a :class:`FleetLiteLLMBackend` under it, keyed on the whole
+    request (:meth:`get_cache_key`).
 
     Passes ``model`` and the per-request ``cache={...}`` options on to the backend's
     lookups (LiteLLM gives a backend only the messages and metadata), for the per-model
@@ -297,6 +464,24 @@ class FleetLiteLLMCache(Cache):
         super().__init__(type=LiteLLMCacheType.LOCAL, max_messages=max_messages, **kwargs)
         self.cache = backend
         self.ttl = None  # the namespace's ttl_seconds is the default; per-call ttl applies
+
+    def get_cache_key(self, **kwargs: Any) -> str:
+        """The key of a LiteLLM call: ``"fc1:"`` and the fleetcache digest of
+        :func:`litellm_request_key` (the whole request but its unkeyed fields and
+        credentials), after LiteLLM's ``namespace`` if one is set. A key LiteLLM already
+        computed for this call (``litellm_params["preset_cache_key"]``) is reused, and the
+        new one is recorded there, as LiteLLM's own ``get_cache_key`` does."""
+        preset = self.get_preset_cache_key_from_kwargs(**kwargs)
+        if preset is not None:
+            return preset
+        request = litellm_request_key(kwargs)
+        if "file" in request:  # a transcription's audio: LiteLLM's checksum or file name
+            request["file"] = self._get_file_param_value(kwargs)
+        key = "fc1:" + request_digest(request, ignore=())
+        key = self._add_namespace_to_cache_key(key, **kwargs)
+        rest = {k: v for k, v in kwargs.items() if k != "preset_cache_key"}
+        self._set_preset_cache_key_in_kwargs(preset_cache_key=key, **rest)
+        return key
 
     @staticmethod
     def _get_safe_cache_lookup_kwargs(kwargs: Mapping[str, object]) -> dict[str, object]:
