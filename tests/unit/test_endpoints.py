@@ -30,7 +30,6 @@ from fleetcache.core.endpoints import (
     upstream_body,
     wants_stream,
 )
-from fleetcache.core.sse import parse
 
 openai = pytest.importorskip("openai")
 anthropic = pytest.importorskip("anthropic")
@@ -919,6 +918,7 @@ def test_a_huge_event_the_recorder_cannot_parse_is_forwarded_and_stores_nothing(
 
 # -- Google Gemini ---------------------------------------------------------------------------
 
+BIG_G = 2**70  # beyond 64 bits, in a Gemini function call's args
 GEMINI_USAGE = {"promptTokenCount": 4, "candidatesTokenCount": 6, "totalTokenCount": 10}
 GEMINI_CHUNKS: list[dict[str, Any]] = [
     {
@@ -945,14 +945,51 @@ def gemini_stream(wire: bytes) -> list[dict[str, Any]]:
     return [c.model_dump(exclude={"sdk_http_response"}) for c in chunks]
 
 
-def test_gemini_stream_is_kept_and_replayed_chunk_for_chunk() -> None:
+def test_gemini_text_stream_is_stored_compacted_and_the_sdk_reads_the_same_answer() -> None:
     forwarded, stored = record("google.stream_generate", GEMINI_WIRE, wants_usage=True, size=5)
     assert forwarded == GEMINI_WIRE
-    assert stored == {CHUNKS: GEMINI_CHUNKS}
+    assert stored is not None
+    assert len(stored[CHUNKS]) == 1  # three plain-text chunks folded into the last one
     assert should_store(ENDPOINTS["google.stream_generate"], 200, stored)
     replayed = b"".join(replay_stream(ENDPOINTS["google.stream_generate"], stored, True))
-    assert gemini_stream(replayed) == gemini_stream(GEMINI_WIRE)
-    assert [json.loads(e.data) for e in parse(replayed)] == GEMINI_CHUNKS
+    original, again = gemini_stream(GEMINI_WIRE), gemini_stream(replayed)
+
+    def text(chunks: list[dict[str, Any]]) -> str:
+        return "".join(p["text"] for c in chunks for p in c["candidates"][0]["content"]["parts"])
+
+    assert text(again) == text(original) == "Bonjour le monde !"
+    last, last_again = original[-1], again[-1]
+    for key in ("usage_metadata", "model_version", "response_id"):
+        assert last_again[key] == last[key]
+    assert last_again["candidates"][0]["finish_reason"] == last["candidates"][0]["finish_reason"]
+
+
+def cand(parts: list[dict[str, Any]], index: int = 0, **extra: Any) -> dict[str, Any]:
+    return {"content": {"parts": parts, "role": "model"}, "index": index, **extra}
+
+
+THOUGHT_CHUNKS: list[dict[str, Any]] = [
+    {"candidates": [cand([{"text": "Let me think", "thought": True}])]},
+    {"candidates": [cand([{"text": "Hi", "thoughtSignature": "c2ln"}])]},
+    {"candidates": [gem([" there"])]},
+    {"candidates": [cand([{"functionCall": {"name": "f", "args": {"n": BIG_G}}}])]},
+    {"candidates": [gem(["a"]), cand([{"text": "b"}], 1)]},
+    {
+        "candidates": [gem(["!"], "STOP"), cand([{"text": ""}], 1, finishReason="STOP")],
+        "usageMetadata": {"totalTokenCount": 9},
+    },
+]
+
+
+def test_gemini_chunks_with_thoughts_signatures_calls_or_candidates_are_kept_as_they_are() -> None:
+    wire = b"".join(f"data: {json.dumps(c)}\r\n\r\n".encode() for c in THOUGHT_CHUNKS)
+    forwarded, stored = record("google.stream_generate", wire, wants_usage=True)
+    assert forwarded == wire
+    assert stored is not None
+    # no two neighbours are both plain text (" there" is followed by a call): all six stay
+    assert stored[CHUNKS] == THOUGHT_CHUNKS
+    replayed = b"".join(replay_stream(ENDPOINTS["google.stream_generate"], stored, True))
+    assert gemini_stream(replayed) == gemini_stream(wire)
 
 
 def test_gemini_stream_without_a_finish_reason_or_with_an_error_stores_nothing() -> None:

@@ -204,9 +204,55 @@ class _Assembler(Protocol):
     def result(self) -> dict[str, Any]: ...
 
 
+def _plain_text(chunk: Mapping[str, Any], *, last: bool) -> str | None:
+    """The text of a one-candidate chunk whose parts are all plain text (no thought, no
+    signature, no call), else ``None``; with ``last=False`` the candidate must also hold
+    nothing but its content (no finish reason, ratings or citations yet)."""
+    candidates = chunk.get("candidates")
+    if not isinstance(candidates, list) or len(candidates) != 1:
+        return None
+    candidate = candidates[0]
+    if not isinstance(candidate, Mapping) or (not last and set(candidate) - {"content", "index"}):
+        return None
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, Mapping) else None
+    if not isinstance(parts, list) or not parts:
+        return None
+    if not all(isinstance(p, Mapping) and set(p) == {"text"} for p in parts):
+        return None
+    texts = [p["text"] for p in parts]
+    return "".join(texts) if all(isinstance(t, str) for t in texts) else None
+
+
+def _same_top(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    keys = ("modelVersion", "responseId")
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+def compact_gemini(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge runs of plain-text Gemini chunks: a chunk whose one candidate holds only text
+    parts (and no finish reason yet) is folded into the next such chunk of the same
+    ``modelVersion`` and ``responseId``, whose text becomes one part holding both texts;
+    that later chunk keeps its own fields (finish reason, usage, ratings). Any other chunk
+    (thoughts, signatures, calls, several candidates) is kept as it is. The concatenated text,
+    the last chunk's finish reason and usage are unchanged; how the text was cut is not."""
+    out: list[dict[str, Any]] = []
+    for chunk in chunks:
+        previous = out[-1] if out else None
+        head = None if previous is None else _plain_text(previous, last=False)
+        tail = _plain_text(chunk, last=True)
+        if previous is None or head is None or tail is None or not _same_top(previous, chunk):
+            out.append(copy.deepcopy(chunk))
+            continue
+        merged = copy.deepcopy(chunk)
+        merged["candidates"][0]["content"]["parts"] = [{"text": head + tail}]
+        out[-1] = merged
+    return out
+
+
 class _GeminiChunks:
-    """Gemini stream chunks kept as they are; complete once a chunk carries a finish reason
-    on each of its candidates."""
+    """Gemini stream chunks (compacted by :func:`compact_gemini`); complete once a chunk
+    carries a finish reason on each of its candidates."""
 
     def __init__(self) -> None:
         self.chunks: list[dict[str, Any]] = []
@@ -225,7 +271,7 @@ class _GeminiChunks:
         return self._finished
 
     def result(self) -> dict[str, Any]:
-        return {CHUNKS: copy.deepcopy(self.chunks)}
+        return {CHUNKS: compact_gemini(self.chunks)}
 
 
 def _assembler(ep: Endpoint) -> _Assembler:
