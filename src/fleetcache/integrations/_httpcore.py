@@ -88,6 +88,10 @@ class Plan:
     body: bytes | None
     #: the request headers to send upstream, or None: the original headers are fine
     headers: list[tuple[str, str]] | None
+    #: embeddings with several inputs: the parsed body and one key per input (looked up
+    #: and stored per input), else None
+    body_json: dict[str, Any] | None = None
+    input_keys: list[RequestKey] | None = None
 
 
 def _parse_ttl(value: str) -> float:
@@ -232,7 +236,35 @@ class TransportCore:
         )
         model = eps.model_of(ep, data or {}, {}, path)
         key = RequestKey.of_digest(cache_core, http_digest(material), model)
-        return Plan(ep, key, reads, writes, ttl, stream, wants_usage, upstream, out_headers)
+        plan = Plan(ep, key, reads, writes, ttl, stream, wants_usage, upstream, out_headers)
+        inputs = data.get("input") if data is not None else None
+        if ep.name == "openai.embeddings" and isinstance(inputs, list) and len(inputs) > 1:
+            # one key per input: the key of the same request with that input alone
+            # (``input: [item]``), so a later one-input request shares the entry
+            plan.body_json = data
+            plan.input_keys = [
+                RequestKey.of_digest(
+                    cache_core,
+                    http_digest(
+                        key_material(
+                            method,
+                            scheme,
+                            host,
+                            port,
+                            path,
+                            query,
+                            headers,
+                            b"",
+                            body_json={**data, "input": [item]},  # type: ignore[dict-item]
+                            ignore_fields=ignore,
+                            rules=self.rules,
+                        )
+                    ),
+                    model,
+                )
+                for item in inputs
+            ]
+        return plan
 
     # -- answers ----------------------------------------------------------------------
 
@@ -316,3 +348,47 @@ def can_replay(plan: Plan, record: Mapping[str, Any]) -> bool:
     if not isinstance(body, dict) or not isinstance(record.get("status"), int):
         return False
     return plan.stream or eps.CHUNKS not in body
+
+
+# -- embeddings, per input ---------------------------------------------------------------------
+
+
+def split_embeddings(body: Mapping[str, Any], n: int) -> list[dict[str, Any]] | None:
+    """The one-input answers (``data`` of one item, ``index`` 0, an equal share of the
+    usage) of an embeddings answer to ``n`` inputs, in input order; ``None`` if it does not
+    hold exactly one embedding per input."""
+    data = body.get("data")
+    if not isinstance(data, list) or len(data) != n:
+        return None
+    by_index: dict[int, Mapping[str, Any]] = {}
+    for item in data:
+        if not isinstance(item, Mapping) or not isinstance(item.get("index"), int):
+            return None
+        by_index[item["index"]] = item
+    if sorted(by_index) != list(range(n)):
+        return None
+    usage = body.get("usage")
+    share = {}
+    if isinstance(usage, Mapping):
+        share = {
+            k: v // n for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)
+        }
+    top = {k: v for k, v in body.items() if k not in ("data", "usage")}
+    return [{**top, "data": [{**by_index[i], "index": 0}], "usage": share} for i in range(n)]
+
+
+def merge_embeddings(
+    parts: list[Mapping[str, Any]], sent_usage: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """One embeddings answer from one-input answers in the caller's order (``index`` = the
+    caller's position); ``usage`` is what was sent upstream (zeros when nothing was)."""
+    first = parts[0]
+    top = {k: v for k, v in first.items() if k not in ("data", "usage")}
+    data = [{**part["data"][0], "index": i} for i, part in enumerate(parts)]
+    usage = dict(sent_usage) if sent_usage else {"prompt_tokens": 0, "total_tokens": 0}
+    return {**top, "data": data, "usage": usage}
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON bytes (orjson when installed)."""
+    return _dumps(value)

@@ -58,9 +58,12 @@ from ._httpcore import (
     Plan,
     TransportCore,
     can_replay,
+    dumps,
+    merge_embeddings,
     record_of,
     replay_body,
     replay_headers,
+    split_embeddings,
     tokens_of_record,
 )
 
@@ -140,6 +143,64 @@ class _Base:
         response.headers[STATUS_HEADER] = value
         return response
 
+    def _per_input_request(self, request: Any, plan: Plan, missing: list[int]) -> Any:
+        """The upstream request for the missing inputs only."""
+        assert plan.body_json is not None
+        inputs = plan.body_json["input"]
+        body = {**plan.body_json, "input": [inputs[i] for i in missing]}
+        headers = [
+            (n, v)
+            for n, v in (
+                plan.headers if plan.headers is not None else request.headers.multi_items()
+            )
+            if n.lower() != "content-length"
+        ]
+        return self._mod.Request(
+            request.method,
+            request.url,
+            headers=headers,
+            content=dumps(body),
+            extensions=request.extensions,
+        )
+
+    def _merged(
+        self,
+        plan: Plan,
+        found: list[Any],
+        missing: list[int],
+        response: Any,
+    ) -> tuple[Any, list[tuple[Any, dict[str, Any]]]]:
+        """The caller's response and the entries to store, from the hits in ``found`` and
+        the upstream ``response`` to the ``missing`` inputs (None: nothing was sent)."""
+        parts: list[Any] = list(found)
+        to_store: list[tuple[Any, dict[str, Any]]] = []
+        sent_usage = None
+        headers: list[tuple[str, str]] = []
+        if response is not None:
+            body = _json_or_none(response.content)
+            pieces = split_embeddings(body, len(missing)) if body is not None else None
+            if pieces is None or not 200 <= response.status_code < 300:
+                return self._with_status(response, "miss"), []
+            sent_usage = body.get("usage") if body is not None else None
+            upstream_headers = response.headers.multi_items()
+            assert plan.input_keys is not None and plan.endpoint is not None
+            for i, piece in zip(missing, pieces, strict=True):
+                record = record_of(response.status_code, upstream_headers, piece)
+                parts[i] = record
+                if self._core.storable(plan.endpoint, record):
+                    to_store.append((plan.input_keys[i], record))
+            headers = [(n, v) for n, v in record_of(200, upstream_headers, None)["headers"]]
+        else:
+            headers = [(str(n), str(v)) for n, v in parts[0].get("headers") or ()]
+        merged = merge_embeddings([p["body"] for p in parts], sent_usage)
+        status = "miss" if response is not None else "hit"
+        out = self._mod.Response(
+            200,
+            headers=[("content-type", "application/json"), *headers, (STATUS_HEADER, status)],
+            content=dumps(merged),
+        )
+        return out, to_store
+
     def _recorded(self, plan: Plan, response: Any, answer: dict[str, Any] | None) -> Any:
         """The entry of a finished stream (None: nothing to store)."""
         if answer is None or plan.endpoint is None:
@@ -162,7 +223,28 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                 return self._inner.handle_request(self._outgoing(request, plan))
             if plan.stream:
                 return self._stream(request, plan)
+            if plan.input_keys is not None:
+                return self._per_input(request, plan)
             return self._single(request, plan)
+
+        def _per_input(self, request: Any, plan: Plan) -> Any:
+            assert plan.input_keys is not None
+            keys = plan.input_keys
+            found = self._cache._key_get_many(keys) if plan.reads else [None] * len(keys)
+            missing = [i for i, f in enumerate(found) if f is None or not can_replay(plan, f)]
+            response = None
+            if missing:
+                response = self._inner.handle_request(
+                    self._per_input_request(request, plan, missing)
+                )
+                try:
+                    response.read()
+                finally:
+                    response.close()
+            out, to_store = self._merged(plan, found, missing, response)
+            if to_store and plan.writes:
+                self._cache._key_put_many(to_store, plan.ttl_seconds, tokens_of_record)
+            return out
 
         def _send_read(self, request: Any, plan: Plan, got: list[Any]) -> dict[str, Any]:
             response = self._inner.handle_request(self._outgoing(request, plan))
@@ -276,7 +358,27 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                 return await self._inner.handle_async_request(self._outgoing(request, plan))
             if plan.stream:
                 return await self._stream(request, plan)
+            if plan.input_keys is not None:
+                return await self._per_input(request, plan)
             return await self._single(request, plan)
+
+        async def _per_input(self, request: Any, plan: Plan) -> Any:
+            assert plan.input_keys is not None
+            keys = plan.input_keys
+            found = await self._cache._key_get_many(keys) if plan.reads else [None] * len(keys)
+            missing = [i for i, f in enumerate(found) if f is None or not can_replay(plan, f)]
+            response = None
+            if missing:
+                sub = self._per_input_request(request, plan, missing)
+                response = await self._inner.handle_async_request(sub)
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+            out, to_store = self._merged(plan, found, missing, response)
+            if to_store and plan.writes:
+                await self._cache._key_put_many(to_store, plan.ttl_seconds, tokens_of_record)
+            return out
 
         async def _send_read(self, request: Any, plan: Plan, got: list[Any]) -> dict[str, Any]:
             response = await self._inner.handle_async_request(self._outgoing(request, plan))
