@@ -1055,3 +1055,14 @@ def test_anthropic_replayed_raw_events_match_the_original_up_to_delta_cuts() -> 
     # the original text block got its citation before its text; the replay after: same block
     assert sorted(map(json.dumps, again)) == sorted(map(json.dumps, original))
     assert [e["type"] for e in again] == [e["type"] for e in original]
+
+
+def test_stream_bytes_bench_records_the_stream_it_measures() -> None:
+    from bench.stream_bytes import measure, wire
+
+    sizes = measure(chars=1024, token_chars=4)
+    assert sizes["events"] == 256 + 4  # role chunk, 256 tokens, finish, usage, [DONE]
+    assert sizes["sse_bytes"] == len(wire(1024, 4))
+    # the assembled answer is far smaller than the events it came from, raw and compressed
+    assert sizes["assembled_msgpack_bytes"] * 20 < sizes["sse_bytes"]
+    assert sizes["assembled_msgpack_zlib_bytes"] < sizes["sse_zlib_bytes"]
