@@ -625,3 +625,48 @@ async def test_embeddings_send_only_the_missing_inputs(
     assert up.calls == 2 and _vectors(single) == [vector(f"{who}|{words[3]}")]
     stats = (await cache.fleet_stats()) if is_async else cache.fleet_stats()
     assert stats.misses == 7 + 3 and stats.hits == 7 + 10 + 1
+
+
+# -- google-genai ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", ["httpx2", "httpx"])
+async def test_google_genai_sync_and_async_surfaces_are_cached(
+    make_cache: Callable[..., RedisExactCache],
+    make_async_cache: Callable[..., AsyncRedisExactCache],
+    flavour: str,
+) -> None:
+    genai = pytest.importorskip("google.genai")
+    from fleetcache.integrations import google as fc_google
+
+    mod = httpx2 if flavour == "httpx2" else httpx
+    up = Upstream()
+    options = genai.types.HttpOptions(
+        httpx_client=mod.Client(transport=up.mock(mod)),
+        httpx_async_client=mod.AsyncClient(transport=up.mock(mod, is_async=True)),
+    )
+    client = genai.Client(api_key="goog-secret", http_options=options)
+    cached_client = fc_google.cached(client, make_cache(), async_cache=make_async_cache())
+    assert isinstance(cached_client, genai.Client)
+    model = "gemini-2.0-flash"
+    texts = [cached_client.models.generate_content(model=model, contents="hi").text]
+    texts.append(cached_client.models.generate_content(model=model, contents="hi").text)
+    assert up.calls == 1 and texts[0] == texts[1] and ":generateContent" in texts[0]
+    streamed = [
+        "".join(
+            c.text or ""
+            for c in cached_client.models.generate_content_stream(model=model, contents="hi")
+        )
+        for _ in range(2)
+    ]
+    assert up.calls == 2 and streamed[0] == streamed[1] and "streamGenerate" in streamed[0]
+    emb = [
+        cached_client.models.embed_content(model="text-embedding-004", contents="hi")
+        for _ in range(2)
+    ]
+    assert up.calls == 3 and emb[0].embeddings[0].values == emb[1].embeddings[0].values
+    for _ in range(2):
+        r = await cached_client.aio.models.generate_content(model=model, contents="hi")
+        assert r.text == texts[0]  # the async surface shares the sync surface's entry
+    assert up.calls == 3
+    assert all("goog-secret" not in str(r.url) for r in up.requests)

@@ -176,6 +176,10 @@ class Upstream:
             pieces = [text[:10], text[10:]]
             chunks = [gemini(pieces[0], None), gemini(pieces[1], "STOP")]
             return None, [f"data: {json.dumps(c)}\r\n\r\n".encode() for c in chunks], "x"
+        if path.endswith(":batchEmbedContents"):
+            n = len(body.get("requests") or [])
+            values = [{"values": vector(f"{text}|{i}")} for i in range(n)]
+            return {"embeddings": values}, None, "x-goog-request-id"
         if path.endswith(":embedContent"):
             return {"embedding": {"values": vector(text)}}, None, "x-goog-request-id"
         return {"error": "unknown path"}, None, "x"
