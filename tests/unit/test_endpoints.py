@@ -1066,3 +1066,26 @@ def test_stream_bytes_bench_records_the_stream_it_measures() -> None:
     # the assembled answer is far smaller than the events it came from, raw and compressed
     assert sizes["assembled_msgpack_bytes"] * 20 < sizes["sse_bytes"]
     assert sizes["assembled_msgpack_zlib_bytes"] < sizes["sse_zlib_bytes"]
+
+
+@pytest.mark.parametrize("wants_usage", [True, False])
+def test_a_stream_past_max_bytes_is_forwarded_with_the_usage_rule_but_not_stored(
+    wants_usage: bool,
+) -> None:
+    recorder = StreamRecorder(ENDPOINTS["openai.chat"], wants_usage, max_bytes=len(CHAT_WIRE) // 2)
+    out = b"".join(recorder.feed(CHAT_WIRE[i : i + 50]) for i in range(0, len(CHAT_WIRE), 50))
+    out += recorder.close()
+    usage_frame = data_frames(CHAT_CHUNKS[-1:])
+    assert out == (CHAT_WIRE if wants_usage else CHAT_WIRE.replace(usage_frame, b""))
+    assert recorder.finish() is None
+    unlimited = StreamRecorder(ENDPOINTS["openai.chat"], wants_usage, max_bytes=None)
+    unlimited.feed(CHAT_WIRE)
+    assert unlimited.finish() is not None
+
+
+def test_after_an_error_event_the_forced_usage_chunk_is_still_dropped() -> None:
+    error = b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'
+    wire = data_frames(CHAT_CHUNKS[:3]) + error + data_frames(CHAT_CHUNKS[3:]) + b"data: [DONE]\n\n"
+    forwarded, stored = record("openai.chat", wire, wants_usage=False)
+    assert stored is None
+    assert forwarded == wire.replace(data_frames(CHAT_CHUNKS[-1:]), b"")

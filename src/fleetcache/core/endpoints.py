@@ -42,6 +42,8 @@ from fleetcache.core._openai_sse import (
 from fleetcache.core.sse import Event, SSEParser, encode
 
 __all__ = [
+    "CHUNKS",
+    "DEFAULT_MAX_BYTES",
     "ENDPOINTS",
     "Endpoint",
     "StreamRecorder",
@@ -52,6 +54,10 @@ __all__ = [
     "upstream_body",
     "wants_stream",
 ]
+
+#: Bytes of one stream a :class:`StreamRecorder` assembles at most (32 MiB); a longer stream is
+#: forwarded all the same and not stored.
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
 #: The key under which a Gemini stream's chunks are stored (no non-streamed twin shares it).
 CHUNKS = "__chunks__"
@@ -297,9 +303,13 @@ class StreamRecorder:
     (the chunk :func:`upstream_body` asked for). At upstream EOF call :meth:`close` (the bytes
     of an incomplete last block, to forward too) and :meth:`finish` (the answer to store, or
     ``None``). Neither raises: a malformed, huge or odd event only means nothing is stored.
+    ``max_bytes`` (default :data:`DEFAULT_MAX_BYTES`, 32 MiB; ``None``: no limit) bounds what is
+    kept: past it the stream is still forwarded (the usage chunk rule too) but not stored.
     """
 
-    def __init__(self, ep: Endpoint, caller_wants_usage: bool) -> None:
+    def __init__(
+        self, ep: Endpoint, caller_wants_usage: bool, *, max_bytes: int | None = DEFAULT_MAX_BYTES
+    ) -> None:
         self.ep = ep
         self._drop_usage = not caller_wants_usage and ep.name in (
             "openai.chat",
@@ -308,14 +318,20 @@ class StreamRecorder:
         self._parser = SSEParser()
         self._assembler = _assembler(ep)
         self._openai_sse = ep.name in ("openai.chat", "openai.completions")
+        self._max_bytes = max_bytes
+        self._seen = 0  # bytes fed so far
         self._done = False  # [DONE] seen (chat and legacy completions)
-        self._failed = False  # an error event, a parse failure: store nothing
+        self._failed = False  # an error event, a parse failure, too big: store nothing
         self._closed = False
         #: Events seen so far.
         self.events = 0
 
     def feed(self, chunk: bytes) -> bytes:
         """Upstream bytes in (any chunking); the bytes to forward to the caller now out."""
+        self._seen += len(chunk)
+        if self._max_bytes is not None and self._seen > self._max_bytes and not self._failed:
+            self._failed = True  # too big to keep: stop assembling, free what was kept
+            self._assembler = _assembler(self.ep)
         try:
             blocks = self._parser.feed(chunk)
         except Exception:  # pragma: no cover - the parser only buffers and splits bytes
@@ -357,13 +373,24 @@ class StreamRecorder:
     def _on_event(self, event: Event) -> bool:
         """Record one event; whether to forward it. Never raises."""
         self.events += 1
-        if self._failed:
-            return True
         try:
+            if self._failed:
+                return not self._forced_usage(event, None)
             return self._record(event)
         except Exception:
             self._failed = True
             return True
+
+    def _forced_usage(self, event: Event, data: Mapping[str, Any] | None) -> bool:
+        """Whether ``event`` is the usage chunk the caller did not ask for."""
+        if not self._drop_usage or event.data.startswith("[DONE]"):
+            return False
+        if data is None:
+            parsed = json.loads(event.data)
+            if not isinstance(parsed, dict):
+                return False
+            data = parsed
+        return data.get("choices") == [] and data.get("usage") is not None
 
     def _record(self, event: Event) -> bool:
         if self._openai_sse and event.data.startswith("[DONE]"):
@@ -378,8 +405,7 @@ class StreamRecorder:
             self._failed = True
             return True
         self._assembler.add(data)
-        usage_chunk = data.get("choices") == [] and data.get("usage") is not None
-        return not (self._drop_usage and usage_chunk)
+        return not self._forced_usage(event, data)
 
 
 # -- replaying a stored answer as a stream -------------------------------------------------------
