@@ -1,23 +1,24 @@
-"""What the OpenAI SDK wrapper adds to a cache hit, standalone (not part of ``make bench``):
+"""What the caching transport adds under the OpenAI SDK (standalone; not part of ``make bench``):
 
-- ``get_request`` hit of the keyed request (the floor: script, decode);
-- ``chat.completions.create`` hit through ``fleetcache.integrations.openai.cached``
-  (the same read through ``get_or_compute_request``, plus building the SDK's
-  ``ChatCompletion``);
-- a streamed hit: ``create(stream=True)`` replayed and iterated to the end (the SDK's
-  ``ChatCompletionChunk`` objects, built the way the SDK builds them from the wire).
+- ``create()`` from a plain ``httpx2.MockTransport`` answering the same bytes (the floor:
+  the SDK building its ``ChatCompletion`` from a JSON body);
+- ``create()`` hit through ``fleetcache.integrations.openai.cached`` (key, one Redis round
+  trip, replay), and the ratio to the floor (target <= 1.2x);
+- ``create(stream=True)`` hit, iterated;
+- ``embeddings.create`` with 1,000 inputs, 90 % of them cached (one ``get_many``, 100 sent
+  upstream) against the same call sending all 1,000 to the mock upstream.
 
-    python -m bench.sdk_wrappers [--calls 3000]
+    python -m bench.sdk_transport [--calls 3000]
 
-Microseconds per call, best of 3 runs of ``--calls`` calls each, one client, a small
-completion (one sentence and one tool call). Needs the ``openai`` extra; starts its own
-``redis-server`` on a free loopback port. The SDK talks to a fake transport
-(``httpx2.MockTransport`` answering one fixed completion), called once to fill the entry.
+Microseconds per call, best of 3 runs of ``--calls`` calls each (embeddings: ``--calls //
+100``), one client, a small completion (one sentence and one tool call). Needs the
+``openai`` extra; starts its own ``redis-server`` on a free loopback port.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from typing import Any
 
 from fleetcache import RedisExactCache
 from fleetcache.embedded import EmbeddedServer, redis_server_bin
-from fleetcache.integrations.openai import CODEC, cached
+from fleetcache.integrations.openai import cached
 
 # What the fake API answers: a chat completion with one sentence, one tool call and usage.
 COMPLETION: dict[str, Any] = {
@@ -57,16 +58,27 @@ COMPLETION: dict[str, Any] = {
 
 
 class FakeOpenAI:
-    """An ``openai.OpenAI`` client on a mock transport; ``calls`` counts what reached it."""
+    """An OpenAI-shaped mock upstream: fixed completion bytes, embeddings per input;
+    ``calls`` counts what reached it."""
 
     def __init__(self) -> None:
         self.calls = 0
+        self.body = json.dumps(COMPLETION).encode()
 
     def _handle(self, request: Any) -> Any:
         import httpx2
 
         self.calls += 1
-        return httpx2.Response(200, json=COMPLETION)
+        if request.url.path.endswith("/embeddings"):
+            inputs = json.loads(request.content)["input"]
+            data = [
+                {"object": "embedding", "index": i, "embedding": [float(len(s)), 0.25, 0.5]}
+                for i, s in enumerate(inputs)
+            ]
+            usage = {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}
+            body = {"object": "list", "data": data, "model": "e", "usage": usage}
+            return httpx2.Response(200, json=body)
+        return httpx2.Response(200, content=self.body, headers={"content-type": "application/json"})
 
     def client(self) -> Any:
         import httpx2
@@ -98,30 +110,48 @@ def main() -> None:
         with RedisExactCache(url=server.url, key_prefix="bench:sdk") as cache:
             cache.clear()
             upstream = FakeOpenAI()
+            plain = upstream.client()
             client = cached(upstream.client(), cache)
             question = [{"role": "user", "content": "What is the capital of France?"}]
             kw: dict[str, Any] = {"model": "gpt-4o-mini", "messages": question}
             client.chat.completions.create(**kw)
-            keyed = {**kw, "fleetcache_endpoint": CODEC.endpoint}
+            base = per_call_us(lambda: plain.chat.completions.create(**kw), args.calls)
+            hit = per_call_us(lambda: client.chat.completions.create(**kw), args.calls)
+            stream = per_call_us(
+                lambda: list(client.chat.completions.create(**kw, stream=True)), args.calls
+            )
             rows = [
-                ("get_request hit", per_call_us(lambda: cache.get_request(keyed), args.calls)),
-                (
-                    "wrapper create() hit",
-                    per_call_us(lambda: client.chat.completions.create(**kw), args.calls),
-                ),
-                (
-                    "wrapper create(stream=True) hit, iterated",
-                    per_call_us(
-                        lambda: list(client.chat.completions.create(**kw, stream=True)),
-                        args.calls,
-                    ),
-                ),
+                ("SDK create(), plain mock transport", base, ""),
+                ("SDK create() hit, caching transport", hit, f"{hit / base:.2f}x"),
+                ("SDK create(stream=True) hit, iterated", stream, f"{stream / base:.2f}x"),
             ]
-            assert upstream.calls == 1, upstream.calls
+            words = [f"input number {i}" for i in range(1000)]
+            client.embeddings.create(model="e", input=words[:900], encoding_format="float")
+            n = max(3, args.calls // 100)
+
+            def mixed() -> None:
+                client.embeddings.create(
+                    model="e",
+                    input=words,
+                    encoding_format="float",
+                    extra_headers={"x-fleetcache-control": "no-store"},
+                )
+
+            def all_sent() -> None:
+                plain.embeddings.create(model="e", input=words, encoding_format="float")
+
+            sent_before = upstream.calls
+            emb = per_call_us(mixed, n)
+            assert upstream.calls == sent_before + 3 * n  # 100 missing inputs each time
+            emb_all = per_call_us(all_sent, n)
+            rows += [
+                ("embeddings 1,000 inputs, all sent (plain)", emb_all, ""),
+                ("embeddings 1,000 inputs, 90 % cached", emb, f"{emb / emb_all:.2f}x"),
+            ]
     finally:
         server.stop()
-    for name, us in rows:
-        print(f"{name:44s} {us:8.1f} us/call")
+    for name, us, ratio in rows:
+        print(f"{name:44s} {us:10.1f} us/call {ratio}")
 
 
 if __name__ == "__main__":
