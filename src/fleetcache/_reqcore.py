@@ -443,7 +443,7 @@ class RequestFlight(Flight):
         refuse: Callable[[Exception], None],
     ) -> None:
         self.key = RequestKey(core, request)
-        self.tokens = tokens_of_json
+        self.tokens: Callable[[Mapping[str, Any]], int] = tokens_of_json
         self.init_flight(
             core,
             self.key.digest,

@@ -348,14 +348,15 @@ def test_a_streamed_miss_without_include_usage_stores_usage_for_later_hits(
 def test_a_streamed_miss_reaches_the_caller_event_by_event(
     make_cache: Callable[..., RedisExactCache],
 ) -> None:
-    cache, up = make_cache(), Upstream(hold=threading.Event())
+    hold = threading.Event()
+    cache, up = make_cache(), Upstream(hold=hold)
     client = oai(up, cache)
     stream = chat(client, stream=True)
     first = next(iter(stream))
     assert up.sent_first.is_set()
-    assert not up.hold.is_set()  # the upstream is still holding the rest back
+    assert not hold.is_set()  # the upstream is still holding the rest back
     assert first.choices[0].delta.role == "assistant" or first.choices[0].delta.content
-    up.hold.set()
+    hold.set()
     list(stream)
     chat(client)
     assert up.calls == 1
@@ -373,7 +374,8 @@ def test_a_stream_that_did_not_end_normally_is_not_stored(
         stream.close()
     else:
         up.fail_after = 2
-        with pytest.raises(openai.APIConnectionError):
+        # newer SDKs wrap the transport's error in APIConnectionError, openai 3.3 does not
+        with pytest.raises((openai.APIConnectionError, httpx2.ReadError)):
             list(chat(client, stream=True))
         up.fail_after = None
     chat(client)

@@ -91,9 +91,7 @@ def test_readme_quick_start_runs(
     up = Upstream()
     monkeypatch.setattr(openai, "OpenAI", _with_http(openai.OpenAI, up, False))
     monkeypatch.setattr(openai, "AzureOpenAI", _with_http(openai.AzureOpenAI, up, False))
-    monkeypatch.setattr(
-        anthropic, "AsyncAnthropic", _with_http(anthropic.AsyncAnthropic, up, True)
-    )
+    monkeypatch.setattr(anthropic, "AsyncAnthropic", _with_http(anthropic.AsyncAnthropic, up, True))
     monkeypatch.setattr(genai, "Client", _genai_client(up))
     monkeypatch.setattr(httpx, "HTTPTransport", lambda: up.mock(httpx))
     code = code.replace("redis://localhost:6379/0", backend.url)
@@ -115,5 +113,7 @@ def test_readme_quick_start_runs(
         assert "eastus" in out and "localhost:8000" in out
     if kind == "anthropic":
         assert out.startswith("True req_1")
+    if kind == "instructor":
+        assert out.strip() == "Paris" and up.calls == 1
     if kind == "httpx":
         assert out.splitlines()[0].startswith("miss") and out.splitlines()[1].startswith("hit")

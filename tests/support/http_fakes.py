@@ -136,6 +136,21 @@ class Upstream:
         stream = body.get("stream") is True
         if path.endswith("/chat/completions"):
             answer = chat(text, body.get("model", "gpt-4o-mini"))
+            tools = body.get("tools")
+            if tools and not stream:  # answer with a call of the first tool (instructor)
+                fn = tools[0]["function"]
+                props = (fn.get("parameters") or {}).get("properties") or {}
+                args = {k: "Paris" for k, v in props.items() if v.get("type") == "string"}
+                said = answer["choices"][0]["message"]
+                said["content"] = None
+                said["tool_calls"] = [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": fn["name"], "arguments": json.dumps(args)},
+                    }
+                ]
+                answer["choices"][0]["finish_reason"] = "tool_calls"
             if not stream:
                 return answer, None, "x-request-id"
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -157,9 +172,13 @@ class Upstream:
                 for i, s in enumerate(inputs)
             ]
             n = 2 * len(inputs)
-            usage = {"prompt_tokens": n, "total_tokens": n}
             return (
-                {"object": "list", "data": data, "model": body["model"], "usage": usage},
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": body["model"],
+                    "usage": {"prompt_tokens": n, "total_tokens": n},
+                },
                 None,
                 "x-request-id",
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import httpx2
 import openai
@@ -20,7 +21,7 @@ from fleetcache.integrations.openai import cached
 
 from .http_fakes import Upstream
 
-MESSAGES = [{"role": "user", "content": "Which city is the capital of France?"}]
+MESSAGES: Any = [{"role": "user", "content": "Which city is the capital of France?"}]
 
 
 def main() -> None:
@@ -31,7 +32,7 @@ def main() -> None:
             api_key="sk-worker", http_client=httpx2.Client(transport=up.mock(httpx2)), max_retries=0
         )
         client = cached(plain, cache)
-        raw = client.chat.completions.with_raw_response.create(
+        raw: Any = client.chat.completions.with_raw_response.create(
             model="gpt-4o-mini", messages=MESSAGES, stream=mode == "stream"
         )
         if mode == "stream":

@@ -191,6 +191,27 @@ def test_nested_cache_control_markers_are_ignored_when_asked() -> None:
     nested = frozenset({"cache_control"})
     assert digest(url, body=marked, nested=nested) == digest(url, body=plain, nested=nested)
     assert digest(url, body=marked) != digest(url, body=plain)
+    in_content = {
+        "model": "claude",
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}],
+            }
+        ],
+    }
+    plain_content = {
+        "model": "claude",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+    }
+    assert digest(url, body=in_content, nested=nested) == digest(
+        url, body=plain_content, nested=nested
+    )
+    # a tool schema property that happens to share the name stays keyed
+    schema = {"type": "object", "properties": {"cache_control": {"type": "string"}}}
+    tool_a = {"model": "claude", "tools": [{"name": "t", "input_schema": schema}]}
+    tool_b = {"model": "claude", "tools": [{"name": "t", "input_schema": {"type": "object"}}]}
+    assert digest(url, body=tool_a, nested=nested) != digest(url, body=tool_b, nested=nested)
 
 
 def test_non_json_bodies_are_keyed_by_their_bytes_and_never_meet_json_ones() -> None:

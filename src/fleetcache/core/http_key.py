@@ -18,7 +18,8 @@ The key material is an unambiguous (length-prefixed) encoding of, in order:
    leave out, ``key_headers`` forces names in (it wins over both lists);
 6. the body: a JSON object is its RFC 8785 canonical form (:func:`fleetcache._request.
    canonical_json`) without the endpoint's ignored top-level fields (and, for Anthropic,
-   every nested ``cache_control`` marker); any other body is its raw bytes (tagged, so the
+   the ``cache_control`` markers of its message, content, system and tool blocks); any
+   other body is its raw bytes (tagged, so the
    two can never coincide).
 
 The digest is BLAKE2b-128 of that material with the personalisation ``b"fleetcache-http1"``:
@@ -170,15 +171,32 @@ def _query_pieces(query: str) -> list[str]:
     return kept
 
 
-def strip_nested(value: Any, names: frozenset[str]) -> Any:
-    """``value`` without the members ``names`` in any object at any depth (copied only where
-    something is removed)."""
-    if isinstance(value, dict):
-        out = {k: strip_nested(v, names) for k, v in value.items() if k not in names}
-        return out
-    if isinstance(value, list):
-        return [strip_nested(v, names) for v in value]
-    return value
+def _drop(item: Any, names: frozenset[str]) -> Any:
+    if isinstance(item, dict) and not names.isdisjoint(item):
+        return {k: v for k, v in item.items() if k not in names}
+    return item
+
+
+def strip_nested(body: Mapping[str, Any], names: frozenset[str]) -> dict[str, Any]:
+    """``body`` without the members ``names`` in its blocks (copied where something is
+    removed): the items of ``system`` and ``tools``, each message of ``messages`` and each
+    block of a message's ``content`` list; nowhere else (a tool's JSON schema may have a
+    property of that name, which must stay keyed)."""
+    out = dict(body)
+    for field in ("system", "tools"):
+        value = out.get(field)
+        if isinstance(value, list):
+            out[field] = [_drop(item, names) for item in value]
+    messages = out.get("messages")
+    if isinstance(messages, list):
+        kept = []
+        for item in messages:
+            msg = _drop(item, names)
+            if isinstance(msg, dict) and isinstance(msg.get("content"), list):
+                msg = {**msg, "content": [_drop(b, names) for b in msg["content"]]}
+            kept.append(msg)
+        out["messages"] = kept
+    return out
 
 
 def _field(out: bytearray, data: bytes) -> None:

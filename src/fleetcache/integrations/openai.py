@@ -37,5 +37,5 @@ def cached(client: C, cache: Any, **options: Any) -> C:
     http = getattr(client, "_client", None)
     if http is None or not hasattr(client, "with_options"):
         raise TypeError(f"expected an OpenAI SDK client, not {type(client).__name__}")
-    out: C = client.with_options(http_client=caching_http_client(http, cache, **options))  # type: ignore[attr-defined]
+    out: C = client.with_options(http_client=caching_http_client(http, cache, **options))
     return out
