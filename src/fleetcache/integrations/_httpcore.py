@@ -201,7 +201,17 @@ class TransportCore:
             return None
         reads, writes = check_control(control)
         if not (reads or writes):  # bypass: the cache is not touched, nothing is keyed
-            return Plan(None, None, False, False, None, False, True, None, out_headers or headers)
+            return Plan(
+                None,
+                None,
+                False,
+                False,
+                None,
+                False,
+                True,
+                None,
+                out_headers if out_headers is not None else headers,
+            )
         try:
             parsed = json.loads(body) if body else None
         except ValueError:
@@ -217,7 +227,9 @@ class TransportCore:
             if new_body is not data:
                 upstream = json.dumps(new_body, ensure_ascii=False).encode()
                 out_headers = [
-                    (n, v) for n, v in (out_headers or headers) if n.lower() != "content-length"
+                    (n, v)
+                    for n, v in (out_headers if out_headers is not None else headers)
+                    if n.lower() != "content-length"
                 ]
         ignore = ep.ignored_fields if self.ignore is None else self.ignore
         material = key_material(
