@@ -28,7 +28,6 @@ PKG = ROOT / "src" / "fleetcache"
 PAIRS = (
     (PKG / "aio.py", PKG / "cache.py", "import threading"),
     (PKG / "_astore.py", PKG / "_store.py", "import threading\nimport time"),
-    (PKG / "integrations" / "_aendpoint.py", PKG / "integrations" / "_endpoint.py", ""),
 )
 
 #: Whole-word replacements, applied in order.

@@ -33,8 +33,12 @@ from .core.request_ops import (
     check_control,
     check_model,
     check_should_store,
+    op_get_key,
+    op_get_many_keys,
     op_get_request,
     op_invalidate_request,
+    op_put_key,
+    op_put_many_keys,
     op_put_request,
 )
 from .errors import LayoutMismatchError
@@ -407,6 +411,62 @@ class RedisExactCache(CacheBase):
         )
         result, served = self._fly(flight, compute, "get_or_compute_request")
         return as_model(result if served else _with_info(result, flight.key.miss_info()), model)
+
+    # -- keys computed elsewhere: the HTTP transport (fleetcache.integrations.http) ------
+    #
+    # The transport keys requests in its own domain (fleetcache.core.http_key) and stores
+    # request-path envelopes (FLAG_JSON) through these; same counters, signing, caps, TTL.
+
+    def _key_get(self, key: RequestKey) -> dict[str, Any] | None:
+        """The stored data of ``key`` (a ``CachedDict``) or ``None``; counted."""
+        return self._run(op_get_key(self._core, key), "http_get", None)
+
+    def _key_put(
+        self,
+        key: RequestKey,
+        data: dict[str, Any],
+        ok: bool,
+        ttl_seconds: float | None,
+        tokens: Callable[[Mapping[str, Any]], int],
+    ) -> None:
+        """Store ``data`` under ``key`` when ``ok``, else count ``not_stored``; never raises
+        for an unstorable answer (logged skip): the caller already has it."""
+        try:
+            op = op_put_key(self._core, key, data, ok, self._core.entry_ttl(ttl_seconds), tokens)
+            self._run(op, "http_put", False)
+        except UNSTORABLE as exc:
+            self._policy.refused(exc, may_raise=False)
+
+    def _key_get_many(self, keys: list[RequestKey]) -> list[Any]:
+        """The stored data (or ``None``) of each key, in order; one round trip per shard."""
+        return self._run(op_get_many_keys(self._core, keys), "http_get_many", [None] * len(keys))
+
+    def _key_put_many(
+        self,
+        items: list[tuple[RequestKey, dict[str, Any]]],
+        ttl_seconds: float | None,
+        tokens: Callable[[Mapping[str, Any]], int],
+    ) -> None:
+        """Store many entries in one round trip (logged skip if one cannot be encoded)."""
+        try:
+            op = op_put_many_keys(self._core, items, self._core.entry_ttl(ttl_seconds), tokens)
+            self._run(op, "http_put_many", 0)
+        except UNSTORABLE as exc:
+            self._policy.refused(exc, may_raise=False)
+
+    def _key_fly(
+        self,
+        key: RequestKey,
+        compute: Callable[[], Any],
+        ttl_seconds: float | None,
+        should_store: ShouldStore,
+        tokens: Callable[[Mapping[str, Any]], int],
+    ) -> tuple[Any, bool]:
+        """Single-flight on ``key``: ``(stored data or compute()'s, served from the cache)``."""
+        flight = RequestFlight.of_key(
+            self._core, key, ttl_seconds, 30.0, None, should_store, self._skip_answer, tokens
+        )
+        return self._fly(flight, compute, "http")
 
     # -- management calls (always raise CacheUnavailableError on a fault) ---------------
 

@@ -1,6 +1,8 @@
-"""The README's OpenAI and Anthropic quick starts run as written, against a real server, with
-the SDK clients they construct swapped for the same classes on a fake transport (no network)
-and the server URL / key prefix pointed at the test's own."""
+"""The README's SDK quick starts (the caching transport section) run as written, against a
+real server, with the SDK clients they construct swapped for the same classes on a fake
+upstream (no network: ``tests/support/http_fakes.py``) and the server URL / key prefix
+pointed at the test's own. Each block's upstream is called less often than the block asks
+(its repeated calls are hits)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
+import httpx2
 import pytest
 
-from ..support.sdk_fakes import Upstream
+from ..support.http_fakes import Upstream
 
 openai = pytest.importorskip("openai")
 anthropic = pytest.importorskip("anthropic")
+genai = pytest.importorskip("google.genai")
 
 pytestmark = pytest.mark.backends("redis")
 
@@ -22,60 +27,96 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def quick_starts() -> list[str]:
     text = README.read_text(encoding="utf-8")
-    section = text.split("## OpenAI and Anthropic SDKs", 1)[1].split("\n## ", 1)[0]
+    section = text.split("## LLM SDKs: a caching HTTP transport", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def _with_http(cls: type, up: Upstream, is_async: bool) -> type:
+    """``cls`` whose constructor gets an http client on the fake upstream."""
+
+    def init(self: Any, *args: Any, **kw: Any) -> None:
+        kw.setdefault("api_key", "sk-readme")
+        if kw.get("http_client") is None:  # copies (with_options) keep theirs
+            kw["http_client"] = (
+                httpx2.AsyncClient(transport=up.mock(httpx2, is_async=True))
+                if is_async
+                else httpx2.Client(transport=up.mock(httpx2))
+            )
+        cls.__init__(self, *args, **kw)  # type: ignore[misc]
+
+    return type(cls.__name__, (cls,), {"__init__": init})
+
+
+def _genai_client(up: Upstream) -> type:
+    base = genai.Client
+
+    def init(self: Any, *args: Any, **kw: Any) -> None:
+        kw["http_options"] = genai.types.HttpOptions(
+            httpx_client=httpx2.Client(transport=up.mock(httpx2))
+        )
+        base.__init__(self, *args, **kw)
+
+    return type("Client", (base,), {"__init__": init})
+
+
+KINDS = ["openai", "azure", "anthropic", "google", "httpx", "instructor"]
 
 
 def test_readme_has_a_quick_start_per_sdk() -> None:
     blocks = quick_starts()
-    assert any("fleetcache.integrations.openai" in b for b in blocks)
-    assert any("fleetcache.integrations.anthropic" in b for b in blocks)
+    assert len(blocks) == len(KINDS)
+    for block, marker in zip(
+        blocks,
+        [
+            "integrations.openai",
+            "AzureOpenAI",
+            "integrations.anthropic",
+            "integrations.google",
+            "integrations.http",
+            "instructor",
+        ],
+        strict=True,
+    ):
+        assert marker in block
 
 
-@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("index", range(len(KINDS)))
 def test_readme_quick_start_runs(
     index: int, backend: Any, prefix: str, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
+    kind = KINDS[index]
+    if kind == "instructor":
+        pytest.importorskip("instructor")  # instructor 1.17 pins openai < 3.4: see pyproject
     code = quick_starts()[index]
-    kind = "openai" if "integrations.openai" in code else "anthropic"
-    upstream = Upstream(kind)
-
-    sync_client, async_client = upstream.client, upstream.async_client
-    if kind == "openai":
-        monkeypatch.setattr(openai, "OpenAI", _subclass(openai.OpenAI, sync_client))
-        monkeypatch.setattr(openai, "AsyncOpenAI", _subclass(openai.AsyncOpenAI, async_client))
-    else:
-        monkeypatch.setattr(anthropic, "Anthropic", _subclass(anthropic.Anthropic, sync_client))
-        monkeypatch.setattr(
-            anthropic, "AsyncAnthropic", _subclass(anthropic.AsyncAnthropic, async_client)
-        )
+    up = Upstream()
+    monkeypatch.setattr(openai, "OpenAI", _with_http(openai.OpenAI, up, False))
+    monkeypatch.setattr(openai, "AzureOpenAI", _with_http(openai.AzureOpenAI, up, False))
+    monkeypatch.setattr(anthropic, "AsyncAnthropic", _with_http(anthropic.AsyncAnthropic, up, True))
+    monkeypatch.setattr(genai, "Client", _genai_client(up))
+    monkeypatch.setattr(httpx, "HTTPTransport", lambda: up.mock(httpx))
     code = code.replace("redis://localhost:6379/0", backend.url)
     code = code.replace('key_prefix="llm"', f'key_prefix="{prefix}"')
-    exec(compile(code, f"README quick start {index}", "exec"), {"__name__": "readme"})
+    exec(compile(code, f"README quick start {kind}", "exec"), {"__name__": "readme"})
     out = capsys.readouterr().out
-    assert "Paris" in out or "Bonjour" in out
-    assert upstream.calls >= 1
+    expected_calls = {
+        "openai": 2,  # the first call, then the no-cache refresh; the rest are hits
+        "azure": 2,  # two upstreams, two entries
+        "anthropic": 1,
+        "google": 1,
+        "httpx": 1,
+    }
+    if kind in expected_calls:
+        assert up.calls == expected_calls[kind], out
     if kind == "openai":
-        assert "hit=False" in out
-        # the streamed call was a hit (same request), and the no-cache call went upstream
-        assert upstream.calls == 2
-    else:
-        assert "hit=False" in out and upstream.calls == 1  # the streamed call was a hit
-
-
-def _subclass(base: type[Any], make: Any) -> type[Any]:
-    """``base`` whose constructor builds its client on the fake transport."""
-    template = make()
-
-    class Fake(base):  # type: ignore[misc]
-        def __init__(self, **kw: Any) -> None:
-            kw.setdefault("api_key", "sk-fake")
-            kw.setdefault("http_client", template._client)
-            kw.setdefault("max_retries", 0)
-            super().__init__(**kw)
-
-    Fake.__name__ = base.__name__
-    return Fake
+        assert out.splitlines()[:2] == ["miss req_1 18", "hit req_1 18"]
+    if kind == "azure":
+        assert "eastus" in out and "localhost:8000" in out
+    if kind == "anthropic":
+        assert out.startswith("True req_1")
+    if kind == "instructor":
+        assert out.strip() == "Paris" and up.calls == 1
+    if kind == "httpx":
+        assert out.splitlines()[0].startswith("miss") and out.splitlines()[1].startswith("hit")
 
 
 def whole_request_example() -> str:
@@ -88,8 +129,8 @@ def whole_request_example() -> str:
 def test_readme_whole_request_example_has_one_type_on_hits_and_misses(
     backend: Any, prefix: str, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    upstream = Upstream("openai")
-    monkeypatch.setattr(openai, "OpenAI", _subclass(openai.OpenAI, upstream.client))
+    up = Upstream()
+    monkeypatch.setattr(openai, "OpenAI", _with_http(openai.OpenAI, up, False))
     code = whole_request_example()
     assert "get_or_compute_request" in code
     code = code.replace("redis://localhost:6379/0", backend.url)
@@ -101,5 +142,5 @@ def test_readme_whole_request_example_has_one_type_on_hits_and_misses(
         ["ChatCompletion", "False"],
         ["ChatCompletion", "True"],
     ]
-    assert upstream.calls == 1  # the second call was a hit
+    assert up.calls == 1  # the second call was a hit
     assert type(scope["hit"]).__name__ == "ChatCompletion"

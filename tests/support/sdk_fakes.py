@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx2
 
-from fleetcache.integrations._anthropic_stream import replay_events
-from fleetcache.integrations._openai_stream import replay_chunks
+from fleetcache.core._anthropic_sse import replay_events
+from fleetcache.core._openai_sse import replay_chunks
 
 
 def completion(text: str = "Paris is the capital.", *, finish: str = "stop") -> dict[str, Any]:

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleetcache.integrations._anthropic_stream import (
+from fleetcache.core._anthropic_sse import (
     MessageAssembler,
     assemble_events,
     replay_events,
 )
-from fleetcache.integrations._openai_stream import (
+from fleetcache.core._openai_sse import (
     ChatCompletionAssembler,
     assemble_chunks,
     replay_chunks,

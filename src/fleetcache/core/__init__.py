@@ -17,6 +17,11 @@ stores (``_store.py``/``_astore.py``) run them, so both flavours behave the same
 - ``models``: the response and stats models, and ``COUNTERS`` (the one counter list).
 - ``info``: ``cache_info``, hit or miss attached to each returned response.
 - ``validate``: the numeric argument checks (seconds, TTLs, byte counts, timeouts).
+- ``http_key``: the caching HTTP transport's key (what is sent and to whom, no credential).
+- ``sse``: an incremental server-sent-events parser (any chunking) and encoder.
+- ``endpoints``: the cacheable LLM endpoints and, per provider, stream recording, stream
+  replay, the default storing rule and model names (``_openai_sse``/``_anthropic_sse``
+  hold the OpenAI and Anthropic stream shapes).
 
 Nothing here imports redis, asyncio, socket, a store or a facade, nor threading except
 ``info``'s lock around its table (``tests/unit/test_core_imports.py`` checks it). The Lua

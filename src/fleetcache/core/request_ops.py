@@ -43,7 +43,7 @@ from .envelope import (
     CorruptEntry,
 )
 from .info import CachedDict, CacheInfo, attach, cache_info
-from .instructions import Call, Op
+from .instructions import Batch, Call, Op
 from .ops import Core, model_arg
 from .signing import ForgedEntry
 
@@ -109,6 +109,7 @@ def as_model(value: Any, model: ResponseModel | None) -> Any:
 _GET = script("get")
 _INVALIDATE = script("invalidate")
 _NOT_STORED = script("not_stored")
+_MANY_CHUNK = 500
 
 
 def check_control(control: object) -> tuple[bool, bool]:
@@ -193,10 +194,17 @@ def default_should_store(response: Mapping[str, Any]) -> bool:
 # -- the entry -------------------------------------------------------------------------------
 
 
-def encode_entry(core: Core, data: dict[str, Any], put_ms: int, digest: str) -> bytes:
+def encode_entry(
+    core: Core,
+    data: dict[str, Any],
+    put_ms: int,
+    digest: str,
+    tokens: Callable[[Mapping[str, Any]], int] = tokens_of_json,
+) -> bytes:
     """Envelope bytes of a request-path entry (signed for ``digest`` when the cache has a
     signing key); ``EntryTooLargeError`` over ``max_entry_bytes``, ``ValueError`` if
-    msgpack cannot hold a value (an int beyond 64 bits)."""
+    msgpack cannot hold a value (an int beyond 64 bits). ``tokens``: what a hit on ``data``
+    saves (the header field the Lua counts), default :func:`tokens_of_json`."""
     try:
         body: bytes = msgpack.packb(
             [put_ms, data], use_bin_type=True, unicode_errors="surrogatepass"
@@ -210,7 +218,7 @@ def encode_entry(core: Core, data: dict[str, Any], put_ms: int, digest: str) -> 
         if len(packed) <= len(body) - len(body) // 8:
             body = packed
             flags |= FLAG_ZLIB
-    payload = HEADER.pack(MAGIC, VERSION, flags, tokens_of_json(data)) + body
+    payload = HEADER.pack(MAGIC, VERSION, flags, tokens(data)) + body
     return core.seal(digest, payload)
 
 
@@ -279,6 +287,16 @@ class RequestKey:
         )
         self.model = model_arg(model) if isinstance(model, str) else b""
 
+    @classmethod
+    def of_digest(cls, core: Core, digest: str, model: str | None) -> RequestKey:
+        """The key of a digest computed elsewhere (the HTTP transport's own key domain,
+        :mod:`fleetcache.core.http_key`); ``model`` names the per-model counters."""
+        key = cls.__new__(cls)
+        key.digest = digest
+        key.shard = core.keys.shard_of(digest)
+        key.model = model_arg(model) if model else b""
+        return key
+
     def miss_info(self) -> CacheInfo:
         return CacheInfo(False, None, self.digest)
 
@@ -289,6 +307,11 @@ def op_get_request(core: Core, request: Mapping[str, Any], control: object) -> O
     key = RequestKey(core, request)
     if not reads:
         return None
+    return (yield from op_get_key(core, key))
+
+
+def op_get_key(core: Core, key: RequestKey) -> Op[Any]:
+    """The stored response of a key (a ``CachedDict``) or ``None``; counts the hit or miss."""
     d, sh = key.digest, key.shard
     raw = yield Call(_GET, core.keys.entry_keys(sh, d), (d, key.model, ACCEPT_PREFIX))
     if raw is None:
@@ -336,6 +359,83 @@ def op_put_request(
     return True
 
 
+def op_put_key(
+    core: Core,
+    key: RequestKey,
+    data: dict[str, Any],
+    ok: bool,
+    ttl_ms: int,
+    tokens: Callable[[Mapping[str, Any]], int] = tokens_of_json,
+) -> Op[bool]:
+    """Store JSON ``data`` under a key when ``ok`` (else one ``not_stored`` count); returns
+    whether it was written. ``ttl_ms``: from ``core.entry_ttl`` (0 = none)."""
+    k, d, sh = core.keys, key.digest, key.shard
+    if not ok:
+        yield Call(_NOT_STORED, (k.stats(sh), k.lease(sh, d)), ("",))
+        return False
+    payload = encode_entry(core, data, now_ms(), d, tokens)
+    yield core.put_call(d, sh, payload, ttl_ms)
+    return True
+
+
+def op_get_many_keys(core: Core, keys: list[RequestKey]) -> Op[list[Any]]:
+    """Many request-path entries in one round trip per shard (``get_many-2``, <= 500 a call):
+    a ``CachedDict`` or ``None`` per key, in order, each counted as ``get`` counts it.
+    Forged or corrupt entries are dropped and recounted, as :func:`op_get_key` does."""
+    out: list[Any] = [None] * len(keys)
+    if not keys:
+        return out
+    k = core.keys
+    s = script("get_many")
+    parts: dict[int, list[int]] = {}
+    for i, key in enumerate(keys):
+        parts.setdefault(key.shard, []).append(i)
+    chunks = [
+        idx[j : j + _MANY_CHUNK] for idx in parts.values() for j in range(0, len(idx), _MANY_CHUNK)
+    ]
+    calls = []
+    for part in chunks:
+        shard = keys[part[0]].shard
+        names = (k.index(shard), k.stats(shard), *(k.entry(shard, keys[i].digest) for i in part))
+        args: list[str | bytes] = [ACCEPT_PREFIX]
+        for i in part:
+            args += (keys[i].digest, keys[i].model)
+        calls.append(Call(s, names, tuple(args)))
+    results = yield Batch(tuple(calls))
+    drops = []
+    for part, res in zip(chunks, results, strict=True):
+        for i, raw in zip(part, res, strict=True):
+            if not raw:
+                continue
+            key = keys[i]
+            try:
+                out[i] = hit_of(core, raw, key.digest)
+            except (ForgedEntry, CorruptEntry) as exc:
+                drops.append(core.drop_bad_model_call(exc, key.model, key.digest, key.shard, raw))
+    if drops:
+        yield Batch(tuple(drops))
+    return out
+
+
+def op_put_many_keys(
+    core: Core,
+    items: list[tuple[RequestKey, dict[str, Any]]],
+    ttl_ms: int,
+    tokens: Callable[[Mapping[str, Any]], int] = tokens_of_json,
+) -> Op[int]:
+    """Store many JSON entries (``put`` calls in one ``Batch``); returns how many."""
+    if not items:
+        return 0
+    calls = [
+        core.put_call(
+            key.digest, key.shard, encode_entry(core, data, now_ms(), key.digest, tokens), ttl_ms
+        )
+        for key, data in items
+    ]
+    yield Batch(tuple(calls))
+    return len(calls)
+
+
 def op_invalidate_request(core: Core, request: Mapping[str, Any]) -> Op[bool]:
     key = RequestKey(core, request)
     n = yield Call(_INVALIDATE, core.keys.entry_keys(key.shard, key.digest), (key.digest,))
@@ -347,7 +447,37 @@ class RequestFlight(Flight):
     entry and the should_store rule (a refused answer releases the lease and counts
     ``not_stored`` in one call)."""
 
-    __slots__ = ("key", "should_store")
+    __slots__ = ("key", "should_store", "tokens")
+
+    @classmethod
+    def of_key(
+        cls,
+        core: Core,
+        key: RequestKey,
+        ttl_seconds: object,
+        lease_seconds: object,
+        wait_timeout: object,
+        should_store: ShouldStore | None,
+        refuse: Callable[[Exception], None],
+        tokens: Callable[[Mapping[str, Any]], int] = tokens_of_json,
+    ) -> RequestFlight:
+        """A flight for a key computed elsewhere (the HTTP transport); ``tokens``: what a
+        hit on the stored data saves."""
+        flight = cls.__new__(cls)
+        flight.key = key
+        flight.tokens = tokens
+        flight.init_flight(
+            core,
+            key.digest,
+            key.shard,
+            key.model,
+            core.entry_ttl(ttl_seconds),
+            lease_seconds,
+            wait_timeout,
+            refuse,
+        )
+        flight.should_store = check_should_store(should_store)
+        return flight
 
     def __init__(
         self,
@@ -360,6 +490,7 @@ class RequestFlight(Flight):
         refuse: Callable[[Exception], None],
     ) -> None:
         self.key = RequestKey(core, request)
+        self.tokens: Callable[[Mapping[str, Any]], int] = tokens_of_json
         self.init_flight(
             core,
             self.key.digest,
@@ -377,7 +508,7 @@ class RequestFlight(Flight):
 
     def encode(self, response: Any) -> bytes | None:
         data, ok = decide(self.core, response, self.should_store)
-        return encode_entry(self.core, data, now_ms(), self.digest) if ok else None
+        return encode_entry(self.core, data, now_ms(), self.digest, self.tokens) if ok else None
 
     def not_stored_call(self, leased: bool) -> Call:
         k, sh, d = self.core.keys, self.shard, self.digest
@@ -397,7 +528,11 @@ __all__ = [
     "decode_entry",
     "default_should_store",
     "encode_entry",
+    "op_get_key",
+    "op_get_many_keys",
     "op_get_request",
+    "op_put_key",
+    "op_put_many_keys",
     "op_invalidate_request",
     "op_put_request",
 ]

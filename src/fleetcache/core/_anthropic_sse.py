@@ -1,4 +1,5 @@
 """Anthropic Messages event streams <-> one stored ``Message``. Pure: no I/O, no SDK import.
+(Moved from ``integrations/_anthropic_stream.py``.)
 
 Works on the JSON form of the SDK's events (``model_dump(mode="json", exclude_unset=True)``
 of a ``RawMessageStreamEvent``) and of a ``Message``.

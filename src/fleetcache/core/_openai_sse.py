@@ -1,4 +1,5 @@
-"""OpenAI chat-completion streams <-> one stored completion. Pure: no I/O, no SDK import.
+"""OpenAI streams <-> one stored answer (chat completions, legacy completions, Responses API).
+Pure: no I/O, no SDK import. (Moved from ``integrations/_openai_stream.py``.)
 
 Works on the JSON form of the SDK's objects (``model_dump(mode="json", exclude_unset=True)``
 of a ``ChatCompletionChunk``; the dict a ``ChatCompletion`` is built from), so it does not
@@ -12,6 +13,10 @@ depend on one SDK version's classes.
   concatenate to exactly the stored content, refusal, tool calls and logprobs; a final
   usage chunk (``choices == []``) only when ``include_usage`` is true.
 
+- :class:`TextCompletionAssembler` / :func:`replay_text_chunks`: the same for ``/completions``.
+- :class:`ResponseAssembler` / :func:`replay_response_events`: the Responses API's typed events
+  (``response.created`` ... ``response.completed``) and the ``Response`` they end with.
+
 Round trip: ``assemble(replay_chunks(c))`` gives back ``c``'s choices and usage.
 """
 
@@ -21,7 +26,15 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["ChatCompletionAssembler", "assemble_chunks", "replay_chunks"]
+__all__ = [
+    "ChatCompletionAssembler",
+    "ResponseAssembler",
+    "TextCompletionAssembler",
+    "assemble_chunks",
+    "replay_chunks",
+    "replay_response_events",
+    "replay_text_chunks",
+]
 
 #: Top-level chunk keys that are not carried into the assembled completion: ``object`` is
 #: replaced, ``choices``/``usage`` are folded separately, ``obfuscation`` is per-chunk padding.
@@ -270,3 +283,218 @@ def replay_chunks(
     if include_usage and usage is not None:
         chunks.append({**base, "choices": [], "usage": copy.deepcopy(usage)})
     return [copy.deepcopy(c) for c in chunks]
+
+
+# -- legacy completions (``/completions``, ``object == "text_completion"``) -----------------
+
+
+class TextCompletionAssembler:
+    """Fold legacy ``/completions`` stream chunks into the non-streamed completion dict.
+
+    Text is concatenated per choice ``index``; ``logprobs`` lists (``tokens``,
+    ``token_logprobs``, ``top_logprobs``, ``text_offset``) are extended; the last
+    ``finish_reason`` and the usage chunk's usage are kept. :attr:`complete` as for chat.
+    """
+
+    def __init__(self) -> None:
+        self._top: dict[str, Any] = {}
+        self._choices: dict[int, dict[str, Any]] = {}
+        self._usage: Any = None
+
+    def add(self, chunk: Mapping[str, Any]) -> None:
+        """Fold one chunk."""
+        for key, value in chunk.items():
+            if key not in _CHUNK_ONLY and value is not None:
+                self._top[key] = copy.deepcopy(value)
+        if chunk.get("usage") is not None:
+            self._usage = copy.deepcopy(chunk["usage"])
+        for choice in chunk.get("choices") or ():
+            index = choice.get("index", 0)
+            if not isinstance(index, int):
+                raise ValueError("a chunk choice needs an integer 'index'")
+            state = self._choices.setdefault(
+                index, {"text": "", "index": index, "logprobs": None, "finish_reason": None}
+            )
+            state["text"] += str(choice.get("text") or "")
+            logprobs = choice.get("logprobs")
+            if isinstance(logprobs, Mapping):
+                if state["logprobs"] is None:
+                    state["logprobs"] = {}
+                _merge(state["logprobs"], logprobs)
+            if choice.get("finish_reason") is not None:
+                state["finish_reason"] = choice["finish_reason"]
+
+    @property
+    def complete(self) -> bool:
+        """True when at least one choice arrived and every choice has a ``finish_reason``."""
+        return bool(self._choices) and all(
+            c["finish_reason"] is not None for c in self._choices.values()
+        )
+
+    def result(self) -> dict[str, Any]:
+        """The assembled completion dict (``object == "text_completion"``)."""
+        out: dict[str, Any] = copy.deepcopy(self._top)
+        out["object"] = "text_completion"
+        out["choices"] = [copy.deepcopy(c) for _, c in sorted(self._choices.items())]
+        if self._usage is not None:
+            out["usage"] = copy.deepcopy(self._usage)
+        return out
+
+
+def replay_text_chunks(
+    completion: Mapping[str, Any], *, include_usage: bool = False
+) -> list[dict[str, Any]]:
+    """Chunk dicts that replay a stored legacy completion: per choice one chunk with the whole
+    text (and ``logprobs``), then one with ``""`` and the ``finish_reason``; the usage chunk
+    (``choices == []``) last, only with ``include_usage``. Every chunk repeats the stored
+    ``id``, ``created``, ``model`` and ``system_fingerprint``."""
+    base: dict[str, Any] = {"object": "text_completion"}
+    for key in _CHUNK_TOP:
+        if completion.get(key) is not None:
+            base[key] = copy.deepcopy(completion[key])
+    chunks: list[dict[str, Any]] = []
+    for choice in sorted(completion.get("choices") or (), key=lambda c: c.get("index", 0)):
+        index = choice.get("index", 0)
+        first = {"text": choice.get("text") or "", "index": index, "finish_reason": None}
+        first["logprobs"] = copy.deepcopy(choice.get("logprobs"))
+        last = {"text": "", "index": index, "logprobs": None}
+        last["finish_reason"] = choice.get("finish_reason")
+        chunks += [{**base, "choices": [first]}, {**base, "choices": [last]}]
+    if include_usage and completion.get("usage") is not None:
+        chunks.append({**base, "choices": [], "usage": copy.deepcopy(completion["usage"])})
+    return chunks
+
+
+# -- Responses API (``/responses``) ----------------------------------------------------------
+
+#: Events after which the stream can never complete.
+_RESPONSE_FAILED = frozenset({"response.failed", "response.incomplete", "error"})
+
+
+class ResponseAssembler:
+    """Fold Responses API stream events into the non-streamed ``Response`` dict.
+
+    The answer is the ``response`` of ``response.completed``; when that response omits its
+    ``output``, the items of the ``response.output_item.done`` events take its place (in
+    ``output_index`` order). ``response.failed``, ``response.incomplete`` and ``error`` make
+    the stream never complete.
+    """
+
+    def __init__(self) -> None:
+        self._done_items: dict[int, Any] = {}
+        self._response: dict[str, Any] | None = None
+        self._failed = False
+
+    def add(self, event: Mapping[str, Any]) -> None:
+        """Fold one event (its ``data`` parsed)."""
+        kind = event.get("type")
+        if kind in _RESPONSE_FAILED:
+            self._failed = True
+        elif kind == "response.output_item.done":
+            index = event.get("output_index")
+            if not isinstance(index, int):
+                raise ValueError("response.output_item.done needs an integer 'output_index'")
+            self._done_items[index] = copy.deepcopy(event.get("item"))
+        elif kind == "response.completed":
+            response = event.get("response")
+            if not isinstance(response, Mapping):
+                raise ValueError("response.completed needs a 'response' object")
+            self._response = copy.deepcopy(dict(response))
+
+    @property
+    def complete(self) -> bool:
+        """True after ``response.completed`` with no failure event."""
+        return self._response is not None and not self._failed
+
+    def result(self) -> dict[str, Any]:
+        """The ``Response`` dict of ``response.completed`` (``output`` filled in if omitted)."""
+        response = copy.deepcopy(self._response or {})
+        if response.get("output") is None:
+            response["output"] = [copy.deepcopy(i) for _, i in sorted(self._done_items.items())]
+        return response
+
+
+def _item_events(index: int, item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Events for one output item: added (empty), its text or argument deltas, done (whole)."""
+    kind = item.get("type")
+    item_id = item.get("id")
+    where = {"item_id": item_id, "output_index": index}
+    added: dict[str, Any] = {**copy.deepcopy(dict(item)), "status": "in_progress"}
+    middle: list[dict[str, Any]] = []
+    if kind == "message":
+        added["content"] = []
+        for n, part in enumerate(item.get("content") or ()):
+            middle += _part_events(where, n, part)
+    elif kind == "function_call" and isinstance(item.get("arguments"), str):
+        added["arguments"] = ""
+        args = item["arguments"]
+        middle.append({"type": "response.function_call_arguments.delta", **where, "delta": args})
+        middle.append({"type": "response.function_call_arguments.done", **where, "arguments": args})
+    if "status" not in item:
+        del added["status"]
+    return [
+        {"type": "response.output_item.added", "output_index": index, "item": added},
+        *middle,
+        {"type": "response.output_item.done", "output_index": index, "item": copy.deepcopy(item)},
+    ]
+
+
+def _part_events(where: Mapping[str, Any], n: int, part: Mapping[str, Any]) -> list[dict[str, Any]]:
+    kind = part.get("type")
+    at = {**where, "content_index": n}
+    empty = copy.deepcopy(dict(part))
+    middle: list[dict[str, Any]] = []
+    if kind == "output_text":
+        empty.update(text="", annotations=[])
+        if "logprobs" in part:
+            empty["logprobs"] = []
+        text, logprobs = part.get("text") or "", part.get("logprobs") or []
+        delta = {"type": "response.output_text.delta", **at, "delta": text, "logprobs": logprobs}
+        middle = [delta]
+        for a, annotation in enumerate(part.get("annotations") or ()):
+            middle.append(
+                {
+                    "type": "response.output_text.annotation.added",
+                    **at,
+                    "annotation_index": a,
+                    "annotation": copy.deepcopy(annotation),
+                }
+            )
+        middle.append(
+            {"type": "response.output_text.done", **at, "text": text, "logprobs": logprobs}
+        )
+    elif kind == "refusal":
+        empty["refusal"] = ""
+        refusal = part.get("refusal") or ""
+        middle = [
+            {"type": "response.refusal.delta", **at, "delta": refusal},
+            {"type": "response.refusal.done", **at, "refusal": refusal},
+        ]
+    return [
+        {"type": "response.content_part.added", **at, "part": empty},
+        *middle,
+        {"type": "response.content_part.done", **at, "part": copy.deepcopy(dict(part))},
+    ]
+
+
+def replay_response_events(response: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Event dicts that replay a stored ``Response`` dict as the Responses API stream.
+
+    ``response.created`` and ``response.in_progress`` (the response with ``status
+    "in_progress"``, no output, no usage), per output item ``output_item.added``, its content
+    parts (``output_text`` text in one delta, annotations, refusals) or function-call
+    arguments (one delta), ``output_item.done`` with the whole stored item, then
+    ``response.completed`` with the whole stored response. ``sequence_number`` counts from 0.
+    """
+    early = copy.deepcopy(dict(response))
+    early.update(status="in_progress", output=[], usage=None)
+    if "completed_at" in early:
+        early["completed_at"] = None
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": early},
+        {"type": "response.in_progress", "response": copy.deepcopy(early)},
+    ]
+    for index, item in enumerate(response.get("output") or ()):
+        events += _item_events(index, item)
+    events.append({"type": "response.completed", "response": copy.deepcopy(dict(response))})
+    return [{**e, "sequence_number": n} for n, e in enumerate(events)]

@@ -1,0 +1,141 @@
+"""The caching transport's decisions without I/O: what is cached, the control headers, the
+body sent upstream, the store rule, replay headers and the per-input embeddings split."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from fleetcache.core.ops import Core
+from fleetcache.core.models import LLMResponse
+from fleetcache.core.endpoints import ENDPOINTS
+from fleetcache.integrations._httpcore import (
+    TransportCore,
+    merge_embeddings,
+    record_of,
+    replay_headers,
+    split_embeddings,
+)
+
+CORE = Core(
+    key_prefix="t",
+    shards=1,
+    ttl_seconds=None,
+    response_model=LLMResponse,
+    compress_threshold=None,
+    max_entry_bytes=1 << 20,
+)
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def plan(
+    tc: TransportCore, path: str, body: Any = CHAT, headers: Any = (), method: str = "POST"
+) -> Any:
+    raw = json.dumps(body).encode()
+    return tc.plan(CORE, method, "https", "api.openai.com", None, path, "", list(headers), raw)
+
+
+def test_known_endpoints_are_planned_and_others_forwarded_untouched() -> None:
+    tc = TransportCore()
+    p = plan(tc, "/v1/chat/completions")
+    assert p.endpoint is ENDPOINTS["openai.chat"] and p.key is not None
+    assert p.body is None and p.headers is None  # the request leaves unchanged
+    assert plan(tc, "/v1/models", method="GET") is None
+    assert plan(tc, "/v1/moderations") is None
+    assert plan(TransportCore(cacheable=lambda m, p: False), "/v1/chat/completions") is None
+    custom = plan(TransportCore(cacheable=lambda m, p: True), "/v1/moderations")
+    assert custom.key is not None
+
+
+def test_control_headers_are_parsed_and_stripped() -> None:
+    tc = TransportCore()
+    headers = [("X-Fleetcache-Control", "no-store"), ("x-fleetcache-ttl", "2.5"), ("a", "b")]
+    p = plan(tc, "/v1/chat/completions", headers=headers)
+    assert (p.reads, p.writes, p.ttl_seconds) == (True, False, 2.5)
+    assert p.headers == [("a", "b")]
+    bypass = plan(tc, "/v1/chat/completions", headers=[("x-fleetcache-control", "bypass")])
+    assert bypass.key is None and bypass.headers == []
+    outside = plan(tc, "/v1/models", headers=[("x-fleetcache-control", "no-cache")], method="GET")
+    assert outside.key is None and outside.headers == []
+    for bad in ("0", "-1", "nan", "soon"):
+        with pytest.raises(ValueError, match="x-fleetcache-ttl"):
+            plan(tc, "/v1/chat/completions", headers=[("x-fleetcache-ttl", bad)])
+    with pytest.raises(ValueError):
+        plan(tc, "/v1/chat/completions", headers=[("x-fleetcache-control", "sometimes")])
+
+
+def test_a_streamed_chat_goes_upstream_with_usage_and_shares_the_entry() -> None:
+    tc = TransportCore()
+    streamed = plan(tc, "/v1/chat/completions", body={**CHAT, "stream": True})
+    assert streamed.stream and not streamed.caller_wants_usage
+    assert json.loads(streamed.body)["stream_options"] == {"include_usage": True}
+    assert plan(tc, "/v1/chat/completions").key.digest == streamed.key.digest
+
+
+def test_the_store_rule() -> None:
+    chat = ENDPOINTS["openai.chat"]
+    answer = {"choices": [{"finish_reason": "stop", "message": {"content": "x"}}]}
+    assert TransportCore().storable(chat, record_of(200, [], answer))
+    assert not TransportCore().storable(chat, record_of(500, [], answer))
+    assert not TransportCore().storable(chat, record_of(200, [], None))
+
+    def boom(*_: Any) -> bool:
+        raise RuntimeError("rule broke")
+
+    assert not TransportCore(should_store=boom).storable(chat, record_of(200, [], answer))
+    assert TransportCore(should_store=lambda e, s, b: e == "openai.chat").storable(
+        chat, record_of(200, [], {"anything": 1})
+    )
+
+
+def test_only_replay_headers_are_kept_and_a_hit_says_so() -> None:
+    record = record_of(
+        200, [("X-Request-Id", "req_1"), ("set-cookie", "secret"), ("date", "x")], {"a": 1}
+    )
+    assert record["headers"] == [["x-request-id", "req_1"]]
+    headers = dict(replay_headers(record, "application/json", None, 3.7))
+    assert headers == {
+        "content-type": "application/json",
+        "x-request-id": "req_1",
+        "x-fleetcache": "hit",
+        "age": "3",
+    }
+
+
+def test_embeddings_split_per_input_and_merge_in_the_callers_order() -> None:
+    body = {
+        "object": "list",
+        "model": "e",
+        "data": [{"index": 1, "embedding": [1.0]}, {"index": 0, "embedding": [0.0]}],
+        "usage": {"prompt_tokens": 4, "total_tokens": 4},
+    }
+    parts = split_embeddings(body, 2)
+    assert parts is not None
+    assert [p["data"] for p in parts] == [
+        [{"index": 0, "embedding": [0.0]}],
+        [{"index": 0, "embedding": [1.0]}],
+    ]
+    assert parts[0]["usage"] == {"prompt_tokens": 2, "total_tokens": 2}
+    assert split_embeddings(body, 3) is None
+    merged = merge_embeddings([parts[1], parts[0]], None)
+    assert merged["data"] == [{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [0.0]}]
+    assert merged["usage"] == {"prompt_tokens": 0, "total_tokens": 0}
+    tc = TransportCore()
+    p = plan(tc, "/v1/embeddings", body={"model": "e", "input": ["a", "b", "a"]})
+    assert p.input_keys is not None and len(p.input_keys) == 3
+    assert p.input_keys[0].digest == p.input_keys[2].digest != p.input_keys[1].digest
+    single = plan(tc, "/v1/embeddings", body={"model": "e", "input": ["a"]})
+    assert single.input_keys is None and single.key.digest == p.input_keys[0].digest
+
+
+def test_bad_options_are_refused() -> None:
+    with pytest.raises(ValueError):
+        TransportCore(ttl_seconds=0)
+    with pytest.raises(TypeError):
+        TransportCore(cacheable="yes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        TransportCore(ignore="user")
+    with pytest.raises(TypeError):
+        TransportCore(should_store=1)  # type: ignore[arg-type]
