@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from fleetcache.core.ops import Core
-from fleetcache.core.models import LLMResponse
 from fleetcache.core.endpoints import ENDPOINTS
+from fleetcache.core.models import LLMResponse
+from fleetcache.core.ops import Core
 from fleetcache.integrations._httpcore import (
     TransportCore,
     merge_embeddings,

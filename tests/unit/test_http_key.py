@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fleetcache.core.keys import digest_of
 from fleetcache.core.canonical import request_digest
 from fleetcache.core.http_key import (
     HttpKeyRules,
@@ -17,6 +16,7 @@ from fleetcache.core.http_key import (
     is_credential_param,
     key_material,
 )
+from fleetcache.core.keys import digest_of
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 SECRET = "sk-SECRET-123456"

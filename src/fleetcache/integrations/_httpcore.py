@@ -20,10 +20,10 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.request_ops import RequestKey, check_control
-from ..core.canonical import tokens_of_json
 from ..core import endpoints as eps
+from ..core.canonical import tokens_of_json
 from ..core.http_key import HttpKeyRules, http_digest, key_material
+from ..core.request_ops import RequestKey, check_control
 
 __all__ = [
     "CONTROL_HEADER",
