@@ -232,6 +232,18 @@ def _text(v: Any) -> str:
         return v.decode("utf-8", "surrogateescape")
 
 
+def utf8_label(name: str) -> str:
+    """``name`` as text that encodes to UTF-8: itself when it does, else with each lone
+    surrogate (a model name that holds one, or bytes another client wrote that are not
+    UTF-8) written as a ``\\udcff``-style escape. For outputs that must be valid UTF-8:
+    Prometheus labels and ``stats --json`` keys."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return name
+
+
 def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
     """Add one shard's flat ``HGETALL`` reply of its stats hash to ``into``.
 
@@ -263,7 +275,7 @@ def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
 
 def _bad(into: FleetStats, name: str, data: bytes) -> None:
     shown = data[:40].decode("utf-8", "surrogateescape")
-    into.bad_counters.append(f"{name}={shown!r}")
+    into.bad_counters.append(f"{utf8_label(name)}={shown!r}")
     if name not in _LOGGED and len(_LOGGED) < _LOGGED_MAX:
         _LOGGED.add(name)
         log.warning(
