@@ -16,7 +16,7 @@ import redis
 from redis.exceptions import AuthenticationError, RedisClusterException, ResponseError
 
 from ._base import DEFAULT_PREFIX, DEFAULT_URL
-from ._clients import sync_client_from_url
+from ._clients import redact_url, sync_client_from_url
 from ._keys import KeySpace, check_prefix, check_shards
 from ._models import COUNTERS, FleetStats, ModelStats, utf8_label
 from ._policy import REDIS_FAULTS
@@ -54,23 +54,9 @@ def default_url() -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (safe to print): the one before ``@``
-    in any URL form (also ``redis+sentinel://:pw@h1:p1,h2:p2/...``, which ``urlsplit``
-    cannot parse) and a ``password=`` query parameter."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    netloc, slash, tail = rest.partition("/")
-    if "@" in netloc:
-        auth, _, hosts = netloc.rpartition("@")
-        user, colon, _ = auth.partition(":")
-        if colon:
-            netloc = f"{user}:***@{hosts}"
-    tail = _QUERY_PASSWORD.sub(r"\1***", tail)
-    return f"{scheme}{sep}{netloc}{slash}{tail}"
-
-
-_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+    """The URL with every credential replaced by ``***`` (safe to print): the one redaction
+    every fleetcache output uses, ``fleetcache._clients.redact_url``."""
+    return redact_url(url)
 
 
 def connect(
