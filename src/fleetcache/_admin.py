@@ -204,6 +204,7 @@ def open_namespace(
 def stats_dict(fs: FleetStats, *, prefix: str, shards: int) -> dict[str, Any]:
     """The JSON form of a namespace's fleet statistics (what ``stats --json`` prints): the
     namespace, its shards, every counter of ``COUNTERS`` in order, ``size``, ``hit_rate``,
+    ``saved_rate`` ((hits + coalesced) / gets),
     ``by_model`` (a model name that is not valid UTF-8 keyed with its lone surrogates
     escaped, ``utf8_label``) and ``bad_counters`` (stored values that were not integers,
     skipped)."""
@@ -211,6 +212,7 @@ def stats_dict(fs: FleetStats, *, prefix: str, shards: int) -> dict[str, Any]:
     out.update({c.name: getattr(fs, c.name) for c in COUNTERS})
     out["size"] = fs.size
     out["hit_rate"] = round(fs.hit_rate, 6)
+    out["saved_rate"] = round(fs.saved_rate, 6)
     by_model: dict[str, ModelStats] = {}
     for name, m in fs.by_model.items():  # keys valid UTF-8: lone surrogates escaped
         acc = by_model.setdefault(utf8_label(name), ModelStats())

@@ -20,6 +20,8 @@ description (``hits``, ``misses``, ``tokens_saved``, ``puts``, ``coalesced``,
 =================================  =======  =============================================
 ``fleetcache_model_hits_total``    counter  hits per model
 ``fleetcache_model_misses_total``  counter  misses per model
+``fleetcache_saved_rate``          gauge    (hits + coalesced) / (hits + misses): gets that
+                                           did not reach the upstream (0 with no gets)
 ``fleetcache_entries``             gauge    live entries now
 ``fleetcache_bad_counters``        gauge    stored counters that are not integers (skipped),
                                            plus model names escaped (see below)
@@ -146,6 +148,12 @@ class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
             "Cache misses per model name, fleet-wide.",
             labels=["namespace", "model"],
         )
+        saved_rate = GaugeMetricFamily(
+            "fleetcache_saved_rate",
+            "Fraction of cache gets that did not reach the upstream: (hits + coalesced) / "
+            "(hits + misses), 0 with no gets. A coalesced waiter is also one of the misses.",
+            labels=["namespace"],
+        )
         entries = GaugeMetricFamily(
             "fleetcache_entries", "Live entries in the namespace now.", labels=["namespace"]
         )
@@ -176,13 +184,14 @@ class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
             for c in COUNTERS:
                 counters[c.name].add_metric([prefix], float(max(0, getattr(fs, c.name))))
             entries.add_metric([prefix], float(fs.size))
+            saved_rate.add_metric([prefix], fs.saved_rate)
             per_model, escaped = model_labels(fs)
             bad.add_metric([prefix], float(len(fs.bad_counters) + escaped))
             for model, (hits, misses) in sorted(per_model.items()):
                 model_hits.add_metric([prefix, model], float(hits))
                 model_misses.add_metric([prefix, model], float(misses))
         yield from counters.values()
-        yield from (model_hits, model_misses, entries, bad, up, took)
+        yield from (model_hits, model_misses, saved_rate, entries, bad, up, took)
 
     def close(self) -> None:
         """Close the client this collector built from ``url`` (given caches are yours)."""
