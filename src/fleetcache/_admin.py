@@ -18,7 +18,7 @@ from redis.exceptions import AuthenticationError, RedisClusterException, Respons
 from ._base import DEFAULT_PREFIX, DEFAULT_URL
 from ._clients import redact_url, sync_client_from_url
 from ._keys import KeySpace, check_prefix, check_shards
-from ._models import COUNTERS, FleetStats, ModelStats, utf8_label
+from ._models import COUNTERS, FleetStats
 from ._policy import REDIS_FAULTS
 from ._store_common import ClientFault
 from .cache import RedisExactCache
@@ -205,22 +205,16 @@ def stats_dict(fs: FleetStats, *, prefix: str, shards: int) -> dict[str, Any]:
     """The JSON form of a namespace's fleet statistics (what ``stats --json`` prints): the
     namespace, its shards, every counter of ``COUNTERS`` in order, ``size``, ``hit_rate``,
     ``saved_rate`` ((hits + coalesced) / gets),
-    ``by_model`` (a model name that is not valid UTF-8 keyed with its lone surrogates
-    escaped, ``utf8_label``) and ``bad_counters`` (stored values that were not integers,
-    skipped)."""
+    ``by_model`` (exact names: JSON's ``\\udcff`` escapes carry a lone surrogate, and the
+    output is ASCII) and ``bad_counters`` (stored values that were not integers, skipped)."""
     out: dict[str, Any] = {"namespace": prefix, "shards": shards}
     out.update({c.name: getattr(fs, c.name) for c in COUNTERS})
     out["size"] = fs.size
     out["hit_rate"] = round(fs.hit_rate, 6)
     out["saved_rate"] = round(fs.saved_rate, 6)
-    by_model: dict[str, ModelStats] = {}
-    for name, m in fs.by_model.items():  # keys valid UTF-8: lone surrogates escaped
-        acc = by_model.setdefault(utf8_label(name), ModelStats())
-        acc.hits += m.hits
-        acc.misses += m.misses
     out["by_model"] = {
         name: {"hits": m.hits, "misses": m.misses, "hit_rate": round(m.hit_rate, 6)}
-        for name, m in sorted(by_model.items())
+        for name, m in sorted(fs.by_model.items())
     }
     out["bad_counters"] = list(fs.bad_counters)
     return out

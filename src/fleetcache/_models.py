@@ -251,8 +251,8 @@ def _text(v: Any) -> str:
 def utf8_label(name: str) -> str:
     """``name`` as text that encodes to UTF-8: itself when it does, else with each lone
     surrogate (a model name that holds one, or bytes another client wrote that are not
-    UTF-8) written as a ``\\udcff``-style escape. For outputs that must be valid UTF-8:
-    Prometheus labels and ``stats --json`` keys."""
+    UTF-8) written as a ``\\udcff``-style escape. For outputs that must be valid UTF-8,
+    such as Prometheus labels."""
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
@@ -291,7 +291,7 @@ def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
 
 def _bad(into: FleetStats, name: str, data: bytes) -> None:
     shown = data[:40].decode("utf-8", "surrogateescape")
-    into.bad_counters.append(f"{utf8_label(name)}={shown!r}")
+    into.bad_counters.append(f"{name}={shown!r}")
     if name not in _LOGGED and len(_LOGGED) < _LOGGED_MAX:
         _LOGGED.add(name)
         log.warning(
