@@ -191,7 +191,7 @@ def test_odd_model_names_do_not_black_out_the_scrape(redis_proc: ServerProc, pre
     p = subprocess.run(base, capture_output=True, text=True, timeout=60, env=env)
     assert p.returncode == 0, p.stderr
     assert "odd\\ud800name" in p.stdout and "\\udcff\\udcferaw" in p.stdout
-    p = subprocess.run([*base, "--json"], capture_output=True, timeout=60, env=env)
+    p = subprocess.run([*base, "--json"], capture_output=True, text=True, timeout=60, env=env)
     assert p.returncode == 0, p.stderr
     assert p.stdout.isascii()  # JSON escapes: the exact names round-trip
     body = json.loads(p.stdout)
