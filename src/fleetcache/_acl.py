@@ -13,6 +13,9 @@ loading the scripts again after a ``NOSCRIPT``) and nothing else:
   nor ``acme:x``'s (``{acme:x:0}:...``), nor ``acme:0``'s meta key ``{acme:0}:meta``. A hash
   tag ``{P:s}`` names one (namespace, shard) pair: a prefix has no braces, so the tag ends at
   the first ``}``, and the shard is the decimal part after its last ``:``.
+  A prefix holding whitespace is refused (``ValueError``; ``fleetcache acl`` exits 2):
+  Redis rejects whitespace anywhere in an ACL rule, quoted or not. Quotes, backslashes,
+  glob characters and non-ASCII text work (``redis-cli`` double quotes, ``\\xHH`` escapes).
 - **commands**: ``EVALSHA`` and ``SCRIPT LOAD`` (the NOSCRIPT recovery), ``PING`` (the
   operator tools check a server with it) and the commands the Lua scripts call: on Redis 7
   every command a script runs is checked against the user's ACL, keys included (``ACL failure
@@ -35,6 +38,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from ._admin import shown
 from .core.keys import check_prefix, check_shards
 
 #: Commands the Lua scripts call (a test checks this against every ``redis.call`` in lua/).
@@ -110,9 +114,26 @@ def number_globs(count: int) -> list[str]:
     return out
 
 
+#: What Redis refuses anywhere in an ACL rule (``ACL SETUSER`` answers "Syntax error" however
+#: the argument is quoted): the C ``isspace`` characters.
+ACL_WHITESPACE = frozenset(" \t\n\r\v\f")
+
+
 def key_patterns(prefix: str, shards: int = 1) -> list[str]:
-    """The ACL key patterns (without the ``~``) of namespace ``prefix`` with ``shards``."""
-    p = glob_escape(check_prefix(prefix))
+    """The ACL key patterns (without the ``~``) of namespace ``prefix`` with ``shards``.
+
+    ``ValueError`` for a prefix holding whitespace (space, tab, newline, CR, VT, FF): Redis
+    refuses it in a key pattern, and a ``?`` in its place would also grant the keys of
+    neighbours (``my?app`` matches ``myXapp``), so no least-privilege rule exists for it.
+    """
+    prefix = check_prefix(prefix)
+    if any(c in ACL_WHITESPACE for c in prefix):
+        raise ValueError(
+            f"prefix {prefix!r} holds whitespace (space, tab, newline, CR, VT or FF), which "
+            "Redis refuses in an ACL key pattern: no rule can grant exactly this namespace's "
+            "keys; use a prefix without whitespace (e.g. '_' instead of ' ')"
+        )
+    p = glob_escape(prefix)
     out: list[str] = []
     for g in number_globs(check_shards(shards)):
         tag = f"{{{p}:{g}}}"
@@ -222,7 +243,7 @@ def cmd_acl(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             cluster=args.cluster,
         )
     except (TypeError, ValueError) as exc:
-        err.write(f"fleetcache: error: {exc}\n")
+        err.write(f"fleetcache: error: {shown(str(exc), backslash=False)}\n")
         return 2
     out.write(command_line(rules) + "\n")
     return 0

@@ -16,7 +16,7 @@ import redis
 from redis.exceptions import AuthenticationError, RedisClusterException, ResponseError
 
 from ._base import DEFAULT_PREFIX, DEFAULT_URL
-from ._clients import sync_client_from_url
+from ._clients import redact_url, sync_client_from_url
 from ._error_policy import REDIS_FAULTS
 from ._store_faults import ClientFault
 from .cache import RedisExactCache
@@ -54,23 +54,9 @@ def default_url() -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (safe to print): the one before ``@``
-    in any URL form (also ``redis+sentinel://:pw@h1:p1,h2:p2/...``, which ``urlsplit``
-    cannot parse) and a ``password=`` query parameter."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    netloc, slash, tail = rest.partition("/")
-    if "@" in netloc:
-        auth, _, hosts = netloc.rpartition("@")
-        user, colon, _ = auth.partition(":")
-        if colon:
-            netloc = f"{user}:***@{hosts}"
-    tail = _QUERY_PASSWORD.sub(r"\1***", tail)
-    return f"{scheme}{sep}{netloc}{slash}{tail}"
-
-
-_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+    """The URL with every credential replaced by ``***`` (safe to print): the one redaction
+    every fleetcache output uses, ``fleetcache._clients.redact_url``."""
+    return redact_url(url)
 
 
 def connect(
@@ -218,11 +204,14 @@ def open_namespace(
 def stats_dict(fs: FleetStats, *, prefix: str, shards: int) -> dict[str, Any]:
     """The JSON form of a namespace's fleet statistics (what ``stats --json`` prints): the
     namespace, its shards, every counter of ``COUNTERS`` in order, ``size``, ``hit_rate``,
-    ``by_model`` and ``bad_counters`` (stored values that were not integers, skipped)."""
+    ``saved_rate`` ((hits + coalesced) / gets),
+    ``by_model`` (exact names: JSON's ``\\udcff`` escapes carry a lone surrogate, and the
+    output is ASCII) and ``bad_counters`` (stored values that were not integers, skipped)."""
     out: dict[str, Any] = {"namespace": prefix, "shards": shards}
     out.update({c.name: getattr(fs, c.name) for c in COUNTERS})
     out["size"] = fs.size
     out["hit_rate"] = round(fs.hit_rate, 6)
+    out["saved_rate"] = round(fs.saved_rate, 6)
     out["by_model"] = {
         name: {"hits": m.hits, "misses": m.misses, "hit_rate": round(m.hit_rate, 6)}
         for name, m in sorted(fs.by_model.items())

@@ -41,6 +41,7 @@ sentinels themselves are asked in plain text).
 from __future__ import annotations
 
 import inspect
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -251,14 +252,16 @@ def parse_sentinel_url(url: str) -> dict[str, Any]:
         try:
             hosts.append((host.strip("[]"), int(port)))
         except ValueError:
-            raise ValueError(f"bad sentinel address {part!r} in {url!r}") from None
+            raise ValueError(f"bad sentinel address {part!r} in {redact_url(url)!r}") from None
     pieces = [p for p in path.split("/") if p]
     if not hosts or not pieces:
-        raise ValueError(f"sentinel URL {url!r} needs host:port[,host:port...]/service_name[/db]")
+        raise ValueError(
+            f"sentinel URL {redact_url(url)!r} needs host:port[,host:port...]/service_name[/db]"
+        )
     try:
         db = int(pieces[1]) if len(pieces) > 1 else 0
     except ValueError:
-        raise ValueError(f"bad database number in sentinel URL {url!r}") from None
+        raise ValueError(f"bad database number in sentinel URL {redact_url(url)!r}") from None
     return {
         "hosts": hosts,
         "service": unquote(pieces[0]),
@@ -382,9 +385,121 @@ def _sentinel_primary(
     return sentinel.master_for(parsed["service"], **_sentinel_kwargs(parsed, kw))
 
 
+#: Query parameters whose value is a credential (``password=``, ``ssl_password=`` ...):
+#: a name holding ``pass``, ``secret``, ``token``, ``auth`` or ``credential``, or ending in
+#: ``key`` (``api_key``). ``ssl_keyfile`` / ``ssl_certfile`` / ``ssl_ca_certs`` are file
+#: paths, not secrets, and stay readable.
+_SECRET_PARAM = re.compile(r"(?i)pass|secret|token|auth|credential|key$")
+_QUERY_PARAM = re.compile(r"([?&;])([^=&;#]*)=([^&;]*)")
+
+
+def redact_url(url: str) -> str:
+    """``url`` safe to print or put in an error: every credential replaced by ``***``.
+
+    Masked: the password of the userinfo (everything up to the LAST ``@`` is taken as
+    userinfo, so a password pasted with an unencoded ``/``, ``?``, ``#`` or ``@`` is masked
+    whole; the user name before the first ``:`` stays), in any URL form (also
+    ``redis+sentinel://:pw@h1:p1,h2:p2/...``), and the value of every query parameter whose
+    name marks a credential (``password``, ``ssl_password``, any name holding ``pass``,
+    ``secret``, ``token``, ``auth``, ``credential`` or ending in ``key``), up to the next
+    ``&``. A ``#`` fragment is dropped. File paths (``ssl_keyfile=``...) are kept."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***" if "@" in url else url
+    if "@" in rest:
+        auth, _, rest = rest.rpartition("@")
+        user, colon, _ = auth.partition(":")
+        user = user if colon and not any(ch in user for ch in "/?#&") else ""
+        rest = f"{user}:***@{rest}"
+    head, q, query = rest.partition("?")
+    head = head.partition("#")[0]
+    if q:
+        query = _QUERY_PARAM.sub(_mask_param, "?" + query)[1:]
+    return f"{scheme}{sep}{head}{q}{query}"
+
+
+def _mask_param(m: re.Match[str]) -> str:
+    if _SECRET_PARAM.search(m.group(2)):
+        return f"{m.group(1)}{m.group(2)}=***"
+    return f"{m.group(1)}{m.group(2)}={m.group(3).partition('#')[0]}"
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials a URL holds (raw and percent-decoded): the userinfo password (up
+    to the last ``@``) and the values of the query parameters ``redact_url`` masks."""
+    from urllib.parse import unquote
+
+    found: list[str] = []
+    rest = url.partition("://")[2] or url
+    if "@" in rest:
+        auth = rest.rpartition("@")[0]
+        found.append(auth.partition(":")[2] if ":" in auth else auth)
+    for m in _QUERY_PARAM.finditer("?" + rest.partition("?")[2]):
+        if _SECRET_PARAM.search(m.group(2)):
+            found.append(m.group(3))
+    out = [s for f in found for s in (f, unquote(f)) if s]
+    return list(dict.fromkeys(out))
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (an error message about ``url``) with no part of the URL's credentials:
+    each credential is replaced by ``***``; if a piece of 4 or more characters of one is
+    still there, the whole message is withheld."""
+    for secret in sorted(url_secrets(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    for secret in url_secrets(url):
+        if any(secret[i : i + 4] in text for i in range(len(secret) - 3)):
+            return "(message withheld: it would show part of a credential)"
+    return text
+
+
+def check_url(url: str) -> None:
+    """Refuse (``ValueError``, showing only ``redact_url(url)``) a URL whose credentials a
+    parser would split: a ``#`` anywhere, or an ``@`` after the host part (a password
+    pasted with an unencoded ``/``, ``?`` or ``#`` looks like that). Percent-encode such
+    characters (``urllib.parse.quote(password, safe="")``); an ``@`` in a query value or
+    socket path is written ``%40``."""
+    if "#" in url:
+        raise ValueError(
+            f"the Redis URL {redact_url(url)!r} holds a '#': a password (or any part) holding "
+            "'#' must be percent-encoded (%23), e.g. urllib.parse.quote(password, safe='')"
+        )
+    rest = url.partition("://")[2]
+    netloc = urlsplit(url).netloc
+    if "@" in rest and "@" not in netloc:
+        raise ValueError(
+            f"the Redis URL {redact_url(url)!r} holds an '@' after its host part: a password "
+            "holding '/', '?', '#' or '@' must be percent-encoded, e.g. "
+            "urllib.parse.quote(password, safe=''); an '@' in a query value is written %40"
+        )
+
+
+def _safe_build(build: Any, url: str, *args: Any) -> Any:
+    """``build(url, *args)`` with every error's message free of the URL's credentials (and
+    no chained exception that could still show them)."""
+    check_url(url)
+    try:
+        return build(url, *args)
+    except Exception as exc:
+        msg = str(exc)
+        clean = scrub(msg, url)
+        if clean == msg:
+            raise
+        try:
+            new = type(exc)(clean)
+        except Exception:
+            new = ValueError(clean)
+        raise new from None
+
+
 def sync_client_from_url(url: str, socket_timeout: float, connect_timeout: float) -> Any:
     """A client for ``url`` (one connection pool, reused by the cache object):
-    ``redis.Redis``, ``RedisCluster`` or a sentinel-managed primary (see the URL forms)."""
+    ``redis.Redis``, ``RedisCluster`` or a sentinel-managed primary (see the URL forms).
+    A malformed URL is a ``ValueError`` whose message shows no credential (``check_url``)."""
+    return _safe_build(_sync_client, url, socket_timeout, connect_timeout)
+
+
+def _sync_client(url: str, socket_timeout: float, connect_timeout: float) -> Any:
     import redis
 
     kind, url = _split_scheme(url)
@@ -406,6 +521,10 @@ def sync_client_from_url(url: str, socket_timeout: float, connect_timeout: float
 def async_client_from_url(url: str, socket_timeout: float, connect_timeout: float) -> Any:
     """The asyncio twin of ``sync_client_from_url``: ``redis.asyncio.Redis``, async
     ``RedisCluster`` or a sentinel-managed primary."""
+    return _safe_build(_async_client, url, socket_timeout, connect_timeout)
+
+
+def _async_client(url: str, socket_timeout: float, connect_timeout: float) -> Any:
     import redis.asyncio
 
     kind, url = _split_scheme(url)

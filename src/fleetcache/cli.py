@@ -77,13 +77,15 @@ def _n(v: int) -> str:
 
 
 def format_stats(fs: FleetStats, *, prefix: str, shards: int, url: str) -> str:
-    """The readable table ``fleetcache stats`` prints: hits, misses, hit rate, live
-    entries, then every other counter of ``COUNTERS`` in order, then per model. Names read
-    from Redis are escaped (``shown``)."""
+    """The readable table ``fleetcache stats`` prints: hits, misses, hit rate, saved rate
+    (hits + coalesced, over gets: the gets that did not reach the upstream), live entries,
+    then every other counter of ``COUNTERS`` in order, then per model. Names read from
+    Redis are escaped (``shown``)."""
     rows = [
         ("hits", _n(fs.hits)),
         ("misses", _n(fs.misses)),
         ("hit rate", f"{fs.hit_rate:.1%}"),
+        ("saved rate", f"{fs.saved_rate:.1%}"),
         ("entries (live)", _n(fs.size)),
     ]
     rows += [

@@ -20,11 +20,20 @@ description (``hits``, ``misses``, ``tokens_saved``, ``puts``, ``coalesced``,
 =================================  =======  =============================================
 ``fleetcache_model_hits_total``    counter  hits per model
 ``fleetcache_model_misses_total``  counter  misses per model
+``fleetcache_saved_rate``          gauge    (hits + coalesced) / (hits + misses): gets that
+                                           did not reach the upstream (0 with no gets)
 ``fleetcache_entries``             gauge    live entries now
-``fleetcache_bad_counters``        gauge    stored counters that are not integers (skipped)
+``fleetcache_bad_counters``        gauge    stored counters that are not integers (skipped),
+                                           plus model names escaped (see below)
 ``fleetcache_up``                  gauge    1 if Redis answered this scrape, else 0
 ``fleetcache_scrape_seconds``      gauge    time the Redis read of this scrape took (s)
 =================================  =======  =============================================
+
+A model name that is not valid UTF-8 (a ``str`` holding a lone surrogate, or bytes another
+client wrote into the counters hash) cannot be a Prometheus label as it is: its samples are
+served under the name with each lone surrogate escaped (``odd\\ud800name``), summed with any
+name that escapes to the same text, and counted in ``fleetcache_bad_counters``. One odd name
+never fails the scrape.
 
 Counters restart from zero after ``clear()`` / ``reset_stats()``; Prometheus' ``rate()``
 treats that as a counter reset.
@@ -62,7 +71,7 @@ from ._base import DEFAULT_PREFIX
 from ._clients import sync_client_from_url
 from ._error_policy import REDIS_FAULTS
 from .cache import RedisExactCache
-from .core.models import COUNTERS, FleetStats
+from .core.models import COUNTERS, FleetStats, utf8_label
 from .errors import FleetCacheError
 
 __all__ = ["FleetCacheCollector", "serve"]
@@ -139,6 +148,12 @@ class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
             "Cache misses per model name, fleet-wide.",
             labels=["namespace", "model"],
         )
+        saved_rate = GaugeMetricFamily(
+            "fleetcache_saved_rate",
+            "Fraction of cache gets that did not reach the upstream: (hits + coalesced) / "
+            "(hits + misses), 0 with no gets. A coalesced waiter is also one of the misses.",
+            labels=["namespace"],
+        )
         entries = GaugeMetricFamily(
             "fleetcache_entries", "Live entries in the namespace now.", labels=["namespace"]
         )
@@ -148,7 +163,8 @@ class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
         bad = GaugeMetricFamily(
             "fleetcache_bad_counters",
             "Stored counters of the namespace that are not integers (corrupt data written by "
-            "another client), skipped in this scrape.",
+            "another client), skipped in this scrape, plus model names that are not valid "
+            "UTF-8, served with their lone surrogates escaped (\\udcff).",
             labels=["namespace"],
         )
         took = GaugeMetricFamily(
@@ -168,17 +184,33 @@ class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
             for c in COUNTERS:
                 counters[c.name].add_metric([prefix], float(max(0, getattr(fs, c.name))))
             entries.add_metric([prefix], float(fs.size))
-            bad.add_metric([prefix], float(len(fs.bad_counters)))
-            for model, m in sorted(fs.by_model.items()):
-                model_hits.add_metric([prefix, model], float(m.hits))
-                model_misses.add_metric([prefix, model], float(m.misses))
+            saved_rate.add_metric([prefix], fs.saved_rate)
+            per_model, escaped = model_labels(fs)
+            bad.add_metric([prefix], float(len(fs.bad_counters) + escaped))
+            for model, (hits, misses) in sorted(per_model.items()):
+                model_hits.add_metric([prefix, model], float(hits))
+                model_misses.add_metric([prefix, model], float(misses))
         yield from counters.values()
-        yield from (model_hits, model_misses, entries, bad, up, took)
+        yield from (model_hits, model_misses, saved_rate, entries, bad, up, took)
 
     def close(self) -> None:
         """Close the client this collector built from ``url`` (given caches are yours)."""
         if self._client is not None:
             self._client.close()
+
+
+def model_labels(fs: FleetStats) -> tuple[dict[str, tuple[int, int]], int]:
+    """``({label: (hits, misses)}, escaped)``: the per-model numbers of ``fs`` keyed by a
+    label that is valid UTF-8 (``utf8_label``; names that escape to the same text are
+    summed), and how many names needed escaping."""
+    out: dict[str, tuple[int, int]] = {}
+    escaped = 0
+    for model, m in fs.by_model.items():
+        label = utf8_label(model)
+        escaped += label != model
+        hits, misses = out.get(label, (0, 0))
+        out[label] = (hits + m.hits, misses + m.misses)
+    return out, escaped
 
 
 def serve(

@@ -35,6 +35,7 @@ from fleetcache._acl import (
 from fleetcache._lua import script
 from fleetcache.cli import build_parser, main
 from fleetcache.core.keys import KeySpace, digest_of
+from fleetcache.errors import FleetCacheError
 
 from ..support.cluster import redis_cli_bin
 from ..support.flavors import req, response
@@ -77,7 +78,7 @@ def test_number_globs_match_exactly_the_shard_numbers(count: int) -> None:
         assert got == want, (count, s, globs)
 
 
-@pytest.mark.parametrize("prefix", ["acme", "a*", "a?c", "x[1]y", "back\\slash", "sp ace", "ü"])
+@pytest.mark.parametrize("prefix", ["acme", "a*", "a?c", "x[1]y", "back\\slash", 'quo"te', "ü"])
 def test_key_patterns_are_exact(prefix: str) -> None:
     """Every key of the namespace matches; no key of a neighbour does."""
     pats = key_patterns(prefix, 12)
@@ -490,3 +491,59 @@ def test_tenant_with_a_cap_and_a_signing_key(
     with server.client() as admin:
         admin.delete(KeySpace(prefix, 2).meta)
         admin.execute_command("ACL", "DELUSER", user)
+
+
+@pytest.mark.parametrize("odd", ['"', "\\", "'", "\\x41", "*?[]", "é"], ids=repr)
+def test_printed_rule_works_for_a_prefix_with_odd_characters(
+    server: ServerProc, capsys: pytest.CaptureFixture[str], odd: str
+) -> None:
+    """A prefix that ``key_prefix`` accepts and that holds a quote, backslash, glob
+    characters or non-ASCII text: the printed line, sent through redis-cli, creates the user,
+    and the tenant runs the cache on that prefix (and still cannot write a neighbour's)."""
+    tag = uuid.uuid4().hex[:6]
+    prefix, user, pw = f"t:my{odd}app{tag}", f"odd_{tag}", f"pw{tag}"
+    line = _printed_rule(
+        capsys, "--prefix", prefix, "--user", user, "--shards", "2", "--password", pw
+    )
+    _apply(server, line)
+    url = f"redis://{user}:{pw}@127.0.0.1:{server.port}/0"
+    try:
+        with RedisExactCache(url=url, key_prefix=prefix, shards=2, on_error="raise") as cache:
+            _exercise(cache)
+        with RedisExactCache(
+            url=url, key_prefix=f"t:my{odd}apq{tag}", shards=2, on_error="raise"
+        ) as other:
+            with pytest.raises(FleetCacheError):
+                other.put(*req(1), response(1))
+    finally:
+        with server.client() as admin:
+            admin.execute_command("ACL", "DELUSER", user)
+
+
+@pytest.mark.parametrize("space", [" ", "\t", "\n", "\r", "\v", "\f"], ids=repr)
+def test_a_prefix_with_whitespace_is_refused(
+    server: ServerProc, capsys: pytest.CaptureFixture[str], space: str
+) -> None:
+    """Redis refuses whitespace anywhere in an ACL key pattern (a syntax error, however the
+    argument is quoted: checked here through redis-cli), and no glob without it matches
+    exactly such a prefix: ``fleetcache acl`` refuses the prefix with exit 2 and says why,
+    rather than print a rule that fails (or one that grants a neighbour's keys)."""
+    prefix = f"t:my{space}app"
+    capsys.readouterr()
+    assert main(["acl", "--prefix", prefix, "--user", "u1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "whitespace" in captured.err and captured.err.count("\n") == 1
+    with pytest.raises(ValueError, match="whitespace"):
+        acl_rules(prefix, "u1")
+    cli = redis_cli_bin()
+    assert cli is not None
+    hexed = "".join(f"\\x{b:02x}" for b in prefix.encode())
+    p = subprocess.run(
+        [cli, "-h", "127.0.0.1", "-p", str(server.port)],
+        input=f'ACL SETUSER u1 "~{hexed}*"\n',
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "Syntax error" in p.stdout, p.stdout  # what the old printed rule ran into

@@ -131,3 +131,71 @@ def test_fleetcache_metrics_unreachable_is_an_error() -> None:
     )  # fmt: skip
     assert p.returncode == 3
     assert "cannot reach Redis" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_odd_model_names_do_not_black_out_the_scrape(redis_proc: ServerProc, prefix: str) -> None:
+    """A model name holding a lone surrogate (a valid ``str``) and a per-model counter field
+    another client wrote with bytes that are not UTF-8: the HTTP scrape still answers 200,
+    every sample is served, the odd names as escaped labels; the ``stats`` table shows them
+    escaped, ``stats --json`` carries them exactly (JSON escapes, ASCII output)."""
+    import json
+
+    import redis as redis_py
+
+    cache = RedisExactCache(url=redis_proc.url, key_prefix=prefix)
+    _fill(cache)
+    cache.get("q", "sys", "odd\ud800name", 0.0, 8)  # a miss for a lone-surrogate model
+    raw = redis_py.Redis.from_url(redis_proc.url)
+    raw.hset(f"{{{prefix}:0}}:s", b"mh:\xff\xferaw", b"5")  # not UTF-8, by another client
+    raw.close()
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetcache", "metrics", "--url", redis_proc.url,
+         "--prefix", prefix, "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        line = _read_line(proc.stdout, 30)
+        assert "http://127.0.0.1:" in line, (line, proc.poll())
+        url = line.split("at ", 1)[1].split()[0]
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert resp.status == 200
+            text = resp.read().decode("utf-8")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(15)
+    assert rc == 0, proc.stderr.read()
+    s = _samples(text)
+    ns = (("namespace", prefix),)
+    assert s[("fleetcache_up", ns)] == 1
+    assert s[("fleetcache_hits_total", ns)] == 2
+    assert s[("fleetcache_misses_total", ns)] == 2
+    assert s[("fleetcache_model_hits_total", (("model", "m-large"), ("namespace", prefix)))] == 1
+    odd = (("model", "odd\\ud800name"), ("namespace", prefix))
+    assert s[("fleetcache_model_misses_total", odd)] == 1
+    rawname = (("model", "\\udcff\\udcferaw"), ("namespace", prefix))
+    assert s[("fleetcache_model_hits_total", rawname)] == 5
+    assert s[("fleetcache_bad_counters", ns)] == 2  # the two names that needed escaping
+
+    base = [
+        sys.executable,
+        "-m",
+        "fleetcache",
+        "stats",
+        "--url",
+        redis_proc.url,
+        "--prefix",
+        prefix,
+    ]
+    p = subprocess.run(base, capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0, p.stderr
+    assert "odd\\ud800name" in p.stdout and "\\udcff\\udcferaw" in p.stdout
+    p = subprocess.run([*base, "--json"], capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.isascii()  # JSON escapes: the exact names round-trip
+    body = json.loads(p.stdout)
+    assert body["by_model"]["odd\ud800name"]["misses"] == 1
+    assert body["by_model"]["\udcff\udcferaw"]["hits"] == 5
+    assert body["hits"] == 2 and body["misses"] == 2
+    cache.close()

@@ -88,6 +88,14 @@ def test_messages_are_escaped_onto_one_line() -> None:
         ("redis://:s3cret@h:6380/0", "redis://:***@h:6380/0"),
         ("redis://user:s3cret@h/0", "redis://user:***@h/0"),
         ("redis://h:6379/0", "redis://h:6379/0"),
+        (
+            "rediss://h/0?ssl_password=pp&ssl_keyfile=/k.pem&api_key=k1&password=p2",
+            "rediss://h/0?ssl_password=***&ssl_keyfile=/k.pem&api_key=***&password=***",
+        ),
+        ("redis://:pa/ss@h:6379/0", "redis://:***@h:6379/0"),
+        ("redis://u:pa#ss@h/0", "redis://u:***@h/0"),
+        ("redis://:pa?ss@h/0", "redis://:***@h/0"),
+        ("redis+sentinel://:pw@h1:1,h2:2/svc", "redis+sentinel://:***@h1:1,h2:2/svc"),
     ],
 )
 def test_redact_hides_passwords(url: str, shown: str) -> None:

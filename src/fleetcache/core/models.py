@@ -179,6 +179,20 @@ class _FleetStatsBase(_HitRate, BaseModel):
 
         def __getattr__(self, name: str) -> int: ...
 
+    @property
+    def saved(self) -> int:
+        """Gets that did not reach the upstream: ``hits`` plus ``coalesced`` (callers served by
+        another caller's single-flight computation; each is also one of ``misses``, since its
+        first look found no entry)."""
+        return max(self.hits, 0) + max(self.coalesced, 0)
+
+    @property
+    def saved_rate(self) -> float:
+        """``saved / total``, 0.0-1.0 (0.0 when there were no gets): the fraction of gets
+        that did not reach the upstream. ``hit_rate`` <= ``saved_rate``; they differ by the
+        coalesced waiters."""
+        return min(1.0, self.saved / self.total) if self.total > 0 else 0.0
+
     def to_cache_stats(self) -> CacheStats:
         """The ``CacheStats`` view (hits, misses, size) of these numbers."""
         return CacheStats(hits=max(self.hits, 0), misses=max(self.misses, 0), size=self.size)
@@ -194,7 +208,9 @@ of ``COUNTERS``):
     + "\n".join(f"- ``{c.name}`` ({c.kind}): {c.description}" for c in COUNTERS)
     + """
 
-plus ``size`` (live entries now), ``by_model`` (hits and misses per model name) and
+plus ``size`` (live entries now), ``by_model`` (hits and misses per model name),
+``hit_rate`` (hits / (hits + misses)), ``saved_rate`` ((hits + coalesced) / (hits + misses):
+the gets that did not reach the upstream; a coalesced waiter is one of the misses) and
 ``bad_counters`` (stored values that were not integers: skipped and listed, never raised).
 """
 )
@@ -230,6 +246,18 @@ def _text(v: Any) -> str:
         return v.decode("utf-8", "surrogatepass")
     except UnicodeDecodeError:
         return v.decode("utf-8", "surrogateescape")
+
+
+def utf8_label(name: str) -> str:
+    """``name`` as text that encodes to UTF-8: itself when it does, else with each lone
+    surrogate (a model name that holds one, or bytes another client wrote that are not
+    UTF-8) written as a ``\\udcff``-style escape. For outputs that must be valid UTF-8,
+    such as Prometheus labels."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return name
 
 
 def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
