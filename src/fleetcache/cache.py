@@ -357,8 +357,14 @@ class RedisExactCache(CacheBase):
                 if hit is not None:
                     return hit
             value = compute()
-            if writes:
-                self.put_request(request, value, ttl_seconds=ttl_seconds, should_store=should_store)
+            if writes:  # a paid-for answer: one that cannot be stored is a logged skip
+                op = op_put_request(
+                    self._core, request, value, ttl_seconds, "default", should_store
+                )
+                try:
+                    self._run(op, "put_request", False)
+                except (ValueError, TypeError) as exc:  # as the single-flight path does
+                    self._skip_answer(exc)
             return _with_info(value, key.miss_info())
         flight = RequestFlight(
             self._core,
