@@ -270,8 +270,8 @@ async def test_langchain_url_keywords_with_an_async_cache(
 
     ac = make_async_cache(response_model=LangChainGenerations)
     cache = FleetLangChainCache(url=backend.url, async_cache=ac, ttl_seconds=60)
+    assert cache.cache is not None and cache.async_cache is ac
     try:
-        assert cache.cache is not None and cache.async_cache is ac
         assert (cache.cache.key_prefix, cache.cache.shards) == (ac.key_prefix, ac.shards)
         assert cache.cache.ttl_seconds == 60
         cache.update("p", "llm", [Generation(text="from sync")])

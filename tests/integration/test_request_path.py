@@ -526,7 +526,7 @@ async def test_integers_beyond_64_bits_are_stored_exactly(
     await cache.put_request(request("big"), answer)
     got = await cache.get_request(request("big"))
     assert got == answer
-    assert got["choices"][0]["message"]["parsed"]["ints"] == BIG  # type: ignore[index]
+    assert got["choices"][0]["message"]["parsed"]["ints"] == BIG
     # single-flight stores it too, and a second call is a hit with the same integers
     computed = await cache.get_or_compute_request(request("big2"), make_compute(cache, answer))
     hit = await cache.get_or_compute_request(request("big2"), make_compute(cache, completion()))

@@ -70,23 +70,28 @@ class LangChainGenerations(BaseModel):
 
     @model_validator(mode="after")
     def _load_generations(self) -> LangChainGenerations:
-        try:
-            gens = [_load(s) for s in self.generations]
-        except Exception as exc:  # an entry this langchain_core cannot read
-            raise ValueError(f"a generation does not load: {exc!r}") from exc
-        for g in gens:
-            if not isinstance(g, Generation):
-                raise ValueError(f"a generation loads as a {type(g).__name__}")
-        self._loaded = gens
+        self._loaded = _load_all(self.generations)
         return self
 
     def loaded(self) -> list[Generation]:
         """The generations as LangChain objects (loaded once; ``ValueError`` if one does
         not load)."""
         if self._loaded is None:  # built with model_construct: not validated yet
-            self._load_generations()
-        assert self._loaded is not None
+            self._loaded = _load_all(self.generations)
         return self._loaded
+
+
+def _load_all(texts: Sequence[str]) -> list[Generation]:
+    """Every generation of an entry, loaded; ``ValueError`` if one does not load (bad
+    JSON, a class outside the allow-list, not a ``Generation``)."""
+    try:
+        gens = [_load(s) for s in texts]
+    except Exception as exc:  # an entry this langchain_core cannot read
+        raise ValueError(f"a generation does not load: {exc!r}") from exc
+    for g in gens:
+        if not isinstance(g, Generation):
+            raise ValueError(f"a generation loads as a {type(g).__name__}")
+    return gens
 
 
 def _allowed() -> list[type[Any]]:
