@@ -94,6 +94,7 @@ class RedisExactCache(CacheBase):
       (``get_request``...) leaves out of the key; ``()`` keys on every field.
     - ``should_store`` [None = ``default_should_store``]: ``(response_data: dict) -> bool``,
       whether the request path stores a computed response; refusals count ``not_stored``.
+      A rule that raises (any ``Exception``) refuses too, logged; the caller gets its answer.
     """
 
     _lock_class = threading.Lock
