@@ -103,6 +103,7 @@ class AsyncRedisExactCache(AsyncCacheBase):
       (``get_request``...) leaves out of the key; ``()`` keys on every field.
     - ``should_store`` [None = ``default_should_store``]: ``(response_data: dict) -> bool``,
       whether the request path stores a computed response; refusals count ``not_stored``.
+      A rule that raises (any ``Exception``) refuses too, logged; the caller gets its answer.
     """
 
     _lock_class = asyncio.Lock
@@ -401,10 +402,14 @@ class AsyncRedisExactCache(AsyncCacheBase):
                 if hit is not None:
                     return as_model(hit, model)
             value = await compute()
-            if writes:
-                await self.put_request(
-                    request, value, ttl_seconds=ttl_seconds, should_store=should_store
+            if writes:  # a paid-for answer: one that cannot be stored is a logged skip
+                op = op_put_request(
+                    self._core, request, value, ttl_seconds, "default", should_store
                 )
+                try:
+                    await self._run(op, "put_request", False)
+                except (ValueError, TypeError) as exc:  # as the single-flight path does
+                    self._skip_answer(exc)
             return as_model(_with_info(value, key.miss_info()), model)
         flight = RequestFlight(
             self._core,

@@ -191,9 +191,99 @@ def test_langchain_hit_builds_only_allowed_classes(lc_cache: Any) -> None:
     from fleetcache.integrations.langchain import LangChainGenerations
 
     fields = lc_cache._fields("p", "llm-x")
-    bad = LangChainGenerations(generations=[dumps(PromptTemplate.from_template("hi {x}"))])
+    bad = LangChainGenerations.model_construct(
+        generations=[dumps(PromptTemplate.from_template("hi {x}"))]
+    )
     lc_cache.cache.put(*fields, bad)
     assert lc_cache.lookup("p", "llm-x") is None
+    with pytest.raises(ValueError, match="allow-list"):
+        LangChainGenerations(generations=bad.generations)
     good = LangChainGenerations(generations=[dumps(Generation(text="ok"))])
     lc_cache.cache.put(*fields, good)
     assert lc_cache.lookup("p", "llm-x") == [Generation(text="ok")]
+
+
+def _unloadable(kind: str) -> Any:
+    """A stored LangChain value (500 tokens of usage) whose generations do not load here."""
+    from langchain_core.load import dumps
+    from langchain_core.prompts import PromptTemplate
+
+    from fleetcache.integrations.langchain import LangChainGenerations
+
+    text = {
+        "outside the allow-list": dumps(PromptTemplate.from_template("hi {x}")),
+        "not JSON": "{not json",
+        "unknown class": '{"lc": 1, "type": "constructor", "id": ["x", "Y"], "kwargs": {}}',
+    }[kind]
+    return LangChainGenerations.model_construct(generations=[text], usage={"total_tokens": 500})
+
+
+UNLOADABLE = ["outside the allow-list", "not JSON", "unknown class"]
+
+
+@pytest.mark.parametrize("kind", UNLOADABLE)
+def test_langchain_entry_that_does_not_load_counts_a_miss_not_a_hit(
+    lc_cache: Any, kind: str
+) -> None:
+    """An entry lookup() cannot load returns None (LangChain calls the model): the fleet
+    counts a miss, no hit and no tokens saved; the entry is kept (counted rejected) for
+    processes that can load it, and the next update replaces it."""
+    from langchain_core.outputs import Generation
+
+    fields = lc_cache._fields("p", "llm-x")
+    lc_cache.cache.put(*fields, _unloadable(kind))
+    assert lc_cache.lookup("p", "llm-x") is None
+    fs = lc_cache.cache.fleet_stats()
+    assert (fs.hits, fs.misses, fs.tokens_saved) == (0, 1, 0)
+    assert (fs.rejected, fs.corrupt, fs.size) == (1, 0, 1)
+    lc_cache.update("p", "llm-x", [Generation(text="ok")])
+    assert lc_cache.lookup("p", "llm-x") == [Generation(text="ok")]
+    fs = lc_cache.cache.fleet_stats()
+    assert (fs.hits, fs.misses, fs.tokens_saved) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("kind", UNLOADABLE)
+async def test_langchain_async_entry_that_does_not_load_counts_a_miss_not_a_hit(
+    make_async_cache: Callable[..., AsyncRedisExactCache], kind: str
+) -> None:
+    pytest.importorskip("langchain_core")
+    from fleetcache.integrations.langchain import FleetLangChainCache, LangChainGenerations
+
+    ac = make_async_cache(response_model=LangChainGenerations)
+    cache = FleetLangChainCache(async_cache=ac)
+    await ac.put(*cache._fields("p", "llm-x"), _unloadable(kind))
+    assert await cache.alookup("p", "llm-x") is None
+    fs = await ac.fleet_stats()
+    assert (fs.hits, fs.misses, fs.tokens_saved, fs.rejected) == (0, 1, 0, 1)
+
+
+async def test_langchain_url_keywords_with_an_async_cache(
+    backend: Backend, prefix: str, make_async_cache: Callable[..., AsyncRedisExactCache]
+) -> None:
+    """``FleetLangChainCache(url=..., async_cache=...)``: the sync cache is built from the
+    keywords on the async cache's namespace; both read and count the same entries. A
+    different namespace is a ValueError."""
+    pytest.importorskip("langchain_core")
+    from langchain_core.outputs import Generation
+
+    from fleetcache.integrations.langchain import FleetLangChainCache, LangChainGenerations
+
+    ac = make_async_cache(response_model=LangChainGenerations)
+    cache = FleetLangChainCache(url=backend.url, async_cache=ac, ttl_seconds=60)
+    assert cache.cache is not None and cache.async_cache is ac
+    try:
+        assert (cache.cache.key_prefix, cache.cache.shards) == (ac.key_prefix, ac.shards)
+        assert cache.cache.ttl_seconds == 60
+        cache.update("p", "llm", [Generation(text="from sync")])
+        assert await cache.alookup("p", "llm") == [Generation(text="from sync")]
+        await cache.aupdate("q", "llm", [Generation(text="from async")])
+        assert cache.lookup("q", "llm") == [Generation(text="from async")]
+        fs = await ac.fleet_stats()
+        assert (fs.hits, fs.puts, fs.size) == (2, 2, 2)
+    finally:
+        cache.cache.close()
+    with pytest.raises(ValueError, match="one namespace"):
+        FleetLangChainCache(url=backend.url, key_prefix=prefix + ":other", async_cache=ac)
+    other = make_async_cache(response_model=LangChainGenerations, key_prefix=prefix + ":b")
+    with pytest.raises(ValueError, match="one namespace"):
+        FleetLangChainCache(cache.cache, async_cache=other)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -461,16 +462,48 @@ async def test_refused_compute_releases_the_lease_and_counts(cache: Flavor, r: A
     assert await cache.get_request(request("kept")) == kept
 
 
-async def test_should_store_error_reaches_the_caller_and_frees_the_lease(
-    cache: Flavor, r: Any
-) -> None:
-    def boom(data: dict[str, Any]) -> bool:
-        raise RuntimeError("rule failed")
+def _failing_rule(kind: type[Exception]) -> Any:
+    """A should_store rule that fails the way real rules do (``.strip()`` on a tool-call
+    answer whose content is None raises AttributeError, a missing key KeyError, ...)."""
 
-    rq = request("boom")
-    with pytest.raises(RuntimeError, match="rule failed"):
-        await cache.get_or_compute_request(rq, make_compute(cache, completion()), should_store=boom)
-    assert not r.exists(keys(cache, rq)[3])
+    def rule(data: dict[str, Any]) -> bool:
+        raise kind("the rule failed")
+
+    return rule
+
+
+RULE_ERRORS = [KeyError, AttributeError, ValueError, TypeError, RuntimeError, ZeroDivisionError]
+
+
+@pytest.mark.parametrize("on_error", ["miss", "raise"])
+@pytest.mark.parametrize("kind", RULE_ERRORS, ids=lambda k: k.__name__)
+async def test_a_failing_should_store_rule_is_a_counted_logged_skip(
+    cache_factory: CacheFactory,
+    r: Any,
+    caplog: pytest.LogCaptureFixture,
+    kind: type[Exception],
+    on_error: str,
+) -> None:
+    """Whatever a should_store rule raises, the caller gets the computed answer (single
+    flight, the "no-cache" refresh, put_request, the cache's own rule); nothing is stored,
+    the lease is freed, each refusal is counted not_stored and logged."""
+    cache = cache_factory(on_error=on_error, should_store=_failing_rule(kind))
+    with caplog.at_level(logging.WARNING, logger="fleetcache"):
+        rq = request(f"rule-{kind.__name__}")
+        compute = make_compute(cache, completion())
+        got = await cache.get_or_compute_request(rq, compute, should_store=_failing_rule(kind))
+        assert got == completion() and cache_info(got).hit is False  # type: ignore[union-attr]
+        assert not r.exists(keys(cache, rq)[3]) and not r.exists(keys(cache, rq)[0])
+        # the cache's own rule (no per-call rule), with a refresh and a plain put too
+        assert await cache.get_or_compute_request(rq, compute) == completion()
+        assert await cache.get_or_compute_request(rq, compute, control="no-cache") == completion()
+        await cache.put_request(rq, completion())
+    assert len(compute.calls) == 3
+    assert await cache.get_request(rq) is None
+    fs = await cache.fleet_stats()
+    assert (fs.puts, fs.not_stored, fs.size) == (0, 4, 0)
+    logged = [rec for rec in caplog.records if "should_store rule raised" in rec.getMessage()]
+    assert len(logged) == 4 and kind.__name__ in logged[0].getMessage()
 
 
 async def test_compute_returning_garbage_is_returned_not_stored(cache: Flavor, r: Any) -> None:
@@ -484,6 +517,83 @@ async def test_compute_returning_garbage_is_returned_not_stored(cache: Flavor, r
     assert r.pttl(keys(cache, rq)[3]) <= 2000  # the short marker, not the 30 s lease
     with pytest.raises(TypeError, match=r"^choices\[0\]\.message\.content: bytes"):
         await cache.put_request(rq, {"choices": [{"message": {"content": b"x"}}]})
+
+
+def deep_answer(levels: int = 3000) -> dict[str, Any]:
+    """A chat completion whose tool-call arguments hold a list nested ``levels`` deep."""
+    deep: Any = "x"
+    for _ in range(levels):
+        deep = [deep]
+    answer = completion()
+    answer["choices"][0]["message"]["parsed"] = deep
+    return answer
+
+
+async def test_an_answer_nested_too_deeply_is_returned_not_stored(
+    cache_factory: CacheFactory, r: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An answer nested 3,000 levels deep: get_or_compute_request returns it (a logged skip,
+    waiters told to compute at once), put_request skips it with "miss" and raises a
+    ValueError (not a RecursionError) with "raise"."""
+    answer = deep_answer()
+    cache = cache_factory()
+    strict = cache_factory(on_error="raise")
+    with caplog.at_level(logging.WARNING, logger="fleetcache"):
+        rq = request("deep")
+        got = await cache.get_or_compute_request(rq, make_compute(cache, answer))
+        assert got is answer or got == answer
+        assert not r.exists(keys(cache, rq)[0])
+        assert r.pttl(keys(cache, rq)[3]) <= 2000  # the short marker, not the 30 s lease
+        got = await strict.get_or_compute_request(
+            request("deep2"), make_compute(strict, answer), control="no-cache"
+        )
+        assert got is answer or got == answer
+        await cache.put_request(request("deep3"), answer)
+    assert sum("nested too deeply" in rec.getMessage() for rec in caplog.records) == 3
+    with pytest.raises(ValueError, match="nested too deeply") as info:
+        await strict.put_request(request("deep3"), answer)
+    assert not isinstance(info.value, RecursionError)
+    assert (await cache.fleet_stats()).size == 0
+
+
+async def test_a_request_nested_too_deeply_is_a_clear_value_error(cache: Flavor) -> None:
+    deep: Any = {"k": "x"}
+    for _ in range(3000):
+        deep = {"k": deep}
+    with pytest.raises(ValueError, match="request is nested too deeply to canonicalise"):
+        await cache.get_request(request("deep", tool_choice=deep))
+    with pytest.raises(ValueError, match="request is nested too deeply to canonicalise"):
+        await cache.get_or_compute_request(
+            request("deep", tool_choice=deep), make_compute(cache, completion())
+        )
+
+
+BIG = [2**64, -(2**64) - 1, 10**30, -(10**30), 2**64 - 1, 10**5000, -(7**3000)]
+
+
+@pytest.mark.parametrize("on_error", ["miss", "raise"])
+async def test_integers_beyond_64_bits_are_stored_exactly(
+    cache_factory: CacheFactory, on_error: str
+) -> None:
+    """Integers beyond msgpack's 64 bits in a response are stored and read back exactly on
+    the request path, as the five-field path stores them."""
+    cache = cache_factory(on_error=on_error)
+    answer = completion()
+    answer["choices"][0]["message"]["parsed"] = {"ints": BIG, "seed": 10**40}
+    await cache.put_request(request("big"), answer)
+    got = await cache.get_request(request("big"))
+    assert got == answer
+    assert got["choices"][0]["message"]["parsed"]["ints"] == BIG
+    # single-flight stores it too, and a second call is a hit with the same integers
+    computed = await cache.get_or_compute_request(request("big2"), make_compute(cache, answer))
+    hit = await cache.get_or_compute_request(request("big2"), make_compute(cache, completion()))
+    assert computed == hit == answer and cache_info(hit).hit  # type: ignore[union-attr]
+    # the five-field path keeps the same integers
+    fields = ("u", "s", "m", 0.0, 1)
+    await cache.put(*fields, response(0).model_copy(update={"raw": {"ints": BIG}}))
+    assert (await cache.get(*fields)).raw == {"ints": BIG}
+    fs = await cache.fleet_stats()
+    assert (fs.puts, fs.size) == (3, 3)
 
 
 # -- single-flight ---------------------------------------------------------------------------

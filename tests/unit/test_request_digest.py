@@ -505,3 +505,33 @@ def test_public_names() -> None:
     with pytest.raises(AttributeError):
         CacheInfo(hit=True, age_seconds=None, digest="").hit = False  # type: ignore[misc]
     assert isinstance(attach({}, CacheInfo(True, None, "")), Mapping)
+
+
+# -- integers beyond Python's int -> str limit ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "n",
+    [10**5000, -(10**5000) - 7, 3**20000, 10**4300, 10**1200 + 1],
+    ids=["1e5000", "-1e5000-7", "3^20000", "1e4300", "1e1200+1"],
+)
+def test_integers_beyond_the_str_digit_limit_are_keyed_as_digits_plus_n(n: int) -> None:
+    """An integer longer than ``sys.get_int_max_str_digits()`` is keyed by its exact digits
+    plus ``n``, like every integer no double holds, whatever the process's limit is."""
+    get_limit = getattr(sys, "get_int_max_str_digits", lambda: 0)
+    set_limit = getattr(sys, "set_int_max_str_digits", lambda limit: None)  # Python < 3.10.7
+    old = get_limit()
+    try:
+        set_limit(0)
+        digits = str(n)
+        for limit in (640, 4300):
+            set_limit(limit)
+            assert canonical_json({"seed": n}) == f'{{"seed":{digits}n}}'.encode()
+            assert reference_json({"seed": n}) == f'{{"seed":{digits}n}}'.encode()
+            assert (
+                canonical_json({"a": [{"seed": n}]}) == f'{{"a":[{{"seed":{digits}n}}]}}'.encode()
+            )
+        assert request_digest({"seed": n}) != request_digest({"seed": n + 1})
+        assert request_digest({"seed": n}) != request_digest({"seed": digits})
+    finally:
+        set_limit(old)

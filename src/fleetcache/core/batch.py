@@ -360,16 +360,11 @@ class Flight:
         self.response = response
         try:
             payload = self.encode(response)
-        except (ValueError, TypeError) as exc:  # UNSTORABLE, or not our response model
+        except Exception as exc:  # UNSTORABLE, not our response model, anything: a skip
             if leased:
                 yield self._release_call(UNCACHEABLE_MARKER_MS)
             self.refuse(exc)
             return response
-        except Exception as exc:  # the user's should_store rule failed: give the lease up
-            self.compute_error = exc
-            if leased:
-                yield self._release_call(0)
-            raise
         if payload is None:
             yield self.not_stored_call(leased)
             return response

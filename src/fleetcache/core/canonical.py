@@ -49,7 +49,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .envelope import MAX_TOKENS_FIELD
+from .envelope import MAX_TOKENS_FIELD, UnstorableResponse
 
 __all__ = [
     "DEFAULT_IGNORE",
@@ -158,6 +158,37 @@ def _es_number(f: float) -> str:
     return sign + out
 
 
+#: Digits per piece when ``_decimal`` converts an int too long for ``str()``: below the
+#: smallest ``sys.set_int_max_str_digits`` limit Python accepts (640).
+_PIECE = 600
+
+
+def _decimal(n: int) -> str:
+    """``str(n)`` for any int, whatever ``sys.set_int_max_str_digits`` allows: beyond the
+    limit, the digits are built piecewise (divide and conquer by powers of ten, each piece
+    under the smallest limit), so a key never depends on the process's setting."""
+    try:
+        return str(n)
+    except ValueError:
+        pass
+    sign, n = ("-", -n) if n < 0 else ("", n)
+    pows = [10**_PIECE]  # pows[i] = 10 ** (_PIECE * 2**i)
+    while pows[-1] * pows[-1] <= n:
+        pows.append(pows[-1] * pows[-1])
+
+    def digits(m: int, i: int, pad: bool) -> str:
+        # m < pows[i] ** 2 (m < pows[0] when i < 0); pad: exactly _PIECE * 2**(i+1) digits
+        if i < 0:
+            s = str(m)
+            return s.zfill(_PIECE) if pad else s
+        hi, lo = divmod(m, pows[i])
+        if hi == 0 and not pad:
+            return digits(lo, i - 1, False)
+        return digits(hi, i - 1, pad) + digits(lo, i - 1, True)
+
+    return sign + digits(n, len(pows) - 1, False)
+
+
 def _emit(value: Any, path: str, out: list[str]) -> None:
     if value is None:
         out.append("null")
@@ -172,7 +203,7 @@ def _emit(value: Any, path: str, out: list[str]) -> None:
                 f = float(n)
             except OverflowError:
                 f = math.nan
-            out.append(_es_number(f) if f == n else f"{n}n")
+            out.append(_es_number(f) if f == n else f"{_decimal(n)}n")
     elif isinstance(value, float):
         f = float(value)
         if not math.isfinite(f):
@@ -339,7 +370,7 @@ def _data(value: Any, path: str) -> Any:
     if t is float:
         if value - value == 0.0:  # finite
             return value
-        raise ValueError(f"{path or 'response'}: {value!r} is not a JSON number")
+        raise UnstorableResponse(f"{path or 'response'}: {value!r} is not a JSON number")
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
@@ -379,8 +410,9 @@ def json_data(response: Any) -> dict[str, Any]:
     with ``str`` keys, lists, ``str``, ``int``, finite ``float``, ``bool``, ``None``. A model
     is dumped in JSON mode, by alias, with only the fields it was built with.
 
-    ``TypeError`` for anything else (naming its path, e.g. ``choices[0].message.audio``),
-    ``ValueError`` for NaN or an infinity.
+    ``TypeError`` for anything else (naming its path, e.g. ``choices[0].message.audio``);
+    ``UnstorableResponse`` (a ``ValueError``) for NaN or an infinity, or data nested
+    deeper than Python's recursion limit.
     """
     if isinstance(response, BaseModel):
         response = _dump(response)
@@ -388,7 +420,10 @@ def json_data(response: Any) -> dict[str, Any]:
         raise TypeError(
             f"response must be a mapping or a pydantic model, not {type(response).__name__}"
         )
-    data: dict[str, Any] = _data(response, "")
+    try:
+        data: dict[str, Any] = _data(response, "")
+    except RecursionError:
+        raise UnstorableResponse("the response is nested too deeply to be stored") from None
     return data
 
 

@@ -19,6 +19,7 @@ refuses envelopes without it: neither path ever reads the other's body as its ow
 
 from __future__ import annotations
 
+import logging
 import time
 import zlib
 from collections.abc import Callable, Collection, Mapping
@@ -41,11 +42,16 @@ from .envelope import (
     MAGIC,
     VERSION,
     CorruptEntry,
+    UnstorableResponse,
+    _big_int,
+    _ext_hook,
 )
 from .info import CachedDict, CacheInfo, attach, cache_info
 from .instructions import Batch, Call, Op
 from .ops import Core, model_arg
 from .signing import ForgedEntry
+
+log = logging.getLogger("fleetcache")
 
 #: Envelope flag bit: the body is a request-path record ``[put_time_ms, response]``.
 FLAG_JSON = 0x04
@@ -202,15 +208,17 @@ def encode_entry(
     tokens: Callable[[Mapping[str, Any]], int] = tokens_of_json,
 ) -> bytes:
     """Envelope bytes of a request-path entry (signed for ``digest`` when the cache has a
-    signing key); ``EntryTooLargeError`` over ``max_entry_bytes``, ``ValueError`` if
-    msgpack cannot hold a value (an int beyond 64 bits). ``tokens``: what a hit on ``data``
-    saves (the header field the Lua counts), default :func:`tokens_of_json`."""
+    signing key); ``EntryTooLargeError`` over ``max_entry_bytes``, ``UnstorableResponse``
+    (a ``ValueError``) if msgpack cannot hold it (nested deeper than msgpack's limit).
+    Integers beyond 64 bits are stored exactly, as on the five-field path (msgpack
+    extension type ``EXT_BIGINT``). ``tokens``: what a hit on ``data`` saves (the header
+    field the Lua counts), default :func:`tokens_of_json`."""
     try:
         body: bytes = msgpack.packb(
-            [put_ms, data], use_bin_type=True, unicode_errors="surrogatepass"
+            [put_ms, data], use_bin_type=True, unicode_errors="surrogatepass", default=_big_int
         )
     except (OverflowError, ValueError, TypeError) as exc:
-        raise ValueError(f"the response cannot be stored: {exc}") from exc
+        raise UnstorableResponse(f"the response cannot be stored: {exc}") from exc
     flags = FLAG_JSON
     threshold = core.codec.compress_threshold
     if threshold is not None and len(body) >= threshold:
@@ -239,7 +247,7 @@ def decode_entry(raw: bytes) -> tuple[dict[str, Any], int]:
     try:
         if flags & FLAG_ZLIB:
             body = zlib.decompress(body)
-        record = msgpack.unpackb(body, unicode_errors="surrogatepass")
+        record = msgpack.unpackb(body, unicode_errors="surrogatepass", ext_hook=_ext_hook)
     except Exception as exc:  # msgpack and zlib raise assorted errors
         raise CorruptEntry(f"envelope body does not decode: {exc!r}") from exc
     if (
@@ -327,10 +335,19 @@ def decide(
     core: Core, response: Any, should_store: ShouldStore | None
 ) -> tuple[dict[str, Any], bool]:
     """The response's JSON data and whether it may be stored (per-call rule, else the
-    cache's, else :func:`default_should_store`)."""
+    cache's, else :func:`default_should_store`).
+
+    A rule that raises (any ``Exception``: ``KeyError``, ``AttributeError``, ``ValueError``,
+    ...) refuses the response: the failure is logged at WARNING and the caller, who already
+    has the answer, counts it ``not_stored`` like any refusal; it never raises from here.
+    """
     data = json_data(response)
     rule = should_store or core.should_store or default_should_store
-    return data, bool(rule(data))
+    try:
+        return data, bool(rule(data))
+    except Exception as exc:
+        log.warning("fleetcache: the should_store rule raised %r; the answer was not stored", exc)
+        return data, False
 
 
 def op_put_request(

@@ -36,7 +36,7 @@ from langchain_core.outputs import (
     Generation,
     GenerationChunk,
 )
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from ..aio import AsyncRedisExactCache
 from ..cache import RedisExactCache
@@ -51,7 +51,14 @@ _MODEL_RES = tuple(
 
 
 class LangChainGenerations(BaseModel):
-    """What the cache stores for one LangChain call: serialised generations + usage."""
+    """What the cache stores for one LangChain call: serialised generations + usage.
+
+    Validating one (constructing it, or reading an entry) loads its generations (allowed
+    generation and message classes only): an entry this process cannot load is a
+    ``ValidationError``, so the cache reads it as a *rejected* entry, a counted miss whose
+    hit and ``tokens_saved`` are taken back in Redis (the entry is kept for processes that
+    can load it). The loaded generations are kept on the object for ``lookup``.
+    """
 
     generations: list[str] = Field(
         default_factory=list, description="Each generation as langchain_core.load.dumps JSON."
@@ -59,6 +66,32 @@ class LangChainGenerations(BaseModel):
     usage: dict[str, int] = Field(
         default_factory=dict, description="Token usage summed over the generations."
     )
+    _loaded: list[Generation] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _load_generations(self) -> LangChainGenerations:
+        self._loaded = _load_all(self.generations)
+        return self
+
+    def loaded(self) -> list[Generation]:
+        """The generations as LangChain objects (loaded once; ``ValueError`` if one does
+        not load)."""
+        if self._loaded is None:  # built with model_construct: not validated yet
+            self._loaded = _load_all(self.generations)
+        return self._loaded
+
+
+def _load_all(texts: Sequence[str]) -> list[Generation]:
+    """Every generation of an entry, loaded; ``ValueError`` if one does not load (bad
+    JSON, a class outside the allow-list, not a ``Generation``)."""
+    try:
+        gens = [_load(s) for s in texts]
+    except Exception as exc:  # an entry this langchain_core cannot read
+        raise ValueError(f"a generation does not load: {exc!r}") from exc
+    for g in gens:
+        if not isinstance(g, Generation):
+            raise ValueError(f"a generation loads as a {type(g).__name__}")
+    return gens
 
 
 def _allowed() -> list[type[Any]]:
@@ -139,10 +172,14 @@ class FleetLangChainCache(BaseCache):
 
     ``cache`` [None]: a ``RedisExactCache`` for the sync methods; ``async_cache`` [None]:
     an ``AsyncRedisExactCache`` for ``alookup``/``aupdate``/``aclear`` (without it they run
-    the sync cache in a thread, LangChain's default). With neither, a ``RedisExactCache``
-    is built from ``**cache_kwargs`` (``url=``, ``key_prefix=`` [``"langchain:exact"``],
-    ``ttl_seconds=``...). The caches must use ``response_model=LangChainGenerations``
-    (set for you when built here); other response models raise ``ValueError``.
+    the sync cache in a thread, LangChain's default). Without ``cache``, a
+    ``RedisExactCache`` is built from ``**cache_kwargs`` (``url=``, ``key_prefix=``
+    [``"langchain:exact"``, or ``async_cache``'s prefix], ``shards=`` [1, or
+    ``async_cache``'s], ``ttl_seconds=``...); with only ``async_cache`` and no keywords,
+    the sync methods raise ``RuntimeError``. The caches must use
+    ``response_model=LangChainGenerations`` (set for you when built here; other models
+    raise ``ValueError``), and when there are two, the same namespace (``key_prefix`` and
+    ``shards``; else ``ValueError``) so both read and count one set of entries.
     """
 
     def __init__(
@@ -152,8 +189,12 @@ class FleetLangChainCache(BaseCache):
         async_cache: AsyncRedisExactCache | None = None,
         **cache_kwargs: Any,
     ) -> None:
-        if cache is None and async_cache is None:
-            cache_kwargs.setdefault("key_prefix", "langchain:exact")
+        if cache is None and (async_cache is None or cache_kwargs):
+            if async_cache is None:
+                cache_kwargs.setdefault("key_prefix", "langchain:exact")
+            else:
+                cache_kwargs.setdefault("key_prefix", async_cache.key_prefix)
+                cache_kwargs.setdefault("shards", async_cache.shards)
             cache_kwargs["response_model"] = LangChainGenerations
             cache = RedisExactCache(**cache_kwargs)
         elif cache_kwargs:
@@ -161,6 +202,14 @@ class FleetLangChainCache(BaseCache):
         for c in (cache, async_cache):
             if c is not None and c.response_model is not LangChainGenerations:
                 raise ValueError("the cache must be built with response_model=LangChainGenerations")
+        if cache is not None and async_cache is not None:
+            mine = (cache.key_prefix, cache.shards)
+            theirs = (async_cache.key_prefix, async_cache.shards)
+            if mine != theirs:
+                raise ValueError(
+                    f"cache and async_cache must share one namespace: key_prefix and shards "
+                    f"{mine!r} vs {theirs!r}"
+                )
         self.cache = cache
         self.async_cache = async_cache
 
@@ -170,19 +219,20 @@ class FleetLangChainCache(BaseCache):
 
     @staticmethod
     def _decode(value: Any) -> list[Generation] | None:
+        # A hit was validated (its generations loaded) by the cache's decoder: an entry
+        # that does not load never gets here, it is a counted miss (rejected) already.
         if not isinstance(value, LangChainGenerations):
             return None
         try:
-            gens = [_load(s) for s in value.generations]
-        except Exception:  # an entry this langchain_core cannot read: treat as a miss
+            return list(value.loaded())
+        except ValueError:  # pragma: no cover - validated when read
             return None
-        if not all(isinstance(g, Generation) for g in gens):
-            return None
-        return gens
 
     @staticmethod
     def _encode(return_val: Sequence[Generation]) -> LangChainGenerations:
-        return LangChainGenerations(
+        # model_construct: the generations are LangChain's own objects, no need to load
+        # back what was just dumped
+        return LangChainGenerations.model_construct(
             generations=[dumps(g) for g in return_val], usage=_usage(return_val)
         )
 
