@@ -1,11 +1,10 @@
-"""One cached SDK endpoint for asyncio: the ``create`` wrapper and its two stream objects.
+"""One cached SDK endpoint: the ``create`` wrapper and its two stream objects.
 
-This file is the source: ``_endpoint.py`` (the sync ``CachedCreate``, ``ReplayStream``,
-``RecordingStream``) is generated from it by ``scripts/unasync.py``; edit here, then run
-``python scripts/unasync.py``.
+The asyncio endpoint (``_aendpoint.py``) is the source; the sync one (``_endpoint.py``) is
+generated from it by ``scripts/unasync.py``: edit ``_aendpoint.py``, then run the script.
 
-The streams have the surface users touch on the SDKs' ``AsyncStream`` (iteration,
-``__anext__``, the context manager, ``close()``, ``response``): :class:`AsyncReplayStream`
+The streams have the surface users touch on the SDKs' ``AsyncStream`` (iteration one item at
+a time, the context manager, ``close()``, ``response``): :class:`AsyncReplayStream`
 serves a hit, :class:`AsyncRecordingStream` passes a miss through item by item and stores
 the assembled answer only when the upstream stream ended normally.
 """
@@ -128,7 +127,8 @@ class AsyncRecordingStream(AsyncStreamBase[T]):
 
 
 class AsyncCachedCreate:
-    """An SDK ``create`` method (``inner``) answered through an ``AsyncRedisExactCache``."""
+    """An SDK ``create`` method (``inner``) answered through ``cache``: the cache facade
+    ``AsyncRedisExactCache``."""
 
     def __init__(self, inner: Any, cache: Any, options: WrapOptions, codec: Codec) -> None:
         self._inner = inner

@@ -1,10 +1,11 @@
 # Generated from _aendpoint.py by scripts/unasync.py: do not edit, edit _aendpoint.py.
-"""One cached SDK endpoint (sync): the ``create`` wrapper and its two stream objects.
+"""One cached SDK endpoint: the ``create`` wrapper and its two stream objects.
 
-Generated from ``_aendpoint.py`` (the asyncio source) by ``scripts/unasync.py``.
+The asyncio endpoint (``_aendpoint.py``) is the source; the sync one (``_endpoint.py``) is
+generated from it by ``scripts/unasync.py``: edit ``_aendpoint.py``, then run the script.
 
-The streams have the surface users touch on the SDKs' ``Stream`` (iteration,
-``next()``, the context manager, ``close()``, ``response``): :class:`ReplayStream`
+The streams have the surface users touch on the SDKs' ``Stream`` (iteration one item at
+a time, the context manager, ``close()``, ``response``): :class:`ReplayStream`
 serves a hit, :class:`RecordingStream` passes a miss through item by item and stores
 the assembled answer only when the upstream stream ended normally.
 """
@@ -121,7 +122,8 @@ class RecordingStream(StreamBase[T]):
 
 
 class CachedCreate:
-    """An SDK ``create`` method (``inner``) answered through a ``RedisExactCache``."""
+    """An SDK ``create`` method (``inner``) answered through ``cache``: the cache facade
+    ``RedisExactCache``."""
 
     def __init__(self, inner: Any, cache: Any, options: WrapOptions, codec: Codec) -> None:
         self._inner = inner
