@@ -1,6 +1,8 @@
 # fleetcache — the README's commands. Each target builds its own virtual environment.
-#   make test   lint, format check, mypy --strict, the whole pytest suite (installed package)
-#               with coverage (the total is printed last)
+#   make test   lint, format check, mypy --strict, the whole pytest suite with coverage (the
+#               total is printed last)
+#   make unit   the server-free unit tests (tests/unit), the quick loop
+#   make fix    ruff check --fix, ruff format, and regenerate the sync files (unasync)
 #   make demo   the fleet demo
 #   make bench  the benchmark tables (BENCH_MODE=quick|full)
 
@@ -10,25 +12,25 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: test lint types pytest demo bench faults install clean check-redis unasync
+.PHONY: test lint types pytest unit fix demo bench faults install clean check-redis unasync
 
 # Dev tools are the PEP 735 group `dev` (pyproject.toml [dependency-groups]), not an extra:
 # `pip install --group` needs pip >= 25.1; where the upgrade cannot get one, the group is
 # listed by scripts/dep_group.py and installed as plain requirements.
+# The package is installed editable (`pip install -e .`): the venv imports src/fleetcache
+# itself, Lua scripts (package data under src/fleetcache/lua) included, so an edit to src/
+# needs no reinstall before the tests; only a change to pyproject.toml rebuilds this.
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	if $(PIP) install --help | grep -q -- '--group'; then \
-	  $(PIP) install --group dev . ; \
+	  $(PIP) install --group dev -e . ; \
 	else \
-	  $(PIP) install . $$($(PY) scripts/dep_group.py dev) ; \
+	  $(PIP) install -e . $$($(PY) scripts/dep_group.py dev) ; \
 	fi
 	touch $@
 
-# Install the package itself (not editable): the tests import it from site-packages, so the
-# Lua scripts are loaded as package data exactly as users get them.
 install: $(VENV)/.deps
-	$(PIP) install --no-deps --force-reinstall .
 
 check-redis:
 	@command -v redis-server >/dev/null 2>&1 || [ -n "$$REDIS_SERVER_BIN" ] || { \
@@ -45,15 +47,25 @@ lint: $(VENV)/.deps
 unasync: $(VENV)/.deps
 	$(PY) scripts/unasync.py
 
-# src, tests and scripts ([tool.mypy] files); bench joins once its rewrite is typed.
+# Fix what the tools can: lint autofixes, formatting, the generated sync files.
+fix: $(VENV)/.deps
+	$(VENV)/bin/ruff check --fix src tests bench scripts
+	$(VENV)/bin/ruff format src tests bench scripts
+	$(PY) scripts/unasync.py
+
+# src, tests, scripts and bench ([tool.mypy] files).
 types: $(VENV)/.deps
 	$(VENV)/bin/mypy --strict
 
-# Coverage of the installed package ([tool.coverage] in pyproject.toml): the table lists the
-# files below 100% with their missing lines, and the TOTAL line is the figure.
+# Coverage of the package ([tool.coverage] in pyproject.toml): the table lists the files
+# below 100% with their missing lines, and the TOTAL line is the figure.
 COV_ARGS ?= --cov=fleetcache --cov-report=term
 pytest: install check-redis
 	$(PY) -m pytest $(COV_ARGS) $(PYTEST_ARGS)
+
+# The unit tests alone: pure core, scripted driver, no server (well under a minute).
+unit: install
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
 test: lint types pytest
 

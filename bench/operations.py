@@ -25,9 +25,8 @@ from typing import Any
 
 from redis.crc import key_slot
 
-from bench._cluster import BenchCluster, redis_cli_bin
 from fleetcache import LLMResponse, RedisExactCache
-from fleetcache.embedded import EmbeddedServer, redis_server_bin
+from fleetcache.embedded import EmbeddedCluster, EmbeddedServer, redis_cli_bin, redis_server_bin
 
 
 def req(i: int) -> tuple[str, str, str, float, int]:
@@ -54,7 +53,7 @@ def median_ms(fn: Any, n: int) -> float:
 def part_shards(entries: int = 6000) -> dict[str, Any]:
     binary, cli = redis_server_bin(), redis_cli_bin()
     assert binary and cli, "redis-server and redis-cli are needed"
-    cluster = BenchCluster(binary, cli).start()
+    cluster = EmbeddedCluster(binary, cli).start()
     out: dict[str, Any] = {"entries": entries, "rows": []}
     try:
         # slot -> node map of this cluster (3 equal ranges from redis-cli --cluster create)
@@ -104,7 +103,7 @@ def part_shards(entries: int = 6000) -> dict[str, Any]:
             cache.clear()
             cache.close()
     finally:
-        cluster.stop()
+        cluster.close()
     return out
 
 

@@ -143,7 +143,7 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
 
 
 def _request_and_signing(res: dict[str, Any]) -> list[str]:
-    """The request-keyed path (issue 9) and the signing cost (issue 12), when measured."""
+    """The request-keyed path and the signing cost, when measured."""
     lines: list[str] = []
     rp = res.get("request_path")
     if rp:

@@ -1,4 +1,4 @@
-"""The request path's two numbers (issue 9), standalone:
+"""The request path's two numbers, standalone:
 
 1. ``get_request`` hit ops/s for a 10-message request with tools, against the five-field
    ``get`` hit, on one client, both answering an equally large response (~1 KB), measured

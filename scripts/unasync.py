@@ -1,12 +1,14 @@
 """Write the sync facade and store from their asyncio sources (the hishel/httpcore way).
 
     python scripts/unasync.py           # regenerate src/fleetcache/cache.py and _store.py
-    python scripts/unasync.py --check   # exit 1 (and show a diff) if either is stale
+    python scripts/unasync.py --check   # exit 1 (and show a diff) if one is stale, or
+                                        # if a rule matched nothing in any source
 
 The async files are the source. Their text is rewritten token by token (``async def`` ->
 ``def``, ``await x`` -> ``x``, ``asyncio.Lock`` -> ``threading.Lock``, the class names...),
-then formatted with ``ruff format``. Where sync must differ, the source says so with a
-line pragma, so the difference is named in one place instead of drifting:
+then formatted with ``ruff format``. Docstrings and comments are written to hold for both
+flavours: the rules rewrite tokens, never prose. Where sync must differ, the source says so
+with a line pragma, so the difference is named in one place instead of drifting:
 
     # sync-only: <code>     the line appears (uncommented, same indentation) in sync only
     <code>  # async-only    the line is dropped from sync
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import re
 import subprocess
 import sys
@@ -24,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "src" / "fleetcache"
 
-#: (async source, generated sync file, what ``import asyncio`` becomes there)
+#: (async source, generated sync file, what ``import asyncio`` becomes there: None when the
+#: source has no such line)
 PAIRS = (
     (PKG / "aio.py", PKG / "cache.py", "import threading"),
     (PKG / "_astore.py", PKG / "_store.py", "import threading\nimport time"),
@@ -44,94 +48,63 @@ WORDS = (
     ("__aexit__", "__exit__"),
     ("aclose", "close"),
     ("Awaitable[Any]", "Any"),
-    ("Awaitable[None]", "None"),
-    ("AsyncReplayStream", "ReplayStream"),
-    ("AsyncRecordingStream", "RecordingStream"),
-    ("AsyncCachedCreate", "CachedCreate"),
-    ("AsyncStreamBase", "StreamBase"),
-    ("AsyncStream", "Stream"),
-    ("AsyncIterator", "Iterator"),
-    ("__anext__", "__next__"),
-    ("__aiter__", "__iter__"),
 )
-#: Plain-text replacements (docstrings, comments), applied to the whole source first, in
-#: order. ``WORDS`` then apply to their result, except inside « »: a name written
-#: ``«Async»RedisExactCache`` stays ``AsyncRedisExactCache`` (the guillemets are removed).
-PHRASES = (
-    (
-        """``AsyncRedisExactCache``: the fleet-wide exact-match cache for asyncio.
-
-This file is the source of the sync facade too: ``cache.py`` (``RedisExactCache``) is
-generated from it by ``scripts/unasync.py`` (edit here, then run it).""",
-        """``RedisExactCache``: the fleet-wide exact-match cache (sync).
-
-Generated from ``aio.py`` (``«Async»RedisExactCache``, the source) by ``scripts/unasync.py``.""",
-    ),
-    (
-        """This file is the source: ``_store.py`` (the sync ``Store``) is generated from it by
-``scripts/unasync.py``; edit here, then run ``python scripts/unasync.py``.""",
-        """Generated from ``«_a»store.py`` (``«Async»Store``, the source) by
-``scripts/unasync.py``.""",
-    ),
-    (", for asyncio.\n", ".\n"),
-    (
-        "an async callable (``async def compute() -> response``)",
-        "a callable (``compute() -> response``)",
-    ),
-    ("``redis.asyncio.Redis`` (or async ``RedisCluster``", "``redis.Redis`` (or ``RedisCluster``"),
-    ("import Awaitable, ", "import "),
-    ("(awaited in asyncio)", ""),
-    (
-        "``stats()`` and ``size()`` are coroutines here (``len()`` cannot await); use\n"
-        "    ``async with`` or ``await aclose()``. The sync twin is ``RedisExactCache``.",
-        "``stats`` is a property and ``len(cache)`` the live size; use ``with`` or\n"
-        "    ``close()``. The asyncio twin is ``«Async»RedisExactCache``.",
-    ),
-    (
-        """One cached SDK endpoint for asyncio: the ``create`` wrapper and its two stream objects.
-
-This file is the source: ``_endpoint.py`` (the sync ``CachedCreate``, ``ReplayStream``,
-``RecordingStream``) is generated from it by ``scripts/unasync.py``; edit here, then run
-``python scripts/unasync.py``.""",
-        """One cached SDK endpoint (sync): the ``create`` wrapper and its two stream objects.
-
-Generated from ``«_a»endpoint.py`` (the asyncio source) by ``scripts/unasync.py``.""",
-    ),
-    ("``__anext__``, ", "``next()``, "),
-    ("through an ``AsyncRedisExactCache``", "through a ``RedisExactCache``"),
-)
+#: Plain-text replacements applied to the whole source first, in order; ``WORDS`` then apply
+#: to their result. Only code tokens belong here: prose is written to hold for both flavours.
+PHRASES = (("import Awaitable, ", "import "),)
 _SYNC_ONLY = re.compile(r"^(?P<indent>[ \t]*)# sync-only: ?(?P<code>.*)$")
 _ASYNC_ONLY = re.compile(r"[ \t]*# async-only[ \t]*$")
 
 
+Rule = tuple[str, str]
+
+
+@functools.cache
 def _word(old: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){re.escape(old)}(?!\w)")
 
 
-def _unasync_line(line: str, words: tuple[tuple[str, str], ...]) -> str:
+def _unasync_line(line: str, words: tuple[Rule, ...], used: set[Rule]) -> str:
     line = re.sub(r"\basync (def|with|for) ", r"\1 ", line)
     line = re.sub(r"\bawait ", "", line)
-    for old, new in words:
-        line = _word(old).sub(new, line)
+    for rule in words:
+        line, n = _word(rule[0]).subn(rule[1], line)
+        if n:
+            used.add(rule)
     return line
 
 
-def unasync_text(source: str, name: str, import_asyncio: str = "import threading") -> str:
-    """The sync version of one async source file (before formatting); ``import asyncio``
-    becomes ``import_asyncio``."""
-    for old, new in PHRASES:
-        source = source.replace(old, new)
-    words = (*WORDS, ("import asyncio", import_asyncio))
+def unasync_text(
+    source: str,
+    name: str,
+    import_asyncio: str | None = "import threading",
+    *,
+    phrases: tuple[Rule, ...] = PHRASES,
+    words: tuple[Rule, ...] = WORDS,
+    used: set[Rule] | None = None,
+) -> str:
+    """The sync version of one async source file (before formatting).
+
+    ``import asyncio`` becomes ``import_asyncio`` (``None``: the source has no such line).
+    Every rule of ``phrases``/``words`` (and that import rule) that changed something is
+    added to ``used``.
+    """
+    used = set() if used is None else used
+    for rule in phrases:
+        if rule[0] in source:
+            used.add(rule)
+            source = source.replace(*rule)
+    if import_asyncio is not None:
+        words = (*words, ("import asyncio", import_asyncio))
     out: list[str] = []
     for line in source.splitlines():
         m = _SYNC_ONLY.match(line)
         if m:
             out.append(m["indent"] + m["code"] if m["code"] else "")
         elif not _ASYNC_ONLY.search(line):
-            out.append(_unasync_line(line, words))
-    text = "\n".join(out).replace("«", "").replace("»", "")
+            out.append(_unasync_line(line, words, used))
     banner = f"# Generated from {name} by scripts/unasync.py: do not edit, edit {name}.\n"
-    return banner + text + "\n"
+    return banner + "\n".join(out) + "\n"
 
 
 def _ruff(args: list[str], text: str, path: Path) -> str:
@@ -149,25 +122,56 @@ def _ruff_format(text: str, path: Path) -> str:
     return _ruff(["format", "--quiet"], text, path)
 
 
-def generate(src: Path, dst: Path, import_asyncio: str) -> str:
-    """The formatted sync file generated from ``src``."""
-    text = unasync_text(src.read_text(encoding="utf-8"), src.name, import_asyncio)
+def generate(
+    src: Path,
+    dst: Path,
+    import_asyncio: str | None,
+    *,
+    phrases: tuple[Rule, ...] = PHRASES,
+    words: tuple[Rule, ...] = WORDS,
+    used: set[Rule] | None = None,
+) -> str:
+    """The formatted sync file generated from ``src`` (rules that changed something go to
+    ``used``)."""
+    text = unasync_text(
+        src.read_text(encoding="utf-8"),
+        src.name,
+        import_asyncio,
+        phrases=phrases,
+        words=words,
+        used=used,
+    )
     return _ruff_format(text, dst)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true", help="fail if a generated file is stale")
-    args = p.parse_args(argv)
+def _shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def run(
+    pairs: tuple[tuple[Path, Path, str | None], ...] = PAIRS,
+    *,
+    check: bool,
+    phrases: tuple[Rule, ...] = PHRASES,
+    words: tuple[Rule, ...] = WORDS,
+) -> int:
+    """Write each pair's generated file, or with ``check`` only compare: 1 if one is stale or
+    a rule matched nothing in any source (a dead rule hides a change of wording), else 0."""
     stale = 0
-    for src, dst, import_asyncio in PAIRS:
-        want = generate(src, dst, import_asyncio)
+    used: set[Rule] = set()
+    unused: list[str] = []
+    for src, dst, import_asyncio in pairs:
+        pair_used: set[Rule] = set()
+        want = generate(src, dst, import_asyncio, phrases=phrases, words=words, used=pair_used)
+        used |= pair_used
+        if import_asyncio is not None and ("import asyncio", import_asyncio) not in pair_used:
+            unused.append(f"import asyncio -> {import_asyncio!r} (in {src.name})")
         have = dst.read_text(encoding="utf-8") if dst.exists() else ""
         if want == have:
             continue
-        if args.check:
+        if check:
             stale += 1
-            rel = dst.relative_to(ROOT)
+            rel = _shown(dst)
             sys.stdout.writelines(
                 difflib.unified_diff(
                     have.splitlines(True),
@@ -178,11 +182,24 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             dst.write_text(want, encoding="utf-8")
-            print(f"wrote {dst.relative_to(ROOT)}")
+            print(f"wrote {_shown(dst)}")
+    unused += [f"{old!r} -> {new!r}" for old, new in (*phrases, *words) if (old, new) not in used]
+    if unused:
+        print("rules that matched nothing (remove them):", *unused, sep="\n  ", file=sys.stderr)
     if stale:
         print(f"\n{stale} generated file(s) stale: run python scripts/unasync.py", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if stale or (check and unused) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="fail if a generated file is stale or a rule matched nothing",
+    )
+    args = p.parse_args(argv)
+    return run(check=args.check)
 
 
 if __name__ == "__main__":

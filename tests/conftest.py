@@ -17,8 +17,8 @@ import redis
 import redis.asyncio
 
 from fleetcache import AsyncRedisExactCache, RedisExactCache
+from fleetcache.embedded import EmbeddedCluster, redis_cli_bin
 
-from .support.cluster import ClusterProcs, redis_cli_bin
 from .support.flavors import cache, cache_factory, cache_kwargs, private_server  # noqa: F401  (fixtures)
 from .support.servers import ServerProc, redis_server_bin, valkey_server_bin
 
@@ -40,7 +40,7 @@ class Backend:
 
     name: str
     server: ServerProc
-    cluster: ClusterProcs | None = None
+    cluster: EmbeddedCluster | None = None
 
     @property
     def is_cluster(self) -> bool:
@@ -93,11 +93,11 @@ def valkey_proc() -> Iterator[ServerProc]:
 
 
 @pytest.fixture(scope="session")
-def cluster_proc() -> Iterator[ClusterProcs]:
+def cluster_proc() -> Iterator[EmbeddedCluster]:
     binary, cli = redis_server_bin(), redis_cli_bin()
     if binary is None or cli is None:
         pytest.skip("redis-server and redis-cli are needed for the cluster backend")
-    cluster = ClusterProcs(binary, cli).start()
+    cluster = EmbeddedCluster(binary, cli).start()
     yield cluster
     cluster.stop()
 
@@ -133,7 +133,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "cluster":
-        cluster: ClusterProcs = request.getfixturevalue("cluster_proc")
+        cluster: EmbeddedCluster = request.getfixturevalue("cluster_proc")
         return Backend("cluster", cluster.nodes[0], cluster)
     return Backend(request.param, request.getfixturevalue(f"{request.param}_proc"))
 

@@ -2,8 +2,8 @@
 ``Sleep``/``Compute``) with ``EVALSHA``, reloading a script by itself on ``NOSCRIPT`` (after
 ``SCRIPT FLUSH``, a restart or a failover).
 
-This file is the source: ``_store.py`` (the sync ``Store``) is generated from it by
-``scripts/unasync.py``; edit here, then run ``python scripts/unasync.py``.
+The asyncio store is the source; the sync one (``_store.py``) is generated from it by
+``scripts/unasync.py``: edit the asyncio store, then run the script.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
 
 
 class AsyncStore:
-    """Runs instructions on a ``redis.asyncio.Redis`` (or async ``RedisCluster``) client."""
+    """Runs instructions on a redis-py client of its flavour (``Redis`` or ``RedisCluster``,
+    from ``redis.asyncio`` for the asyncio store)."""
 
     __slots__ = ("_cluster", "client")
 

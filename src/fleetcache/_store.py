@@ -3,8 +3,8 @@
 ``Sleep``/``Compute``) with ``EVALSHA``, reloading a script by itself on ``NOSCRIPT`` (after
 ``SCRIPT FLUSH``, a restart or a failover).
 
-Generated from ``_astore.py`` (``AsyncStore``, the source) by
-``scripts/unasync.py``.
+The asyncio store is the source; the sync one (``_store.py``) is generated from it by
+``scripts/unasync.py``: edit the asyncio store, then run the script.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def _stopped(stop: threading.Event, seconds: float) -> bool:
 
 
 class Store:
-    """Runs instructions on a ``redis.Redis`` (or ``RedisCluster``) client."""
+    """Runs instructions on a redis-py client of its flavour (``Redis`` or ``RedisCluster``,
+    from ``redis.asyncio`` for the asyncio store)."""
 
     __slots__ = ("_cluster", "client")
 

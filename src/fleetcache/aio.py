@@ -1,7 +1,7 @@
-"""``AsyncRedisExactCache``: the fleet-wide exact-match cache for asyncio.
+"""The cache facade: ``AsyncRedisExactCache``, the fleet-wide exact-match cache.
 
-This file is the source of the sync facade too: ``cache.py`` (``RedisExactCache``) is
-generated from it by ``scripts/unasync.py`` (edit here, then run it).
+The asyncio facade (``aio.py``) is the source; the sync one (``cache.py``) is generated from
+it by ``scripts/unasync.py``: edit ``aio.py``, then run the script.
 
 Both share the keys, envelope, Lua and behaviour: a sync and an async process of one fleet
 share entries and counters.
@@ -52,10 +52,12 @@ _FLIGHT_FAULTS: tuple[type[BaseException], ...] = (*REDIS_FAULTS, LayoutMismatch
 
 
 class AsyncRedisExactCache(AsyncCacheBase):
-    """Fleet-wide exact-match cache of LLM responses on Redis / Valkey, for asyncio.
+    """Fleet-wide exact-match cache of LLM responses on Redis / Valkey.
 
-    ``stats()`` and ``size()`` are coroutines here (``len()`` cannot await); use
-    ``async with`` or ``await aclose()``. The sync twin is ``RedisExactCache``.
+    The sync and the asyncio flavours have the same methods, except that on the asyncio one
+    ``stats()`` and ``size()`` are coroutines (``len()`` cannot await) where the sync one has
+    the ``stats`` property and ``len(cache)``. Close it when done, or use it as a context
+    manager (``async with`` on the asyncio one).
 
     A drop-in for ``ractogateway``'s ``ExactMatchCache`` / ``RedisExactCache``: pass it as
     ``exact_cache=`` to a developer kit. Every process sharing ``key_prefix`` on one Redis
@@ -65,9 +67,9 @@ class AsyncRedisExactCache(AsyncCacheBase):
 
     - ``url`` [``"redis://localhost:6379/0"``]: used when ``client`` is not given. The cache
       builds one client with ``socket_timeout``/``connect_timeout`` and reuses it.
-    - ``client`` [None]: a ``redis.asyncio.Redis`` (or async ``RedisCluster``, or
-      ``Sentinel.master_for(...)``) built with ``decode_responses=False``. Its timeouts are
-      yours.
+    - ``client`` [None]: a redis-py client of the cache's flavour (``Redis``,
+      ``RedisCluster`` or ``Sentinel.master_for(...)``; from ``redis.asyncio`` for the asyncio
+      cache) built with ``decode_responses=False``. Its timeouts are yours.
     - ``ttl_seconds`` [None]: default entry TTL in seconds, float, millisecond precision;
       ``None`` = no expiry. ``<= 0``, NaN, infinite or over 1e12 s -> ``ValueError``.
     - ``key_prefix`` [``"ractogateway:exact"``]: the namespace; no ``{`` or ``}``.
@@ -234,8 +236,8 @@ class AsyncRedisExactCache(AsyncCacheBase):
     ) -> Any:
         """The cached response, or ``compute()``'s, computed ONCE across the fleet.
 
-        ``compute`` is an async callable (``async def compute() -> response``);
-        it returns an instance of ``response_model``. On a miss one
+        ``compute`` takes no arguments and returns (on the asyncio cache: a coroutine that
+        resolves to) an instance of ``response_model``. On a miss one
         script call either grants this caller a lease (it computes, then stores the answer
         and releases the lease in one more call) or says another caller holds it: then this
         caller polls (2 ms, growing to 25 ms) until the answer lands (counted ``coalesced``).
@@ -373,8 +375,8 @@ class AsyncRedisExactCache(AsyncCacheBase):
         """The stored response to ``request``, or ``compute()``'s, computed ONCE across the
         fleet (single-flight, as ``get_or_compute``).
 
-        ``compute`` is an async callable (``async def compute() -> response``), the
-        response a ``Mapping`` or a pydantic model.
+        ``compute`` takes no arguments and returns (on the asyncio cache: a coroutine that
+        resolves to) the response, a ``Mapping`` or a pydantic model.
         A hit returns the stored JSON data (a ``dict``, ``cache_info(...).hit`` is True);
         a computed answer is returned as ``compute()`` gave it (a plain ``dict`` as a
         ``dict`` copy) with ``cache_info(...).hit`` False. ``ttl_seconds`` overrides the

@@ -1,4 +1,5 @@
-"""A throwaway ``redis-server`` (or ``valkey-server``) on a free loopback port.
+"""A throwaway ``redis-server`` (or ``valkey-server``) on a free loopback port, and a
+throwaway Redis Cluster made of such servers.
 
 Used by the demo (when no server answers), the test suite and the benchmarks: one helper,
 so all three start, poll and stop servers the same way. The server keeps nothing on disk
@@ -18,17 +19,21 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import redis
+import redis.cluster
 
 __all__ = [
+    "CLUSTER_MAX_PORT",
+    "EmbeddedCluster",
     "EmbeddedServer",
     "ServerStartError",
     "free_port",
+    "redis_cli_bin",
     "redis_server_bin",
     "server_binary",
     "valkey_server_bin",
@@ -39,16 +44,31 @@ class ServerStartError(RuntimeError):
     """The server binary is missing, exited at start, or did not answer in time."""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: Highest port a cluster node may listen on: a node's cluster bus defaults to port + 10000,
+#: and a server refuses a data port whose bus port would pass 65535.
+CLUSTER_MAX_PORT = 55535
+
+
+def free_port(highest: int = 65535) -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, at most ``highest``
+    [65535] (the kernel's pick is retried, 1,000 times at most, until one is low enough)."""
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port <= highest:
+            return port
+    raise ServerStartError(f"no free port at most {highest} on 127.0.0.1")
 
 
 def redis_server_bin() -> str | None:
     """``$REDIS_SERVER_BIN``, else ``redis-server`` on ``PATH`` (None if neither)."""
     return os.environ.get("REDIS_SERVER_BIN") or shutil.which("redis-server")
+
+
+def redis_cli_bin() -> str | None:
+    """``$REDIS_CLI_BIN``, else ``redis-cli`` on ``PATH`` (None if neither)."""
+    return os.environ.get("REDIS_CLI_BIN") or shutil.which("redis-cli")
 
 
 def valkey_server_bin() -> str | None:
@@ -216,3 +236,169 @@ class EmbeddedServer:
 
     def __repr__(self) -> str:
         return f"EmbeddedServer({self.binary!r}, port={self.port}, pid={self.pid})"
+
+
+class EmbeddedCluster:
+    """A Redis Cluster of ``primaries`` primaries (no replicas) on 127.0.0.1, made of
+    :class:`EmbeddedServer` nodes and stopped by their PIDs.
+
+    - ``binary`` [None]: the server executable; ``None`` = ``server_binary()``.
+    - ``cli`` [None]: the ``redis-cli`` that joins the nodes (``--cluster create``);
+      ``None`` = ``redis_cli_bin()``.
+    - ``primaries`` [3]: how many nodes; the 16,384 slots are split between them.
+    - ``node_timeout_ms`` [2000]: ``cluster-node-timeout`` in milliseconds (how long before a
+      silent node is declared failed).
+    - ``first_port`` [None]: port of the first node (the seed of ``url``), at most
+      ``CLUSTER_MAX_PORT``; ``None`` = a free one. Lets a caller point a client at a cluster
+      before it exists.
+
+    Each node gets a free data port (at most ``CLUSTER_MAX_PORT``), a free bus port
+    (``--cluster-port``: data port + 10000 may be taken) and its ``nodes.conf`` in its own
+    directory. ``start()`` returns once every node says ``cluster_state:ok`` with one
+    complete slot map (polled); ``stop()`` stops the nodes by PID, ``close()`` (and leaving
+    a ``with`` block) also deletes their directories.
+    """
+
+    def __init__(
+        self,
+        binary: str | None = None,
+        cli: str | None = None,
+        primaries: int = 3,
+        node_timeout_ms: int = 2000,
+        first_port: int | None = None,
+    ) -> None:
+        if first_port is not None and first_port > CLUSTER_MAX_PORT:
+            raise ValueError(f"first_port {first_port} > {CLUSTER_MAX_PORT}: no room for the bus")
+        found = cli or redis_cli_bin()
+        if not found:
+            raise ServerStartError("no redis-cli found: install it or set REDIS_CLI_BIN")
+        self.binary = binary
+        self.cli = found
+        self.primaries = primaries
+        self.node_timeout_ms = node_timeout_ms
+        self.first_port = first_port
+        self.nodes: list[EmbeddedServer] = []
+
+    @property
+    def ports(self) -> list[int]:
+        """The nodes' data ports, in start order."""
+        return [n.port for n in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """``redis+cluster://127.0.0.1:<first node's port>`` (one seed node is enough)."""
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    def start(self, timeout: float = 30.0) -> EmbeddedCluster:
+        """Start the nodes, join them, and wait up to ``timeout`` seconds (float) until the
+        cluster is ok on every node; on failure every node started is stopped."""
+        try:
+            for i in range(self.primaries):
+                port = self.first_port if i == 0 else None
+                node = EmbeddedServer(self.binary, port=port or free_port(CLUSTER_MAX_PORT))
+                node.extra = (
+                    "--cluster-enabled", "yes",
+                    "--cluster-config-file", os.path.join(node.workdir, "nodes.conf"),
+                    "--cluster-port", str(free_port()),
+                    "--cluster-node-timeout", str(self.node_timeout_ms),
+                    "--cluster-require-full-coverage", "yes",
+                )  # fmt: skip
+                self.nodes.append(node)
+                node.start(timeout)
+            create = [self.cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports)]
+            subprocess.run(
+                [*create, "--cluster-replicas", "0", "--cluster-yes"],
+                check=True,
+                capture_output=True,
+                timeout=timeout,
+            )
+            self.wait_ok(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def node_client(self, port: int) -> redis.Redis:
+        """A plain ``redis.Redis`` for the node on ``port`` (binary replies, 5 s timeout)."""
+        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+
+    def client(self, **kw: Any) -> redis.cluster.RedisCluster:
+        """A ``RedisCluster`` seeded with the first node (5 s socket timeout unless given)."""
+        kw.setdefault("socket_timeout", 5)
+        return redis.cluster.RedisCluster(host="127.0.0.1", port=self.nodes[0].port, **kw)
+
+    def slot_view(self, port: int) -> list[tuple[int, int, int]]:
+        """(first slot, last slot, owner port) per slot range, as the node on ``port`` sees
+        them; [] while it does not say ``cluster_state:ok``."""
+        with self.node_client(port) as c:
+            info = c.execute_command("CLUSTER", "INFO")
+            if "cluster_state:ok" not in (info.decode() if isinstance(info, bytes) else str(info)):
+                return []
+            slots = c.execute_command("CLUSTER", "SLOTS")
+        return sorted((int(s[0]), int(s[1]), int(s[2][1])) for s in slots)
+
+    def wait_ok(self, timeout: float = 30.0) -> None:
+        """Poll until every node says ``cluster_state:ok`` with one complete slot map, at
+        most ``timeout`` seconds (then ``ServerStartError``)."""
+
+        def agreed() -> bool:
+            views = [self.slot_view(p) for p in self.ports]
+            if not views[0] or any(v != views[0] for v in views):
+                return False
+            return sum(hi - lo + 1 for lo, hi, _ in views[0]) == 16384
+
+        _poll(agreed, timeout, "cluster_state:ok on every node")
+
+    def node_id(self, port: int) -> str:
+        """The cluster node ID of the node on ``port``."""
+        with self.node_client(port) as c:
+            reply = c.execute_command("CLUSTER", "MYID")
+        return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+    def owner_port(self, slot: int) -> int:
+        """Port of the primary that serves ``slot`` (as the first node sees it)."""
+        for lo, hi, port in self.slot_view(self.ports[0]):
+            if lo <= slot <= hi:
+                return port
+        raise LookupError(f"slot {slot} is not covered")
+
+    def stop(self) -> None:
+        """Stop every node by PID (their directories stay)."""
+        for n in self.nodes:
+            n.stop()
+
+    def close(self) -> None:
+        """Stop every node and delete its directory."""
+        for n in self.nodes:
+            n.close()
+
+    def __enter__(self) -> EmbeddedCluster:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"EmbeddedCluster(ports={self.ports})"
+
+
+def _poll(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    """Call ``cond`` until it is true (5 ms, doubling to 100 ms, between calls) or
+    ``timeout`` seconds pass (then ``ServerStartError``)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return
+        except (redis.RedisError, OSError) as exc:  # a node not answering yet
+            last = exc
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    raise ServerStartError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")

@@ -35,9 +35,9 @@ from fleetcache._acl import (
 from fleetcache._lua import script
 from fleetcache.cli import build_parser, main
 from fleetcache.core.keys import KeySpace, digest_of
+from fleetcache.embedded import redis_cli_bin
 from fleetcache.errors import FleetCacheError
 
-from ..support.cluster import redis_cli_bin
 from ..support.flavors import req, response
 from ..support.servers import ServerProc, redis_server_bin, valkey_server_bin
 

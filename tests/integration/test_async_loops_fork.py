@@ -1,6 +1,6 @@
-"""The async cache across event loops and forks, and clients of the wrong kind (issue 11,
-items 11-13). Hits are counted server-side (the shard's stats hash), so a hit the server
-counted but the caller never got shows up as a difference."""
+"""The async cache across event loops and forks, and clients of the wrong kind. Hits are
+counted server-side (the shard's stats hash), so a hit the server counted but the caller
+never got shows up as a difference."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Counters that another client overwrote with something that is not an integer (issue 11,
-item 20): ``fleet_stats()`` skips and reports them (``bad_counters``), never raises; the
+"""Counters that another client overwrote with something that is not an integer:
+``fleet_stats()`` skips and reports them (``bad_counters``), never raises; the
 Prometheus collector still serves every other sample of the scrape."""
 
 from __future__ import annotations

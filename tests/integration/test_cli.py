@@ -274,7 +274,7 @@ def test_bad_arguments(
     assert "Traceback" not in err and err.strip()
 
 
-# -- hostile data and hostile input (issue 11, items 20-22) --------------------------------
+# -- hostile data and hostile input --------------------------------------------------------
 
 EVIL_MODELS = {
     "\x1b[2J\x1b[31mevil\x07": "\\x1b[2J\\x1b[31mevil\\x07",  # clear screen, red, bell

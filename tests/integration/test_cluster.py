@@ -26,8 +26,9 @@ from fleetcache import (
     LLMResponse,
     RedisExactCache,
 )
+from fleetcache.embedded import CLUSTER_MAX_PORT, EmbeddedCluster, redis_cli_bin
 
-from ..support.cluster import ClusterProcs, move_slot, poll, redis_cli_bin
+from ..support.cluster import move_slot, poll
 from ..support.flavors import req, response
 from ..support.servers import ServerProc, free_port, redis_server_bin
 
@@ -38,12 +39,12 @@ def _slot_of(prefix: str, shard: int) -> int:
     return int(key_slot(f"{{{prefix}:{shard}}}:i".encode()))
 
 
-def _other_primary(cluster: ClusterProcs, slot: int) -> int:
+def _other_primary(cluster: EmbeddedCluster, slot: int) -> int:
     owner = cluster.owner_port(slot)
     return next(p for p in cluster.ports if p != owner)
 
 
-def test_client_form_every_operation(cluster_proc: ClusterProcs, prefix: str) -> None:
+def test_client_form_every_operation(cluster_proc: EmbeddedCluster, prefix: str) -> None:
     """``client=RedisCluster(...)``, shards=5: every public operation."""
     rc = cluster_proc.client()
     with RedisExactCache(client=rc, key_prefix=prefix, shards=5, ttl_seconds=60) as c:
@@ -69,7 +70,9 @@ def test_client_form_every_operation(cluster_proc: ClusterProcs, prefix: str) ->
     rc.close()
 
 
-async def test_async_client_form_every_operation(cluster_proc: ClusterProcs, prefix: str) -> None:
+async def test_async_client_form_every_operation(
+    cluster_proc: EmbeddedCluster, prefix: str
+) -> None:
     rc = redis.asyncio.cluster.RedisCluster(host="127.0.0.1", port=cluster_proc.ports[1])
     c = AsyncRedisExactCache(client=rc, key_prefix=prefix, shards=5)
     try:
@@ -89,7 +92,7 @@ async def test_async_client_form_every_operation(cluster_proc: ClusterProcs, pre
         await rc.aclose()
 
 
-def test_url_form_builds_a_cluster_client(cluster_proc: ClusterProcs, prefix: str) -> None:
+def test_url_form_builds_a_cluster_client(cluster_proc: EmbeddedCluster, prefix: str) -> None:
     with RedisExactCache(url=cluster_proc.url, key_prefix=prefix, shards=3) as c:
         assert isinstance(c.client, redis.cluster.RedisCluster)
         c.put(*req(1), response(1))
@@ -97,7 +100,7 @@ def test_url_form_builds_a_cluster_client(cluster_proc: ClusterProcs, prefix: st
 
 
 async def test_async_url_form_builds_a_cluster_client(
-    cluster_proc: ClusterProcs, prefix: str
+    cluster_proc: EmbeddedCluster, prefix: str
 ) -> None:
     c = AsyncRedisExactCache(url=cluster_proc.url, key_prefix=prefix, shards=3)
     try:
@@ -108,7 +111,9 @@ async def test_async_url_form_builds_a_cluster_client(
         await c.aclose()
 
 
-async def test_cold_async_cluster_burst_is_served(cluster_proc: ClusterProcs, prefix: str) -> None:
+async def test_cold_async_cluster_burst_is_served(
+    cluster_proc: EmbeddedCluster, prefix: str
+) -> None:
     """A burst of concurrent first calls on fresh async cluster caches (an app's first
     requests after start): every call is answered and none raises. redis-py's cold async
     RedisCluster breaks under such a burst (an AttributeError from a connection being set
@@ -136,7 +141,7 @@ async def test_cold_async_cluster_burst_is_served(cluster_proc: ClusterProcs, pr
             await c.aclose()
 
 
-def test_shards_spread_over_every_primary(cluster_proc: ClusterProcs) -> None:
+def test_shards_spread_over_every_primary(cluster_proc: EmbeddedCluster) -> None:
     """A fixed namespace (deterministic slots) with S=16 has keys on all 3 primaries."""
     prefix = "t:spread-fixed"
     with RedisExactCache(url=cluster_proc.url, key_prefix=prefix, shards=16) as c:
@@ -155,7 +160,7 @@ def test_shards_spread_over_every_primary(cluster_proc: ClusterProcs) -> None:
 
 
 def test_per_shard_scripts_take_one_round_trip_per_node(
-    cluster_proc: ClusterProcs, prefix: str, monkeypatch: pytest.MonkeyPatch
+    cluster_proc: EmbeddedCluster, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """fleet_stats over 64 shards writes once per node (3), not once per shard (64)."""
     with RedisExactCache(url=cluster_proc.url, key_prefix=prefix, shards=64) as c:
@@ -176,7 +181,7 @@ def test_per_shard_scripts_take_one_round_trip_per_node(
         assert len(sends) <= 2 * len(cluster_proc.ports), sends  # two batches, <= 3 writes each
 
 
-def test_scripts_reload_on_every_primary(cluster_proc: ClusterProcs, prefix: str) -> None:
+def test_scripts_reload_on_every_primary(cluster_proc: EmbeddedCluster, prefix: str) -> None:
     """After SCRIPT FLUSH on all nodes, single calls and batches reload by themselves."""
     with RedisExactCache(url=cluster_proc.url, key_prefix=prefix, shards=6) as c:
         c.put(*req(1), response(1))
@@ -191,7 +196,7 @@ def test_scripts_reload_on_every_primary(cluster_proc: ClusterProcs, prefix: str
         assert c.error_count == 0
 
 
-def test_layout_mismatch_on_other_shard_count(cluster_proc: ClusterProcs, prefix: str) -> None:
+def test_layout_mismatch_on_other_shard_count(cluster_proc: EmbeddedCluster, prefix: str) -> None:
     with RedisExactCache(url=cluster_proc.url, key_prefix=prefix, shards=4) as c:
         c.put(*req(1), response(1))
     with RedisExactCache(
@@ -207,7 +212,7 @@ def test_layout_mismatch_on_other_shard_count(cluster_proc: ClusterProcs, prefix
         assert same.get(*req(1)) == response(1)
 
 
-def _half_migrate(cluster: ClusterProcs, slot: int, dst_port: int, keys: list[str]) -> None:
+def _half_migrate(cluster: EmbeddedCluster, slot: int, dst_port: int, keys: list[str]) -> None:
     """Slot in MIGRATING/IMPORTING state with only ``keys`` moved (TRYAGAIN territory)."""
     src_port = cluster.owner_port(slot)
     src_id, dst_id = cluster.node_id(src_port), cluster.node_id(dst_port)
@@ -218,7 +223,7 @@ def _half_migrate(cluster: ClusterProcs, slot: int, dst_port: int, keys: list[st
 
 
 def test_half_moved_slot_is_a_miss_not_an_exception(
-    cluster_proc: ClusterProcs, prefix: str
+    cluster_proc: EmbeddedCluster, prefix: str
 ) -> None:
     """Entry moved, index and counters not yet: the script's keys are split between two
     nodes, so the servers answer TRYAGAIN (redis-py retries, then gives up). With
@@ -252,7 +257,7 @@ def test_half_moved_slot_is_a_miss_not_an_exception(
         strict.close()
 
 
-def test_slot_moved_while_workers_run(cluster_proc: ClusterProcs, prefix: str) -> None:
+def test_slot_moved_while_workers_run(cluster_proc: EmbeddedCluster, prefix: str) -> None:
     """Move shard 0's slot to another primary (SETSLOT IMPORTING/MIGRATING + MIGRATE in
     small batches + SETSLOT NODE) while 4 threads run gets and puts. No exception escapes,
     and the fleet counters equal the calls that reached Redis: every get is a hit, a miss
@@ -343,7 +348,7 @@ def test_slot_moved_while_workers_run(cluster_proc: ClusterProcs, prefix: str) -
     seed.close()
 
 
-def test_async_half_moved_slot_is_a_miss(cluster_proc: ClusterProcs, prefix: str) -> None:
+def test_async_half_moved_slot_is_a_miss(cluster_proc: EmbeddedCluster, prefix: str) -> None:
     """The asyncio cluster client under TRYAGAIN: a miss and a skipped put, no exception."""
 
     async def scenario() -> None:
@@ -372,7 +377,7 @@ def test_cluster_down_is_a_miss(prefix: str) -> None:
     on_error="miss"; CacheUnavailableError with "raise"; nothing else escapes."""
     binary, cli = redis_server_bin(), redis_cli_bin()
     assert binary and cli
-    cluster = ClusterProcs(binary, cli, node_timeout_ms=500).start()
+    cluster = EmbeddedCluster(binary, cli, node_timeout_ms=500).start()
     try:
         c = RedisExactCache(url=cluster.url, key_prefix=prefix, shards=8, breaker_seconds=0)
         strict = RedisExactCache(url=cluster.url, key_prefix=prefix, shards=8, on_error="raise")
@@ -401,7 +406,7 @@ def test_cluster_down_is_a_miss(prefix: str) -> None:
         cluster.stop()
 
 
-# -- the cluster down when the app starts (issue 11, item 15) ------------------------------
+# -- the cluster down when the app starts --------------------------------------------------
 
 
 def test_app_starts_during_a_cluster_outage_and_works_once_it_is_up(prefix: str) -> None:
@@ -410,7 +415,7 @@ def test_app_starts_during_a_cluster_outage_and_works_once_it_is_up(prefix: str)
     ("raise"), management calls raise CacheUnavailableError; then the same objects work."""
     binary, cli = redis_server_bin(), redis_cli_bin()
     assert binary and cli
-    seed = free_port()
+    seed = free_port(CLUSTER_MAX_PORT)
     url = f"redis+cluster://127.0.0.1:{seed}"
     lenient = RedisExactCache(url=url, key_prefix=prefix, shards=4, breaker_seconds=0)
     strict = RedisExactCache(url=url, key_prefix=prefix, shards=4, on_error="raise")
@@ -435,7 +440,7 @@ def test_app_starts_during_a_cluster_outage_and_works_once_it_is_up(prefix: str)
     asyncio.run(async_down())
     assert lenient.error_count >= 3
 
-    cluster = ClusterProcs(binary, cli, first_port=seed).start()
+    cluster = EmbeddedCluster(binary, cli, first_port=seed).start()
     try:
         lenient.put(*req(1), response(1))
         assert lenient.get(*req(1)) == response(1)

@@ -1,4 +1,4 @@
-"""Behaviour 7 (corruption): bytes that are not a valid envelope are a miss; the entry is
+"""Corruption: bytes that are not a valid envelope are a miss; the entry is
 deleted, ``corrupt`` is counted, hits/misses/tokens stay exact, nothing is raised. Both the
 Lua header check (get-3) and the client-side body check (drop_corrupt-3) are exercised."""
 

@@ -1,4 +1,4 @@
-"""Behaviour 9 (Redis faults), through both flavours: connection refused, a server that
+"""Redis faults, through both flavours: connection refused, a server that
 accepts but never answers, timeouts (CLIENT PAUSE), SCRIPT FLUSH, a restart; the error policy
 (on_error="miss"/"raise", management calls always raise), the breaker, rate-limited logs.
 

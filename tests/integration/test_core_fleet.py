@@ -1,4 +1,4 @@
-"""Behaviour 1 (fleet-wide, exact counters) and 10 (concurrency): several processes, threads,
+"""Fleet-wide, exact counters under concurrency: several processes, threads,
 asyncio tasks and a forked child share one namespace; no increment is lost."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Behaviour 6 (payloads) and the response model contract, through both flavours: round
+"""Payloads and the response model contract, through both flavours: round
 trips, unserialisable ``raw`` dropped and logged once, foreign models, oversize entries."""
 
 from __future__ import annotations

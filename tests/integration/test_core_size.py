@@ -1,5 +1,6 @@
-"""Behaviours 2 (exact, cheap size under TTL; no SCAN/KEYS/FLUSHDB), 5 (namespaces) and
-8 (eviction / manual DEL), against real servers, through both flavours."""
+"""Size exact and cheap under TTL (no SCAN/KEYS/FLUSHDB), namespaces that never touch each
+other, and repair after eviction or a manual DEL, against real servers, through both
+flavours."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def command_calls(r: Any) -> dict[str, int]:
     return out
 
 
-# -- behaviour 2: size exact under TTL -------------------------------------------------------
+# -- size exact under TTL ------------------------------------------------------------------
 
 
 async def test_size_exact_under_ttl_without_touching(cache_factory: CacheFactory, r: Any) -> None:
@@ -189,7 +190,7 @@ def test_million_entries_len_exact_and_clear_finishes(
         other.close()
 
 
-# -- behaviour 5: namespaces never touch each other ------------------------------------------
+# -- namespaces never touch each other -----------------------------------------------------
 
 
 async def test_clear_leaves_other_namespaces_alone(
@@ -221,7 +222,7 @@ async def test_clear_leaves_other_namespaces_alone(
     assert (await p1.fleet_stats()).hits == 2
 
 
-# -- behaviour 8: eviction / manual DEL ------------------------------------------------------
+# -- eviction / manual DEL -----------------------------------------------------------------
 
 
 async def test_manual_del_repaired_by_get(cache: Flavor, r: redis.Redis) -> None:

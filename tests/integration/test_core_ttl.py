@@ -1,4 +1,4 @@
-"""Behaviour 3 (TTL validation): float seconds, ms precision, None = no expiry; <= 0, NaN,
+"""TTL validation: float seconds, ms precision, None = no expiry; <= 0, NaN,
 infinite -> ValueError at construction and at put(ttl_seconds=) (the expiry itself is covered
 in test_core_size.py, against the server clock)."""
 

@@ -1,4 +1,4 @@
-"""Behaviour 4 (keys): unambiguous encoding of typed, normalised fields; a property test that
+"""Keys: unambiguous encoding of typed, normalised fields; a property test that
 the encoding is injective; wrong types and bad prefixes rejected; through both flavours."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 9, fleetcache as LiteLLM's cache, against the real ``litellm`` (offline:
+"""fleetcache as LiteLLM's cache, against the real ``litellm`` (offline:
 ``mock_response=`` and the local model cost map): the second identical call is a hit by
 LiteLLM's own flag and by fleetcache's fleet-wide counters, sync and async; two processes
 share hits; LiteLLM's ``cache={...}`` controls map onto fleetcache's; should_store refusals;

@@ -1,4 +1,4 @@
-"""Issue 9, the whole-request path on real servers, through both the sync and the async cache:
+"""The whole-request path on real servers, through both the sync and the async cache:
 ``get_request``/``put_request``/``invalidate_request``/``get_or_compute_request`` share the
 namespace, counters, envelope header and single-flight with the five-field path; controls;
 ``cache_info``; ``should_store`` and the ``not_stored`` counter; corrupt entries; Redis down;
@@ -507,7 +507,7 @@ async def test_a_failing_should_store_rule_is_a_counted_logged_skip(
 
 
 async def test_compute_returning_garbage_is_returned_not_stored(cache: Flavor, r: Any) -> None:
-    """A paid-for answer reaches the caller even when it cannot be stored (issue 11 item 9):
+    """A paid-for answer reaches the caller even when it cannot be stored:
     a logged skip, no entry; waiters are told to compute at once (the uncacheable marker)."""
     rq = request("garbage")
     answer = ["not", "a", "response"]

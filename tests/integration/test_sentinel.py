@@ -152,7 +152,7 @@ def test_parse_sentinel_url() -> None:
             parse_sentinel_url(bad)
 
 
-# -- every sentinel down: one bounded discovery pass (issue 11, item 14) -------------------
+# -- every sentinel down: one bounded discovery pass ---------------------------------------
 
 #: The README promises a miss within about 0.5 s; the old code took 7.5-23 s. The bound has
 #: a wide margin for a loaded machine: it checks the order of magnitude, not a speed.
@@ -262,7 +262,7 @@ async def test_async_silent_sentinel_costs_one_pass(silent: _Silent) -> None:
     await cache.aclose()
 
 
-# -- a password and several sentinels (issue 11, item 22) ---------------------------------
+# -- a password and several sentinels ------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -198,7 +198,7 @@ async def test_compute_error_releases_lease_at_once(cache_factory: CacheFactory,
 async def test_compute_that_returns_no_response_keeps_its_answer(
     cache_factory: CacheFactory, r: Any
 ) -> None:
-    """Issue 11 item 9: the caller gets compute()'s answer whether or not it could be stored
+    """The caller gets compute()'s answer whether or not it could be stored
     (here it is not a response model: logged skip); the lease is not left holding a token."""
     c = cache_factory(on_error="raise")
     got = await c.get_or_compute(*REQ, make_compute(c, lambda n: {"content": "dict"}))

@@ -14,8 +14,8 @@ import pytest
 
 from fleetcache import AsyncRedisExactCache, RedisExactCache, UnsupportedServerError
 from fleetcache._acl import acl_rules
+from fleetcache.embedded import EmbeddedCluster
 
-from ..support.cluster import ClusterProcs
 from ..support.flavors import req, response
 from ..support.servers import ServerProc, redis_server_bin, valkey_server_bin
 
@@ -77,7 +77,7 @@ def test_documented_acl_user_runs_every_operation(server: ServerProc) -> None:
                 other.get(*req(1))
 
 
-def test_documented_acl_user_on_the_cluster(cluster_proc: ClusterProcs) -> None:
+def test_documented_acl_user_on_the_cluster(cluster_proc: EmbeddedCluster) -> None:
     prefix = f"t:acl-{uuid.uuid4().hex[:8]}"
     for port in cluster_proc.ports:  # ACL users are per node
         with cluster_proc.node_client(port) as admin:

@@ -1,9 +1,8 @@
 """Test helpers for Redis Cluster and Sentinel: real servers on free loopback ports, started
-by the test session, readiness by polling, stopped by PID.
+by the test session, readiness by polling, stopped by PID. The cluster itself is the
+package's ``fleetcache.embedded.EmbeddedCluster`` (the benchmarks start theirs with it too).
 
-- ``ClusterProcs``: N primaries from ``redis-server --cluster-enabled yes`` (config file in
-  each server's temp dir) joined by ``redis-cli --cluster create ... --cluster-yes``; ready
-  when every node reports ``cluster_state:ok`` and the same slot map.
+- ``poll``: call a condition until it holds, backing off.
 - ``move_slot``: move one hash slot to another primary while clients run (SETSLOT
   IMPORTING/MIGRATING, MIGRATE in batches, SETSLOT NODE), the way ``redis-cli --cluster
   reshard`` does it.
@@ -13,23 +12,17 @@ by the test session, readiness by polling, stopped by PID.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 import redis.cluster
 
-from .servers import SentinelProc, ServerProc, free_port
+from fleetcache.embedded import EmbeddedCluster
 
-
-def redis_cli_bin() -> str | None:
-    """``$REDIS_CLI_BIN``, else ``redis-cli`` next to redis-server, else PATH."""
-    return os.environ.get("REDIS_CLI_BIN") or shutil.which("redis-cli")
+from .servers import SentinelProc, ServerProc
 
 
 def poll(cond: Callable[[], bool], timeout: float, what: str) -> None:
@@ -48,105 +41,8 @@ def poll(cond: Callable[[], bool], timeout: float, what: str) -> None:
     raise TimeoutError(f"timed out after {timeout} s waiting for {what} (last error: {last!r})")
 
 
-@dataclass
-class ClusterProcs:
-    """A Redis Cluster of ``primaries`` nodes (no replicas) on 127.0.0.1."""
-
-    binary: str
-    cli: str
-    primaries: int = 3
-    node_timeout_ms: int = 2000
-    #: port of the first node (the seed of ``url``); None = a free one. Lets a test point a
-    #: client at a cluster before it exists.
-    first_port: int | None = None
-    nodes: list[ServerProc] = field(default_factory=list)
-
-    @property
-    def ports(self) -> list[int]:
-        return [n.port for n in self.nodes]
-
-    @property
-    def url(self) -> str:
-        """The cluster URL form fleetcache accepts (one seed node is enough)."""
-        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
-
-    def start(self, timeout: float = 30.0) -> ClusterProcs:
-        for i in range(self.primaries):
-            proc = ServerProc(self.binary, port=self.first_port if i == 0 else None)
-            proc.extra = (
-                "--cluster-enabled", "yes",
-                "--cluster-config-file", os.path.join(proc.workdir, "nodes.conf"),
-                "--cluster-port", str(free_port()),  # bus port; port+10000 may be taken
-                "--cluster-node-timeout", str(self.node_timeout_ms),
-                "--cluster-require-full-coverage", "yes",
-            )  # fmt: skip
-            self.nodes.append(proc)
-        try:
-            for n in self.nodes:
-                n.start()
-            create = [self.cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports)]
-            subprocess.run(
-                [*create, "--cluster-replicas", "0", "--cluster-yes"],
-                check=True,
-                capture_output=True,
-                timeout=timeout,
-            )
-            self.wait_ok(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def node_client(self, port: int) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
-
-    def _slot_view(self, port: int) -> list[tuple[int, int, int]]:
-        with self.node_client(port) as c:
-            info = c.execute_command("CLUSTER", "INFO")
-            if isinstance(info, bytes):
-                info = info.decode()
-            if "cluster_state:ok" not in str(info):
-                return []
-            slots = c.execute_command("CLUSTER", "SLOTS")
-        return sorted((int(s[0]), int(s[1]), int(s[2][1])) for s in slots)
-
-    def wait_ok(self, timeout: float = 30.0) -> None:
-        """Poll until every node says ``cluster_state:ok`` with one, complete slot map."""
-
-        def agreed() -> bool:
-            views = [self._slot_view(p) for p in self.ports]
-            if not views[0] or any(v != views[0] for v in views):
-                return False
-            return sum(hi - lo + 1 for lo, hi, _ in views[0]) == 16384
-
-        poll(agreed, timeout, "cluster_state:ok on every node")
-
-    def client(self, **kw: object) -> redis.cluster.RedisCluster:
-        return redis.cluster.RedisCluster(
-            host="127.0.0.1",
-            port=self.nodes[0].port,
-            socket_timeout=5,
-            **kw,  # type: ignore[arg-type]
-        )
-
-    def node_id(self, port: int) -> str:
-        with self.node_client(port) as c:
-            return str(c.execute_command("CLUSTER", "MYID").decode())
-
-    def owner_port(self, slot: int) -> int:
-        """Port of the primary that serves ``slot`` (per the first node's view)."""
-        for lo, hi, port in self._slot_view(self.ports[0]):
-            if lo <= slot <= hi:
-                return port
-        raise LookupError(f"slot {slot} is not covered")
-
-    def stop(self) -> None:
-        for n in self.nodes:
-            n.stop()
-
-
 def move_slot(
-    cluster: ClusterProcs,
+    cluster: EmbeddedCluster,
     slot: int,
     dst_port: int,
     *,

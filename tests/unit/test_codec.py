@@ -132,7 +132,7 @@ def test_decode_never_raises_anything_else(tail: bytes, head: bytes) -> None:
     assert isinstance(out, LLMResponse)
 
 
-# -- issue 11: big ints, bounded inflate, rejected vs corrupt ---------------------------------
+# -- big ints, bounded inflate, rejected vs corrupt ----------------------------------------
 
 
 def test_big_ints_round_trip_exactly() -> None:

@@ -1,4 +1,4 @@
-"""Issue 9, the canonical request key (pure, no server): RFC 8785 form, equal numbers and
+"""The canonical request key (pure, no server): RFC 8785 form, equal numbers and
 permuted dicts give one digest, any keyed change gives another, clear errors naming the path,
 separate key domain from the five-field path; and ``cache_info`` attached per object."""
 

@@ -1,4 +1,4 @@
-"""Issue 11 item 4: URL-built clients retry only what provably was not sent (a failure to
+"""URL-built clients retry only what provably was not sent (a failure to
 connect), once; a timeout or a broken connection after the command may have left is never
 re-sent (the script would count twice)."""
 

@@ -73,15 +73,37 @@ def plan_get_many(core: Core, requests: object) -> list[Planned]:
     return out
 
 
-def _chunks(plan: Sequence[Any], shard_of: Callable[[Any], int]) -> list[list[int]]:
-    """Positions grouped by shard (in request order), each group cut into <= BATCH_CHUNK."""
+#: One entry of a bulk call: (shard, digest, the script arguments it adds after the head).
+Packed = tuple[int, str, tuple[str | bytes, ...]]
+
+
+def _pack(
+    core: Core, name: str, entries: Sequence[Packed], head: Callable[[int], tuple[Any, ...]]
+) -> tuple[list[list[int]], list[Call]]:
+    """One call of script ``name`` per chunk of <= BATCH_CHUNK entries of one shard.
+
+    Positions are grouped by shard (shards in order, entries in request order within one),
+    each group cut into chunks. A chunk's call has the keys (index, stats, one entry key per
+    entry) and the arguments ``head(shard)`` followed by each entry's own. Returns the
+    chunks (lists of positions in ``entries``) and their calls, in the same order.
+    """
     groups: dict[int, list[int]] = {}
-    for i, p in enumerate(plan):
-        groups.setdefault(shard_of(p), []).append(i)
+    for i, (shard, _digest, _args) in enumerate(entries):
+        groups.setdefault(shard, []).append(i)
+    k = core.keys
+    s = script(name)
     parts: list[list[int]] = []
-    for _shard, idxs in sorted(groups.items()):
-        parts.extend(idxs[c : c + BATCH_CHUNK] for c in range(0, len(idxs), BATCH_CHUNK))
-    return parts
+    calls: list[Call] = []
+    for shard, idxs in sorted(groups.items()):
+        for c in range(0, len(idxs), BATCH_CHUNK):
+            part = idxs[c : c + BATCH_CHUNK]
+            keys = (k.index(shard), k.stats(shard), *(k.entry(shard, entries[i][1]) for i in part))
+            args = list(head(shard))
+            for i in part:
+                args += entries[i][2]
+            parts.append(part)
+            calls.append(Call(s, keys, tuple(args)))
+    return parts, calls
 
 
 def op_get_many(core: Core, plan: list[Planned]) -> Op[list[BaseModel | None]]:
@@ -94,17 +116,8 @@ def op_get_many(core: Core, plan: list[Planned]) -> Op[list[BaseModel | None]]:
     out: list[BaseModel | None] = [None] * len(plan)
     if not plan:
         return out
-    k = core.keys
-    s = script("get_many")
-    parts = _chunks(plan, lambda p: p[2])
-    calls = []
-    for part in parts:
-        shard = plan[part[0]][2]
-        keys = (k.index(shard), k.stats(shard), *(k.entry(shard, plan[i][1]) for i in part))
-        args: list[str | bytes] = [ACCEPT_PREFIX]
-        for i in part:
-            args += (plan[i][1], model_arg(plan[i][0][2]))
-        calls.append(Call(s, keys, tuple(args)))
+    entries = [(shard, digest, (digest, model_arg(req[2]))) for req, digest, shard in plan]
+    parts, calls = _pack(core, "get_many", entries, lambda _shard: (ACCEPT_PREFIX,))
     results = yield Batch(tuple(calls))
     drops = []
     for part, res in zip(parts, results, strict=True):
@@ -146,17 +159,10 @@ def op_put_many(core: Core, plan: list[tuple[str, int, bytes]], ttl_ms: int) -> 
     """Store every planned item; returns how many were new entries."""
     if not plan:
         return 0
-    k = core.keys
-    s = script("put_many")
-    parts = _chunks(plan, lambda p: p[1])
-    calls = []
-    for part in parts:
-        shard = plan[part[0]][1]
-        keys = (k.index(shard), k.stats(shard), *(k.entry(shard, plan[i][0]) for i in part))
-        args: list[str | bytes | int] = [ttl_ms, PRUNE_PER_PUT, core.caps[shard]]
-        for i in part:
-            args += (plan[i][0], plan[i][2])
-        calls.append(Call(s, keys, tuple(args)))
+    entries = [(shard, digest, (digest, payload)) for digest, shard, payload in plan]
+    _parts, calls = _pack(
+        core, "put_many", entries, lambda shard: (ttl_ms, PRUNE_PER_PUT, core.caps[shard])
+    )
     layout, *results = yield Batch((core.layout_call(True), *calls))
     core.check_layout_reply(layout)
     return sum(int(r) for r in results)

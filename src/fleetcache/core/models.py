@@ -236,10 +236,11 @@ _LOGGED: set[str] = set()
 _LOGGED_MAX = 100
 
 
-def _text(v: Any) -> str:
-    """A hash field as str: UTF-8; a model name with lone surrogates (stored with
-    ``surrogatepass``) comes back as it was; other bytes that are not UTF-8 are kept as
-    ``surrogateescape``."""
+def decode_text(v: Any) -> str:
+    """A reply's bytes (a hash field, a recorded model name) as str: UTF-8; a model name
+    with lone surrogates (stored with ``surrogatepass`` by ``ops.model_arg``) comes back as
+    it was; other bytes that are not UTF-8 are kept as ``surrogateescape``. A value that is
+    not bytes is ``str(v)``."""
     if not isinstance(v, bytes):
         return str(v)
     try:
@@ -269,7 +270,7 @@ def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
     """
     by_model = into.by_model
     for i in range(0, len(flat) - 1, 2):
-        name = _text(flat[i])
+        name = decode_text(flat[i])
         raw = flat[i + 1]
         data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogatepass")
         if name.startswith(("mh:", "mm:")) or name in COUNTER_NAMES:

@@ -25,7 +25,7 @@ from .envelope import (
 )
 from .instructions import Batch, Call, Op
 from .keys import KeySpace, RequestFields, digest_of, normalise_request
-from .models import FleetStats, parse_counters
+from .models import FleetStats, decode_text, parse_counters
 from .signing import ForgedEntry, Signer, check_signing_key
 from .validate import byte_count, ttl_ms
 
@@ -91,15 +91,6 @@ def shard_caps(max_entries: int | None, shards: int) -> tuple[int, ...]:
         return (0,) * shards
     q, r = divmod(max_entries, shards)
     return tuple(q + (1 if s < r else 0) for s in range(shards))
-
-
-def _to_str(v: Any) -> str:
-    if not isinstance(v, bytes):
-        return str(v)
-    try:
-        return v.decode("utf-8", "surrogatepass")  # the inverse of model_arg()
-    except UnicodeDecodeError:
-        return v.decode("utf-8", "surrogateescape")
 
 
 def model_arg(model: str) -> bytes:
@@ -177,7 +168,7 @@ class Core:
         recorded = reply[0]
         if recorded is None or recorded is False:
             return  # nothing recorded (read only, or the write was refused at OOM)
-        text = _to_str(recorded)
+        text = decode_text(recorded)
         if text != self.layout:
             self.layout_checked = False
             raise LayoutMismatchError(

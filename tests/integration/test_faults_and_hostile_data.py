@@ -1,7 +1,10 @@
-"""Issue 11: fleet truth under faults and hostile data, one regression test per item (each
-fails on the code before the fix, commit 50c4593). Real servers only: the session's backends
-(redis, valkey, cluster) through both flavours, or a private server where the scenario
-stalls or fills it."""
+"""Counters stay exact and paid-for answers are kept under faults and hostile data: the
+layout record lost or refused, a stalled server, entry keys of another type, corrupt entries
+read repeatedly, answers that cannot be stored, decompression bombs, single-flight with
+unstorable answers or slow holders, TTLs the server cannot honour, a stricter
+``response_model``. Each test failed on the code before its fix (commit 50c4593). Real
+servers only: the session's backends (redis, valkey, cluster) through both flavours, or a
+private server where the scenario stalls or fills it."""
 
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from fleetcache.core.keys import KeySpace
 
 from ..support.flavors import CacheFactory, Flavor, req, response
 
-# -- items 1-3: the layout record {P}:meta ---------------------------------------------------
+# -- the layout record {P}:meta ---------------------------------------------------------------
 
 
 def _meta(prefix: str) -> str:
@@ -41,7 +44,7 @@ def _cli_json(capsys: Any, *args: str) -> tuple[int, Any, str]:
 def test_looking_never_writes_and_a_running_fleet_reasserts_its_layout(
     backend: Any, prefix: str, r: Any, capsys: Any
 ) -> None:
-    """Items 1-2: the layout record vanishes (restart without persistence, eviction) while a
+    """the layout record vanishes (restart without persistence, eviction) while a
     4-shard fleet runs. ``fleetcache stats`` and every looking call write nothing (before:
     stats recorded shards=1 and every new shards=4 process then raised on get); stats says
     the layout is unknown or, given --shards, reports the true shards and size; the fleet's
@@ -91,7 +94,7 @@ def test_cli_shards_option_reads_only(backend: Any, prefix: str, r: Any, capsys:
 async def test_layout_mismatch_is_a_counted_fault_under_miss(
     cache_factory: CacheFactory, r: Any
 ) -> None:
-    """Item 1: a data call never raises for a layout problem with on_error="miss": a logged,
+    """a data call never raises for a layout problem with on_error="miss": a logged,
     counted fault served as a miss/skip; with "raise" it is LayoutMismatchError."""
     from fleetcache import LayoutMismatchError
 
@@ -121,7 +124,7 @@ def _const_compute(c: Flavor, value: Any) -> Any:
 async def test_full_server_noeviction_new_cache_reads(
     cache_factory: CacheFactory, private_server: Any, capsys: Any
 ) -> None:
-    """Item 3: at maxmemory with noeviction, a NEW cache object's first call used to be the
+    """at maxmemory with noeviction, a NEW cache object's first call used to be the
     layout write, refused with OOM: its get missed an entry that exists, and fleet_stats /
     ``fleetcache stats`` failed. Now the layout is read first and written only when absent."""
     srv = private_server("--maxmemory", "3mb", "--maxmemory-policy", "noeviction")
@@ -141,7 +144,7 @@ async def test_full_server_noeviction_new_cache_reads(
     assert "entries (live)" in capsys.readouterr().out
 
 
-# -- item 4: counting exactly once through a brief stall --------------------------------------
+# -- counting exactly once through a brief stall ----------------------------------------------
 
 
 def _stall(srv: Any, seconds: float) -> threading.Thread:
@@ -161,7 +164,7 @@ def _stall(srv: Any, seconds: float) -> threading.Thread:
 
 @pytest.mark.backends("redis", "valkey")
 async def test_stall_never_counts_twice(cache_factory: CacheFactory, private_server: Any) -> None:
-    """Item 4: a get and a put during a 0.45 s stall counted hits=2 / puts=2: redis-py's
+    """a get and a put during a 0.45 s stall counted hits=2 / puts=2: redis-py's
     retry re-sent the EVALSHA after the 0.25 s timeout, and both ran when the server woke
     up. Now a call is sent once: counted once, and it still returns (a miss/skip) within
     the fail-open promise (~0.5 s)."""
@@ -183,7 +186,7 @@ async def test_stall_never_counts_twice(cache_factory: CacheFactory, private_ser
     assert slowest < 1.25, slowest
 
 
-# -- items 5-7: entry keys of another type, corrupt entries read repeatedly --------------------
+# -- entry keys of another type, corrupt entries read repeatedly ------------------------------
 
 WRONG_TYPES = {
     "hash": lambda r, k: r.hset(k, "x", "y"),
@@ -204,7 +207,7 @@ def _plant_wrong_type(cache: Flavor, r: Any, kind: str, *fields: Any) -> tuple[s
 async def test_wrong_type_entry_is_a_counted_corrupt_miss(
     cache_factory: CacheFactory, r: Any, kind: str
 ) -> None:
-    """Item 5: an entry key holding a hash/list/set (another client): the get script failed
+    """an entry key holding a hash/list/set (another client): the get script failed
     with WRONGTYPE, nothing was counted and "raise" raised. Now: a counted corrupt miss, the
     key deleted and its index member removed, never raised."""
     c = cache_factory(on_error="raise")
@@ -225,7 +228,7 @@ async def test_wrong_type_entry_is_a_counted_corrupt_miss(
 async def test_wrong_type_entry_in_a_batch_spares_the_others(
     cache_factory: CacheFactory, r: Any, kind: str
 ) -> None:
-    """Item 6: one wrong-type entry made the whole get_many [None]*n, uncounted (and hits
+    """one wrong-type entry made the whole get_many [None]*n, uncounted (and hits
     before it were counted, never delivered). Now the others are served and counted."""
     c = cache_factory(on_error="raise")
     await c.put_many([(*req(i), response(i)) for i in range(5)])
@@ -239,7 +242,7 @@ async def test_wrong_type_entry_in_a_batch_spares_the_others(
 async def test_one_corrupt_entry_read_three_times_counts_once(
     cache_factory: CacheFactory, r: Any
 ) -> None:
-    """Item 7: one corrupt entry read 3 times in one get_many counted corrupt=3, three
+    """one corrupt entry read 3 times in one get_many counted corrupt=3, three
     single gets count 1. Both count corrupt=1, misses=3 now (corrupt counts dropped
     entries, by the call that dropped it)."""
     bad = HEADER.pack(b"FC", 1, 0, 7) + b"\xc1\xc1\xc1"  # header ok, body undecodable
@@ -256,7 +259,7 @@ async def test_one_corrupt_entry_read_three_times_counts_once(
     assert fb == fsg
 
 
-# -- items 8-10: paid-for answers are never lost ---------------------------------------------
+# -- paid-for answers are never lost ----------------------------------------------------------
 
 
 def _big_int_response() -> LLMResponse:
@@ -269,7 +272,7 @@ def _big_int_response() -> LLMResponse:
 
 
 async def test_big_ints_are_stored_exactly(cache_factory: CacheFactory) -> None:
-    """Item 8: an int beyond 64 bits in parsed or tool-call arguments made put() raise
+    """an int beyond 64 bits in parsed or tool-call arguments made put() raise
     ``Integer value out of range`` even with "miss". Now it is stored and read back
     exactly (msgpack extension type), in put, put_many and get_or_compute."""
     c = cache_factory()
@@ -285,7 +288,7 @@ async def test_big_ints_are_stored_exactly(cache_factory: CacheFactory) -> None:
 async def test_get_or_compute_returns_its_answer_whatever_happens(
     cache_factory: CacheFactory,
 ) -> None:
-    """Item 9: get_or_compute raised that error after compute() ran, throwing the answer
+    """get_or_compute raised that error after compute() ran, throwing the answer
     away. Now the caller gets its answer whether or not it could be stored."""
     c = cache_factory(on_error="raise", max_entry_bytes=4096, compress_threshold=None)
     resp = _big_int_response()
@@ -297,7 +300,7 @@ async def test_get_or_compute_returns_its_answer_whatever_happens(
 
 
 async def test_large_raw_is_dropped_before_the_size_limit(cache_factory: CacheFactory) -> None:
-    """Item 10: a large ``raw`` pushed the entry over max_entry_bytes and the whole entry
+    """a large ``raw`` pushed the entry over max_entry_bytes and the whole entry
     was skipped (the README: put never fails because of raw). Now raw goes first."""
     c = cache_factory(max_entry_bytes=4096, compress_threshold=None)
     resp = LLMResponse(content="the answer", raw={"provider": "y" * 10_000})
@@ -309,7 +312,7 @@ async def test_large_raw_is_dropped_before_the_size_limit(cache_factory: CacheFa
     assert await c.get(*req(3)) == LLMResponse(content="the answer")
 
 
-# -- item 16: decompression bombs ----------------------------------------------------------------
+# -- decompression bombs ----------------------------------------------------------------------
 
 
 def zlib_bomb(inflated: int) -> bytes:
@@ -324,7 +327,7 @@ BOMB = zlib_bomb(64 << 20)  # ~65 KB that inflates to 64 MiB
 
 
 def test_decompression_is_bounded_by_max_entry_bytes(backend: Any, prefix: str, r: Any) -> None:
-    """Item 16: a 65 KB entry inflating to 64 MB cost ~1.2 s and ~745 MB per get. Now
+    """a 65 KB entry inflating to 64 MB cost ~1.2 s and ~745 MB per get. Now
     decompression stops at max_entry_bytes: a cheap counted corrupt miss (memory measured
     with tracemalloc; the old decode allocated the whole 64 MiB and more)."""
     assert len(BOMB) < 70_000
@@ -352,7 +355,7 @@ def test_decompression_is_bounded_by_max_entry_bytes(backend: Any, prefix: str, 
         assert not r.exists(entry)
 
 
-# -- items 17-18: single-flight ----------------------------------------------------------------
+# -- single-flight ----------------------------------------------------------------------------
 
 
 def _timed_compute(c: Flavor, value: Any, delay: float, log: list[tuple[float, float]]) -> Any:
@@ -396,7 +399,7 @@ async def _crowd(c: Flavor, n: int, compute: Any, **kw: Any) -> list[Any]:
 async def test_uncacheable_answer_does_not_make_waiters_queue(
     cache_factory: CacheFactory,
 ) -> None:
-    """Item 17: an answer over max_entry_bytes made every waiter take the lease in turn and
+    """an answer over max_entry_bytes made every waiter take the lease in turn and
     compute (6 x 0.3 s: the slowest waited 1.87 s). Now the holder leaves an "uncacheable"
     marker: the waiters compute at once, side by side (every waiter's compute starts before
     any of them has finished), and every caller gets an answer."""
@@ -415,7 +418,7 @@ async def test_uncacheable_answer_does_not_make_waiters_queue(
 
 
 async def test_slow_holder_keeps_its_lease(cache_factory: CacheFactory, r: Any) -> None:
-    """Item 18: a holder alive but slower than lease_seconds lost its lease (no renewal):
+    """a holder alive but slower than lease_seconds lost its lease (no renewal):
     6 callers made 2-3 LLM calls. Now the holder renews while compute runs: 1 compute."""
     c = cache_factory(socket_timeout=5)
     await c.size()
@@ -430,13 +433,13 @@ async def test_slow_holder_keeps_its_lease(cache_factory: CacheFactory, r: Any) 
     assert not r.exists(core.keys.lease(shard, digest))  # released after the store
 
 
-# -- item 19: TTLs the server cannot honour -----------------------------------------------------
+# -- TTLs the server cannot honour ------------------------------------------------------------
 
 
 async def test_ttl_beyond_what_redis_honours_is_refused_at_the_call(
     cache_factory: CacheFactory, r: Any
 ) -> None:
-    """Item 19: ttl_seconds=1e15 was accepted, then every put was silently skipped (Redis
+    """ttl_seconds=1e15 was accepted, then every put was silently skipped (Redis
     rejects the expiry). Now a ValueError at the call, with the limit in the message."""
     with pytest.raises(ValueError, match=r"at most 1e\+12 s"):
         cache_factory.raw_cache(ttl_seconds=1e15)
@@ -453,7 +456,7 @@ async def test_ttl_beyond_what_redis_honours_is_refused_at_the_call(
     assert r.pttl(longest.keys_of(*req(2))[0]) > 999_999_000_000_000
 
 
-# -- item 23: a stricter response_model ----------------------------------------------------------
+# -- a stricter response_model ----------------------------------------------------------------
 
 
 class StrictResponse(BaseModel):
@@ -465,7 +468,7 @@ class StrictResponse(BaseModel):
 
 
 async def test_stricter_model_misses_without_deleting(cache_factory: CacheFactory, r: Any) -> None:
-    """Item 23 (decision): a validation failure under a stricter response_model is a miss
+    """a validation failure under a stricter response_model is a miss
     that keeps the entry (counted ``rejected``): before, it was deleted as corrupt, so a
     fleet mid-rollout wiped the entries its other processes still read. Undecodable bytes
     are still deleted and counted corrupt."""

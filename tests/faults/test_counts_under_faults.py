@@ -1,7 +1,8 @@
-"""Issue 11's fault scenarios, each on its own private server: the layout record lost while a
-fleet runs (kill -9 + restart without persistence, then the record deleted twice more, with
-``fleetcache stats`` looking all along), a server stalling during calls, hostile wrong-type
-keys under single and batch reads, and decompression bombs. Every scenario records its
+"""Counts stay exact and no answer is lost under faults, each scenario on its own private
+server: the layout record lost while a fleet runs (kill -9 + restart without persistence,
+then the record deleted twice more, with ``fleetcache stats`` looking all along), a server
+stalling during calls, hostile wrong-type keys under single and batch reads, and
+decompression bombs. Every scenario records its
 operations, failures, lost answers (``data_lost``) and counter error, all 0 when it passes.
 """
 
