@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ._codec import ACCEPT_PREFIX, CorruptEntry, RejectedEntry
+from ._codec import MAGIC, CorruptEntry, RejectedEntry
 from ._core import (
     PRUNE_PER_PUT,
     UNSTORABLE,
@@ -111,7 +111,7 @@ def op_get_many(core: Core, plan: list[Planned]) -> Op[list[BaseModel | None]]:
     for part in parts:
         shard = plan[part[0]][2]
         keys = (k.index(shard), k.stats(shard), *(k.entry(shard, plan[i][1]) for i in part))
-        args: list[str | bytes] = [ACCEPT_PREFIX]
+        args: list[str | bytes] = [MAGIC]
         for i in part:
             args += (plan[i][1], model_arg(plan[i][0][2]))
         calls.append(Call(s, keys, tuple(args)))
@@ -142,9 +142,9 @@ def plan_put_many(
     out: list[tuple[str, int, bytes]] = []
     for i, it in enumerate(_as_list(items, "items")):
         t = _as_tuple(it, 6, "item", i)
-        _req, digest, shard = core.request(t[:5])
+        req, digest, shard = core.request(t[:5])
         try:
-            payload = core.encode(t[5], digest)
+            payload = core.encode(t[5], digest, req[2])
         except UNSTORABLE as exc:
             refuse(exc)
             continue
@@ -202,6 +202,7 @@ class Flight:
         "shard",
         "token",
         "ttl_ms",
+        "upstream_ms",
     )
 
     def __init__(
@@ -250,6 +251,8 @@ class Flight:
         self.coalesced = False
         self.response: Any = None
         self.compute_error: BaseException | None = None
+        #: how long compute() took, integer ms (set when it returns)
+        self.upstream_ms: int | None = None
 
     # -- what the request-path flight overrides -------------------------------------------
 
@@ -259,9 +262,10 @@ class Flight:
         return self.core.decode(raw, self.digest)
 
     def encode(self, response: Any) -> bytes | None:
-        """The (signed) entry bytes of a computed response; ``None``: do not store it
-        (counted ``not_stored``); ``EntryTooLargeError`` over ``max_entry_bytes``."""
-        return self.core.encode(response, self.digest)
+        """The (signed) entry bytes of a computed response, its header recording what
+        compute() cost (usage, price, ``upstream_ms``); ``None``: do not store it (counted
+        ``not_stored``); ``EntryTooLargeError`` over ``max_entry_bytes``."""
+        return self.core.encode(response, self.digest, self.req[2], self.upstream_ms)
 
     def not_stored_call(self, leased: bool) -> Call:  # pragma: no cover - encode never None
         raise NotImplementedError
@@ -274,7 +278,7 @@ class Flight:
             (
                 d,
                 self.model,
-                ACCEPT_PREFIX,
+                MAGIC,
                 self.token,
                 self.lease_ms,
                 "1" if first else "0",
@@ -356,6 +360,7 @@ class Flight:
             if leased
             else Compute()
         )
+        started = time.monotonic()
         try:
             response = yield renew
         except GeneratorExit:  # the op is being closed: it may not yield any more
@@ -368,6 +373,7 @@ class Flight:
             raise
         self.computed = True
         self.response = response
+        self.upstream_ms = round((time.monotonic() - started) * 1000)
         try:
             payload = self.encode(response)
         except (ValueError, TypeError) as exc:  # UNSTORABLE, or not our response model

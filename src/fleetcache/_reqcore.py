@@ -28,21 +28,20 @@ import msgpack
 
 from ._bulk import Flight, check_lease
 from ._codec import (
-    ACCEPT_PREFIX,
     FLAG_MAC,
     FLAG_ZLIB,
-    HEADER,
-    HEADER_SIZE,
     MAC_SIZE,
     MAGIC,
-    VERSION,
     CorruptEntry,
+    EntryMeta,
+    header_size,
 )
 from ._core import Call, Core, Op, model_arg
 from ._info import CachedDict, CacheInfo
-from ._request import canonical_json, digest_of_canonical, json_data, tokens_of_json
+from ._request import canonical_json, digest_of_canonical, json_data
 from ._scripts import script
 from ._signing import ForgedEntry
+from ._validate import upstream_ms as check_upstream_ms
 
 #: Envelope flag bit: the body is a request-path record ``[put_time_ms, response]``.
 FLAG_JSON = 0x04
@@ -146,10 +145,29 @@ def default_should_store(response: Mapping[str, Any]) -> bool:
 # -- the entry -------------------------------------------------------------------------------
 
 
-def encode_entry(core: Core, data: dict[str, Any], put_ms: int, digest: str) -> bytes:
+def models_of(request: object, data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The model names an answer is priced by: the request's ``model``, then the
+    response's own ``model`` (a dated snapshot name, say) when it differs."""
+    out: list[str] = []
+    asked = request.get("model") if isinstance(request, Mapping) else None
+    for m in (asked, data.get("model")):
+        if isinstance(m, str) and m and m not in out:
+            out.append(m)
+    return tuple(out)
+
+
+def encode_entry(
+    core: Core,
+    data: dict[str, Any],
+    put_ms: int,
+    digest: str,
+    meta: EntryMeta | None = None,
+) -> bytes:
     """Envelope bytes of a request-path entry (signed for ``digest`` when the cache has a
-    signing key); ``EntryTooLargeError`` over ``max_entry_bytes``, ``ValueError`` if
-    msgpack cannot hold a value (an int beyond 64 bits)."""
+    signing key); ``meta`` (``Core.meta``) is what its header records [None: the usage in
+    ``data``, unpriced, duration unknown]. ``EntryTooLargeError`` over
+    ``max_entry_bytes``, ``ValueError`` if msgpack cannot hold a value (an int beyond 64
+    bits)."""
     try:
         body: bytes = msgpack.packb(
             [put_ms, data], use_bin_type=True, unicode_errors="surrogatepass"
@@ -163,7 +181,9 @@ def encode_entry(core: Core, data: dict[str, Any], put_ms: int, digest: str) -> 
         if len(packed) <= len(body) - len(body) // 8:
             body = packed
             flags |= FLAG_ZLIB
-    payload = HEADER.pack(MAGIC, VERSION, flags, tokens_of_json(data)) + body
+    if meta is None:
+        meta = core.meta(data, ())
+    payload = meta.header(flags) + body
     return core.seal(digest, payload)
 
 
@@ -171,12 +191,11 @@ def decode_entry(raw: bytes) -> tuple[dict[str, Any], int]:
     """``(response data, put_time_ms)`` of a request-path envelope; ``CorruptEntry`` if it
     is not one. A MAC (``FLAG_MAC``) is skipped here: ``hit_of`` checks it first when the
     cache has a signing key."""
-    if len(raw) < HEADER_SIZE or not raw.startswith(ACCEPT_PREFIX):
-        raise CorruptEntry(f"not a version-{VERSION} envelope: {bytes(raw[:4])!r}")
+    size = header_size(raw)
     flags = raw[3]
     if not flags & FLAG_JSON or flags & ~_KNOWN:
         raise CorruptEntry(f"not a request-path envelope (flags {flags:#x})")
-    body: Any = memoryview(raw)[HEADER_SIZE:]
+    body: Any = memoryview(raw)[size:]
     if flags & FLAG_MAC:
         if len(body) < MAC_SIZE:
             raise CorruptEntry("envelope too short for its MAC")
@@ -243,7 +262,7 @@ def op_get_request(core: Core, request: Mapping[str, Any], control: object) -> O
     if not reads:
         return None
     d, sh = key.digest, key.shard
-    raw = yield Call(_GET, core.keys.entry_keys(sh, d), (d, key.model, ACCEPT_PREFIX))
+    raw = yield Call(_GET, core.keys.entry_keys(sh, d), (d, key.model, MAGIC))
     if raw is None:
         return None
     try:
@@ -270,13 +289,16 @@ def op_put_request(
     ttl_seconds: object,
     control: object,
     should_store: ShouldStore | None,
+    upstream_ms: object = None,
 ) -> Op[bool]:
     """Store a response unless the control or the should_store rule says no (then one
-    ``not_stored`` count); returns whether it was written."""
+    ``not_stored`` count); returns whether it was written. ``upstream_ms`` (int ms, or
+    None: not measured) is recorded in its header with its usage and cost."""
     _reads, writes = check_control(control)
     key = RequestKey(core, request)
     ttl_ms = core.entry_ttl(ttl_seconds)
     check_should_store(should_store)
+    ms = None if upstream_ms is None else check_upstream_ms(upstream_ms)
     if not writes:
         return False
     data, ok = decide(core, response, should_store)
@@ -284,7 +306,8 @@ def op_put_request(
     if not ok:
         yield Call(_NOT_STORED, (k.stats(sh), k.lease(sh, d)), ("",))
         return False
-    payload = encode_entry(core, data, now_ms(), d)
+    meta = core.meta(data, models_of(request, data), ms)
+    payload = encode_entry(core, data, now_ms(), d, meta)
     yield core.put_call(d, sh, payload, ttl_ms)
     return True
 
@@ -300,7 +323,7 @@ class RequestFlight(Flight):
     entry and the should_store rule (a refused answer releases the lease and counts
     ``not_stored`` in one call)."""
 
-    __slots__ = ("key", "should_store")
+    __slots__ = ("key", "request", "should_store")
 
     def __init__(
         self,
@@ -313,6 +336,7 @@ class RequestFlight(Flight):
         refuse: Callable[[Exception], None],
     ) -> None:
         self.key = RequestKey(core, request)
+        self.request = request
         self.init_flight(
             core,
             self.key.digest,
@@ -330,7 +354,10 @@ class RequestFlight(Flight):
 
     def encode(self, response: Any) -> bytes | None:
         data, ok = decide(self.core, response, self.should_store)
-        return encode_entry(self.core, data, now_ms(), self.digest) if ok else None
+        if not ok:
+            return None
+        meta = self.core.meta(data, models_of(self.request, data), self.upstream_ms)
+        return encode_entry(self.core, data, now_ms(), self.digest, meta)
 
     def not_stored_call(self, leased: bool) -> Call:
         k, sh, d = self.core.keys, self.shard, self.digest
@@ -350,6 +377,7 @@ __all__ = [
     "decode_entry",
     "default_should_store",
     "encode_entry",
+    "models_of",
     "op_get_request",
     "op_invalidate_request",
     "op_put_request",

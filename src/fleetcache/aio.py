@@ -10,6 +10,7 @@ share entries and counters.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -94,6 +95,12 @@ class AsyncRedisExactCache(AsyncCacheBase):
       (``get_request``...) leaves out of the key; ``()`` keys on every field.
     - ``should_store`` [None = ``default_should_store``]: ``(response_data: dict) -> bool``,
       whether the request path stores a computed response; refusals count ``not_stored``.
+    - ``prices`` [None]: ``{model: (usd_per_million_input, usd_per_million_output[,
+      usd_per_million_cache_read[, usd_per_million_cache_write]])}``: the price of each
+      model's answers, recorded (integer nano-USD) when an entry is written and counted in
+      ``cost_saved_usd`` on every hit. Models not in it are priced by the ``genai-prices``
+      library when installed (``fleetcache[prices]``); a model with no price at all is
+      stored with its cost unknown and its hits count ``unpriced_hits``, never $0.
     """
 
     _lock_class = asyncio.Lock
@@ -166,11 +173,17 @@ class AsyncRedisExactCache(AsyncCacheBase):
         response: BaseModel,
         *,
         ttl_seconds: float | None = None,
+        upstream_ms: float | None = None,
     ) -> None:
-        """Store a response; ``ttl_seconds`` (float s) overrides the cache's TTL for it."""
+        """Store a response; ``ttl_seconds`` (float s) overrides the cache's TTL for it.
+
+        ``upstream_ms`` [None: not measured]: how long the LLM call took (ms >= 0), counted
+        in ``seconds_saved`` on every hit. The entry also records the response's usage and
+        its cost for ``model`` (``prices=``)."""
         fields = (user_message, system_prompt, model, temperature, max_tokens)
         try:
-            await self._run(self._core.op_put(fields, response, ttl_seconds), "put", None)
+            op = self._core.op_put(fields, response, ttl_seconds, upstream_ms)
+            await self._run(op, "put", None)
         except UNSTORABLE as exc:  # too large, or fields that cannot be serialised
             self._policy.refused(exc)
 
@@ -305,15 +318,21 @@ class AsyncRedisExactCache(AsyncCacheBase):
         ttl_seconds: float | None = None,
         control: str = "default",
         should_store: ShouldStore | None = None,
+        upstream_ms: float | None = None,
     ) -> None:
         """Store ``response`` (a ``Mapping`` or a pydantic model, kept as its JSON data)
         for ``request``; ``ttl_seconds`` (float s) overrides the cache's TTL for it.
+        ``upstream_ms`` [None: not measured]: how long the upstream call took (ms >= 0),
+        counted in ``seconds_saved`` on every hit; the entry also records the response's
+        usage and its cost (``request["model"]``, else the response's ``model``).
 
         Not stored: with ``control`` ``"no-store"`` or ``"bypass"``; or when the
         ``should_store`` rule (this call's, else the cache's, else ``default_should_store``)
         refuses the response's data, which is counted ``not_stored`` fleet-wide.
         """
-        op = op_put_request(self._core, request, response, ttl_seconds, control, should_store)
+        op = op_put_request(
+            self._core, request, response, ttl_seconds, control, should_store, upstream_ms
+        )
         try:
             await self._run(op, "put_request", False)
         except UNSTORABLE as exc:  # too large, or fields that cannot be serialised
@@ -360,10 +379,15 @@ class AsyncRedisExactCache(AsyncCacheBase):
                 hit = await self.get_request(request)
                 if hit is not None:
                     return hit
+            started = time.monotonic()
             value = await compute()
             if writes:
                 await self.put_request(
-                    request, value, ttl_seconds=ttl_seconds, should_store=should_store
+                    request,
+                    value,
+                    ttl_seconds=ttl_seconds,
+                    should_store=should_store,
+                    upstream_ms=round((time.monotonic() - started) * 1000),
                 )
             return _with_info(value, key.miss_info())
         flight = RequestFlight(

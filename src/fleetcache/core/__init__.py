@@ -1,0 +1,1 @@
+"""The pure core: parsing and pricing with no I/O."""
