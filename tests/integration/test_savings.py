@@ -327,7 +327,7 @@ def test_upstream_ms_is_validated(make_cache: Any) -> None:
     with pytest.raises(ValueError, match="milliseconds"):
         cache.put(*q(), answer(), upstream_ms=-1)
     with pytest.raises(TypeError, match="milliseconds"):
-        cache.put(*q(), answer(), upstream_ms="5")  # type: ignore[arg-type]
+        cache.put(*q(), answer(), upstream_ms="5")
 
 
 def test_anthropic_prompt_cache_tokens_count_in_tokens_saved(make_cache: Any) -> None:
