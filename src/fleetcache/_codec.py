@@ -386,5 +386,5 @@ def header_meta(data: bytes) -> EntryMeta | None:
         return None
     _m, _v, _f, _total, inp, out, read, write, ms = HEADER_V2.unpack_from(data)
     cost = int.from_bytes(data[HEADER_V2.size : HEADER_V2_SIZE], "big")
-    usage = Usage(inp, out, read, write, _total if _total > inp + out + read + write else 0)
+    usage = Usage(inp, out, read, write, _total if _total != inp + out + read + write else 0)
     return EntryMeta(usage, None if cost == COST_UNKNOWN else cost, ms)

@@ -154,7 +154,7 @@ COUNTERS: tuple[Counter, ...] = (
     Counter("misses", "Cache gets that found no entry, fleet-wide.", "requests"),
     Counter(
         "tokens_saved",
-        "LLM tokens (usage.total_tokens) of the responses served from cache.",
+        "LLM tokens (all kinds) of the responses served from cache.",
         "tokens",
     ),
     # -- what the hits saved: each hit adds its entry's recorded amounts, per model ------

@@ -32,7 +32,7 @@ CASES: list[tuple[str, dict[str, Any], Usage | None]] = [
                 "completion_tokens_details": {"reasoning_tokens": 300},
             },
         },
-        Usage(input=800, output=500, cache_read=200),
+        Usage(input=800, output=500, cache_read=200, reported_total=1500),
     ),
     (
         "openai responses api",
@@ -46,7 +46,7 @@ CASES: list[tuple[str, dict[str, Any], Usage | None]] = [
                 "total_tokens": 1070,
             },
         },
-        Usage(input=600, output=70, cache_read=400),
+        Usage(input=600, output=70, cache_read=400, reported_total=1070),
     ),
     (
         "anthropic: all four kinds, input excludes the cache",
@@ -72,7 +72,7 @@ CASES: list[tuple[str, dict[str, Any], Usage | None]] = [
                 "totalTokenCount": 1060,
             }
         },
-        Usage(input=600, output=160, cache_read=300),
+        Usage(input=600, output=160, cache_read=300, reported_total=1060),
     ),
     (
         "google sdk snake_case",
@@ -82,7 +82,7 @@ CASES: list[tuple[str, dict[str, Any], Usage | None]] = [
     (
         "embeddings: input only",
         {"object": "list", "data": [{}], "usage": {"prompt_tokens": 10, "total_tokens": 10}},
-        Usage(input=10),
+        Usage(input=10, reported_total=10),
     ),
     (
         "litellm anthropic-backed ModelResponse",
@@ -97,7 +97,7 @@ CASES: list[tuple[str, dict[str, Any], Usage | None]] = [
                 "cache_read_input_tokens": 1000,
             },
         },
-        Usage(input=5, output=40, cache_read=1000, cache_write=200),
+        Usage(input=5, output=40, cache_read=1000, cache_write=200, reported_total=1245),
     ),
     (
         "langchain generations: usage_metadata summed",
@@ -116,7 +116,7 @@ CASES: list[tuple[str, dict[str, Any], Usage | None]] = [
                 {"generation_info": {"token_usage": {"prompt_tokens": 7, "completion_tokens": 3}}},
             ]
         },
-        Usage(input=77, output=23, cache_read=30),
+        Usage(input=77, output=23, cache_read=30, reported_total=130),
     ),
     (
         "five-field usage with only a total",
@@ -138,9 +138,10 @@ def test_anthropic_total_counts_the_prompt_cache() -> None:
     assert got is not None and got.total == 1245
 
 
-def test_reported_total_is_kept_when_larger() -> None:
+def test_the_reported_total_wins_else_the_kinds_add_up() -> None:
     assert Usage(reported_total=513).total == 513
-    assert Usage(1, 2, 3, 4, reported_total=5).total == 10
+    assert Usage(1, 2, 3, 4, reported_total=5).total == 5  # the provider's own total
+    assert Usage(1, 2, 3, 4).total == 10
 
 
 def test_five_field_tokens_of_reads_the_same_parser() -> None:

@@ -22,8 +22,8 @@ price:
   ``reasoning_tokens`` inside ``completion_tokens``; Google reports ``thoughtsTokenCount``
   beside ``candidatesTokenCount``: both are output).
 
-``total`` is the four added up, or the provider's reported total when that is larger (a
-usage that reports only ``total_tokens`` keeps it there).
+``total`` is the provider's reported total when it reports one (``total_tokens``,
+``totalTokenCount``), else the four added up (Anthropic reports no total).
 """
 
 from __future__ import annotations
@@ -43,22 +43,24 @@ class Usage:
     output: int = 0
     cache_read: int = 0
     cache_write: int = 0
-    #: the provider's reported total when it exceeds the four kinds' sum, else 0
+    #: the provider's reported total (0: it reported none)
     reported_total: int = 0
 
     @property
     def total(self) -> int:
-        """All tokens of the answer: the four kinds, or the reported total if larger."""
-        parts = self.input + self.output + self.cache_read + self.cache_write
-        return max(parts, self.reported_total)
+        """All tokens of the answer: the reported total, else the four kinds added up."""
+        if self.reported_total:
+            return self.reported_total
+        return self.input + self.output + self.cache_read + self.cache_write
 
     def __add__(self, other: Usage) -> Usage:
+        reported = self.total + other.total if self.reported_total or other.reported_total else 0
         return Usage(
             self.input + other.input,
             self.output + other.output,
             self.cache_read + other.cache_read,
             self.cache_write + other.cache_write,
-            self.reported_total + other.reported_total,
+            reported,
         )
 
 
@@ -145,7 +147,7 @@ def _google(u: Mapping[str, Any]) -> Usage | None:
 
 
 def _finish(u: Usage, total: int | None) -> Usage:
-    if total is not None and total > u.total:
+    if total:
         return Usage(u.input, u.output, u.cache_read, u.cache_write, total)
     return u
 
