@@ -3,7 +3,8 @@
 
   count_saved(stats_key, model, v, sign)
     v is envelope bytes whose header lookup() accepted (version 1: 8 bytes; version 2: 34
-    bytes; numbers unsigned big-endian). Every HINCRBY is skipped when its amount is 0:
+    bytes; numbers unsigned big-endian; a shorter value counts nothing). Every HINCRBY is
+    skipped when its amount is 0:
       tokens_saved  += sign * total tokens (bytes 5..8, both versions)
       version 2, per model (fleet totals are the sums over models):
       mi:<model> input tokens (bytes 9..12)      mo:<model> output tokens (13..16)
@@ -15,12 +16,16 @@
   Uses no KEYS or ARGV of its own: callers pass them in.
 ]]
 local function count_saved(stats_key, model, v, sign)
+  local len = string.len(v)
+  if len < 8 then
+    return
+  end
   local t1, t2, t3, t4 = string.byte(v, 5, 8)
   local total = ((t1 * 256 + t2) * 256 + t3) * 256 + t4
   if total > 0 then
     redis.pcall('HINCRBY', stats_key, 'tokens_saved', sign * total)
   end
-  if string.byte(v, 3) ~= 2 then
+  if string.byte(v, 3) ~= 2 or len < 34 then
     redis.pcall('HINCRBY', stats_key, 'mu:' .. model, sign)
     return
   end
