@@ -29,17 +29,31 @@ local function count_saved(stats_key, model, v, sign)
     redis.pcall('HINCRBY', stats_key, 'mu:' .. model, sign)
     return
   end
-  local b = {string.byte(v, 9, 34)}
-  local fields = {'mi:', 'mo:', 'mr:', 'mw:', 'md:'}
-  for f = 1, 5 do
-    local i = 4 * f - 3
-    local n = ((b[i] * 256 + b[i + 1]) * 256 + b[i + 2]) * 256 + b[i + 3]
-    if n > 0 then
-      redis.pcall('HINCRBY', stats_key, fields[f] .. model, sign * n)
-    end
+  -- 26 bytes as locals (no table: this runs on every hit)
+  local i1, i2, i3, i4, o1, o2, o3, o4, r1, r2, r3, r4, w1, w2, w3, w4,
+    d1, d2, d3, d4, c1, c2, c3, c4, c5, c6 = string.byte(v, 9, 34)
+  local n = ((i1 * 256 + i2) * 256 + i3) * 256 + i4
+  if n > 0 then
+    redis.pcall('HINCRBY', stats_key, 'mi:' .. model, sign * n)
   end
-  local hi = b[21] * 256 + b[22]
-  local lo = ((b[23] * 256 + b[24]) * 256 + b[25]) * 256 + b[26]
+  n = ((o1 * 256 + o2) * 256 + o3) * 256 + o4
+  if n > 0 then
+    redis.pcall('HINCRBY', stats_key, 'mo:' .. model, sign * n)
+  end
+  n = ((r1 * 256 + r2) * 256 + r3) * 256 + r4
+  if n > 0 then
+    redis.pcall('HINCRBY', stats_key, 'mr:' .. model, sign * n)
+  end
+  n = ((w1 * 256 + w2) * 256 + w3) * 256 + w4
+  if n > 0 then
+    redis.pcall('HINCRBY', stats_key, 'mw:' .. model, sign * n)
+  end
+  n = ((d1 * 256 + d2) * 256 + d3) * 256 + d4
+  if n > 0 then
+    redis.pcall('HINCRBY', stats_key, 'md:' .. model, sign * n)
+  end
+  local hi = c1 * 256 + c2
+  local lo = ((c3 * 256 + c4) * 256 + c5) * 256 + c6
   if hi == 65535 and lo == 4294967295 then
     redis.pcall('HINCRBY', stats_key, 'mu:' .. model, sign)
   elseif hi > 0 or lo > 0 then
