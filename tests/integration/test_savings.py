@@ -349,3 +349,31 @@ def test_anthropic_prompt_cache_tokens_count_in_tokens_saved(make_cache: Any) ->
     cache.put_request(request, data)
     assert cache.get_request(request) is not None
     assert cache.fleet_stats().tokens_saved == 1245
+
+
+def test_langchain_generations_are_counted_by_kind_and_priced(make_cache: Any) -> None:
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration
+
+    from fleetcache.integrations.langchain import FleetLangChainCache, LangChainGenerations
+
+    cache = make_cache(response_model=LangChainGenerations, prices={"lc-model": (1.0, 2.0)})
+    lc = FleetLangChainCache(cache=cache)
+    usage: Any = {
+        "input_tokens": 100,
+        "output_tokens": 20,
+        "total_tokens": 120,
+        "input_token_details": {"cache_read": 30},
+    }
+    gens = [ChatGeneration(message=AIMessage(content="hi", usage_metadata=usage))]
+    llm = "{'model_name': 'lc-model', 'temperature': 0}"
+    lc.update("prompt", llm, gens)
+    assert lc.lookup("prompt", llm) == gens
+    fs = cache.fleet_stats()
+    assert (fs.input_tokens_saved, fs.cache_read_tokens_saved, fs.output_tokens_saved) == (
+        70,
+        30,
+        20,
+    )
+    assert fs.tokens_saved == 120
+    assert fs.by_model["lc-model"].cost_saved_nanousd == 70 * 1000 + 30 * 1000 + 20 * 2000

@@ -103,13 +103,15 @@ def _openai_like(u: Mapping[str, Any]) -> Usage | None:
 
 
 def _anthropic(u: Mapping[str, Any]) -> Usage:
-    """Anthropic: ``input_tokens`` excludes the cache reads and writes."""
-    return Usage(
+    """Anthropic: ``input_tokens`` excludes the cache reads and writes (no total is
+    reported; one that is, as fleetcache's LangChain records carry, is kept)."""
+    got = Usage(
         _get(u, "input_tokens") or 0,
         _get(u, "output_tokens") or 0,
         _get(u, "cache_read_input_tokens") or 0,
         _get(u, "cache_creation_input_tokens") or 0,
     )
+    return _finish(got, _get(u, "total_tokens"))
 
 
 def _input_output(u: Mapping[str, Any]) -> Usage | None:
