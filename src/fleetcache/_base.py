@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -65,6 +65,7 @@ class CacheBase:
         max_entries: int | None = None,
         ignore: Collection[str] | None = None,
         should_store: ShouldStore | None = None,
+        prices: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         self._core = Core(
             key_prefix=key_prefix,
@@ -77,6 +78,7 @@ class CacheBase:
             max_entries=max_entries,
             ignore=check_ignore(ignore),
             should_store=check_should_store(should_store),
+            prices=prices,
         )
         self._policy = ErrorPolicy(on_error, breaker_seconds)
         self._socket_timeout = timeout(socket_timeout, "socket_timeout")

@@ -10,6 +10,7 @@ share entries and counters.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
@@ -25,6 +26,7 @@ from .core.instructions import Op
 from .core.models import CacheStats, FleetStats
 from .core.ops import UNSTORABLE, ProgressFn
 from .core.request_ops import (
+    MetaOf,
     RequestFlight,
     RequestKey,
     ResponseModel,
@@ -106,6 +108,12 @@ class AsyncRedisExactCache(AsyncCacheBase):
     - ``should_store`` [None = ``default_should_store``]: ``(response_data: dict) -> bool``,
       whether the request path stores a computed response; refusals count ``not_stored``.
       A rule that raises (any ``Exception``) refuses too, logged; the caller gets its answer.
+    - ``prices`` [None]: ``{model: (usd_per_million_input, usd_per_million_output[,
+      usd_per_million_cache_read[, usd_per_million_cache_write]])}``: the price of each
+      model's answers, recorded (integer nano-USD) when an entry is written and counted in
+      ``cost_saved_usd`` on every hit. Models not in it are priced by the ``genai-prices``
+      library when installed (``fleetcache[prices]``); a model with no price at all is
+      stored with its cost unknown and its hits count ``unpriced_hits``, never $0.
     """
 
     _lock_class = asyncio.Lock
@@ -178,11 +186,17 @@ class AsyncRedisExactCache(AsyncCacheBase):
         response: BaseModel,
         *,
         ttl_seconds: float | None = None,
+        upstream_ms: float | None = None,
     ) -> None:
-        """Store a response; ``ttl_seconds`` (float s) overrides the cache's TTL for it."""
+        """Store a response; ``ttl_seconds`` (float s) overrides the cache's TTL for it.
+
+        ``upstream_ms`` [None: not measured]: how long the LLM call took (ms >= 0), counted
+        in ``seconds_saved`` on every hit. The entry also records the response's usage and
+        its cost for ``model`` (``prices=``)."""
         fields = (user_message, system_prompt, model, temperature, max_tokens)
         try:
-            await self._run(self._core.op_put(fields, response, ttl_seconds), "put", None)
+            op = self._core.op_put(fields, response, ttl_seconds, upstream_ms)
+            await self._run(op, "put", None)
         except UNSTORABLE as exc:  # too large, or fields that cannot be serialised
             self._policy.refused(exc)
 
@@ -341,15 +355,21 @@ class AsyncRedisExactCache(AsyncCacheBase):
         ttl_seconds: float | None = None,
         control: str = "default",
         should_store: ShouldStore | None = None,
+        upstream_ms: float | None = None,
     ) -> None:
         """Store ``response`` (a ``Mapping`` or a pydantic model, kept as its JSON data)
         for ``request``; ``ttl_seconds`` (float s) overrides the cache's TTL for it.
+        ``upstream_ms`` [None: not measured]: how long the upstream call took (ms >= 0),
+        counted in ``seconds_saved`` on every hit; the entry also records the response's
+        usage and its cost (``request["model"]``, else the response's ``model``).
 
         Not stored: with ``control`` ``"no-store"`` or ``"bypass"``; or when the
         ``should_store`` rule (this call's, else the cache's, else ``default_should_store``)
         refuses the response's data, which is counted ``not_stored`` fleet-wide.
         """
-        op = op_put_request(self._core, request, response, ttl_seconds, control, should_store)
+        op = op_put_request(
+            self._core, request, response, ttl_seconds, control, should_store, upstream_ms
+        )
         try:
             await self._run(op, "put_request", False)
         except UNSTORABLE as exc:  # too large, or fields that cannot be serialised
@@ -403,10 +423,17 @@ class AsyncRedisExactCache(AsyncCacheBase):
                 hit = await self.get_request(request)
                 if hit is not None:
                     return as_model(hit, model)
+            started = time.monotonic()
             value = await compute()
             if writes:  # a paid-for answer: one that cannot be stored is a logged skip
                 op = op_put_request(
-                    self._core, request, value, ttl_seconds, "default", should_store
+                    self._core,
+                    request,
+                    value,
+                    ttl_seconds,
+                    "default",
+                    should_store,
+                    round((time.monotonic() - started) * 1000),
                 )
                 try:
                     await self._run(op, "put_request", False)
@@ -440,12 +467,12 @@ class AsyncRedisExactCache(AsyncCacheBase):
         data: dict[str, Any],
         ok: bool,
         ttl_seconds: float | None,
-        tokens: Callable[[Mapping[str, Any]], int],
+        meta_of: MetaOf,
     ) -> None:
         """Store ``data`` under ``key`` when ``ok``, else count ``not_stored``; never raises
         for an unstorable answer (logged skip): the caller already has it."""
         try:
-            op = op_put_key(self._core, key, data, ok, self._core.entry_ttl(ttl_seconds), tokens)
+            op = op_put_key(self._core, key, data, ok, self._core.entry_ttl(ttl_seconds), meta_of)
             await self._run(op, "http_put", False)
         except UNSTORABLE as exc:
             self._policy.refused(exc, may_raise=False)
@@ -460,11 +487,11 @@ class AsyncRedisExactCache(AsyncCacheBase):
         self,
         items: list[tuple[RequestKey, dict[str, Any]]],
         ttl_seconds: float | None,
-        tokens: Callable[[Mapping[str, Any]], int],
+        meta_of: MetaOf,
     ) -> None:
         """Store many entries in one round trip (logged skip if one cannot be encoded)."""
         try:
-            op = op_put_many_keys(self._core, items, self._core.entry_ttl(ttl_seconds), tokens)
+            op = op_put_many_keys(self._core, items, self._core.entry_ttl(ttl_seconds), meta_of)
             await self._run(op, "http_put_many", 0)
         except UNSTORABLE as exc:
             self._policy.refused(exc, may_raise=False)
@@ -475,11 +502,11 @@ class AsyncRedisExactCache(AsyncCacheBase):
         compute: Callable[[], Awaitable[Any]],
         ttl_seconds: float | None,
         should_store: ShouldStore,
-        tokens: Callable[[Mapping[str, Any]], int],
+        meta_of: MetaOf,
     ) -> tuple[Any, bool]:
         """Single-flight on ``key``: ``(stored data or compute()'s, served from the cache)``."""
         flight = RequestFlight.of_key(
-            self._core, key, ttl_seconds, 30.0, None, should_store, self._skip_answer, tokens
+            self._core, key, ttl_seconds, 30.0, None, should_store, self._skip_answer, meta_of
         )
         return await self._fly(flight, compute, "http")
 

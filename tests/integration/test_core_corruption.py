@@ -87,7 +87,7 @@ async def test_corrupt_entry_replaced_meanwhile_is_kept(cache: Flavor, r: Any) -
     r.hincrby(stats, "hits", 1)  # what get-3 would have counted for the bad read
     r.hincrby(stats, "mh:gpt-test", 1)
     bad = CORRUPT["body-not-msgpack"]
-    kept = r.eval(s.source, 3, entry, index, stats, digest, "gpt-test", 0, bad, "1")
+    kept = r.eval(s.source, 3, entry, index, stats, digest, "gpt-test", bad, "1")
     assert kept == 0
     assert r.get(entry) == good
     fs = await cache.fleet_stats()

@@ -16,7 +16,7 @@ from fleetcache.core.batch import (
     plan_get_many,
     plan_put_many,
 )
-from fleetcache.core.envelope import ACCEPT_PREFIX
+from fleetcache.core.envelope import MAGIC
 from fleetcache.core.instructions import Batch, Call
 from fleetcache.core.models import LLMResponse
 from fleetcache.core.ops import Core
@@ -69,7 +69,7 @@ def test_get_many_is_one_batch_grouped_by_shard_in_request_order() -> None:
         positions = [reqs.index(by_key[k]) for k in entries]
         assert positions == sorted(positions)  # request order within the shard
         # ARGV: the accepted magic (once per call), then (digest, model) per entry, in key order
-        assert fixed_args(call) == (ACCEPT_PREFIX,)
+        assert fixed_args(call) == (MAGIC,)
         assert item_args(call) == [(digest(by_key[k]), b"m1") for k in entries]
         covered += entries
     assert sorted(covered) == sorted(by_key)
@@ -121,8 +121,8 @@ def test_get_many_drops_corrupt_bodies_in_one_more_batch() -> None:
     op.reply([[bad["bad msgpack"], good, None, bad["unknown flag"]]])
     drops = op.expect_batch("drop_corrupt", "drop_corrupt")
     assert [c.args for c in drops.calls] == [
-        (digest(reqs[0]), b"m1", 3, bad["bad msgpack"], "1"),
-        (digest(reqs[3]), b"m1", 3, bad["unknown flag"], "1"),
+        (digest(reqs[0]), b"m1", bad["bad msgpack"], "1"),
+        (digest(reqs[3]), b"m1", bad["unknown flag"], "1"),
     ]
     op.reply([1, 1])
     assert contents(op.result) == [None, "fine", None, None]
@@ -139,7 +139,7 @@ def test_get_many_reading_one_corrupt_entry_thrice_counts_corrupt_once() -> None
     op.reply([[raw, raw, raw]])
     drops = op.expect_batch("drop_corrupt", "drop_corrupt", "drop_corrupt")
     assert {c.keys for c in drops.calls} == {core.keys.entry_keys(0, digest(request(1)))}
-    assert [c.args for c in drops.calls] == [(digest(request(1)), b"m1", 2, raw, "1")] * 3
+    assert [c.args for c in drops.calls] == [(digest(request(1)), b"m1", raw, "1")] * 3
     op.reply([1, 0, 0])  # one deleted it (and counted corrupt); the others found it gone
     assert op.result == [None] * 3 and len(op.trace) == 2
 
@@ -157,8 +157,8 @@ def test_get_many_keeps_entries_a_stricter_model_rejects() -> None:
     op.reply([[ok_elsewhere, bad]])
     drops = op.expect_batch("drop_corrupt", "drop_corrupt")
     assert [c.args for c in drops.calls] == [
-        (digest(reqs[0]), b"m1", 4, ok_elsewhere, "0"),
-        (digest(reqs[1]), b"m1", 3, bad, "1"),
+        (digest(reqs[0]), b"m1", ok_elsewhere, "0"),
+        (digest(reqs[1]), b"m1", bad, "1"),
     ]
     op.reply([0, 1])
     assert op.result == [None, None]

@@ -12,10 +12,9 @@ from hypothesis import strategies as st
 
 from fleetcache import LLMResponse, ToolCallResult
 from fleetcache.core.envelope import (
-    ACCEPT_PREFIX,
     FLAG_ZLIB,
     HEADER,
-    HEADER_SIZE,
+    HEADER_V2_SIZE,
     Codec,
     CorruptEntry,
     header_tokens,
@@ -27,15 +26,17 @@ def test_layout() -> None:
     c = Codec(LLMResponse)
     data = c.encode(LLMResponse(content="hi", usage={"total_tokens": 513}))
     magic, version, flags, tokens = HEADER.unpack_from(data)
-    assert (magic, version, flags, tokens) == (b"FC", 1, 0, 513)
-    assert data.startswith(ACCEPT_PREFIX)
+    assert (magic, version, flags, tokens) == (b"FC", 2, 0, 513)
+    assert data.startswith(b"FC\x02")
     assert header_tokens(data) == 513
-    assert msgpack.unpackb(data[HEADER_SIZE:]) == {"content": "hi", "usage": {"total_tokens": 513}}
+    assert data[HEADER_V2_SIZE - 6 : HEADER_V2_SIZE] == b"\xff" * 6  # cost unknown: unpriced
+    body = data[HEADER_V2_SIZE:]
+    assert msgpack.unpackb(body) == {"content": "hi", "usage": {"total_tokens": 513}}
 
 
 def test_defaults_are_not_stored() -> None:
     c = Codec(LLMResponse)
-    assert msgpack.unpackb(c.encode(LLMResponse())[HEADER_SIZE:]) == {}
+    assert msgpack.unpackb(c.encode(LLMResponse())[HEADER_V2_SIZE:]) == {}
     assert c.decode(c.encode(LLMResponse())) == LLMResponse()
 
 
@@ -105,7 +106,7 @@ def test_round_trip_tool_calls_and_unicode() -> None:
         b"",
         b"FC",
         b"FC\x01\x00\x00\x00",
-        HEADER.pack(b"FC", 2, 0, 0) + msgpack.packb({}),
+        HEADER.pack(b"FC", 3, 0, 0) + msgpack.packb({}),
         HEADER.pack(b"XX", 1, 0, 0) + msgpack.packb({}),
         HEADER.pack(b"FC", 1, 0x02, 0) + msgpack.packb({}),
         HEADER.pack(b"FC", 1, FLAG_ZLIB, 0) + b"nope",

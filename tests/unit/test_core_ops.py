@@ -10,7 +10,7 @@ import pytest
 from pydantic import Field
 
 from fleetcache import ChunkProgress, FleetStats, LayoutMismatchError
-from fleetcache.core.envelope import ACCEPT_PREFIX
+from fleetcache.core.envelope import MAGIC
 from fleetcache.core.instructions import Call
 from fleetcache.core.models import LLMResponse
 from fleetcache.core.ops import CHUNK
@@ -38,7 +38,7 @@ def test_get_hit_is_one_call_that_returns_the_decoded_entry() -> None:
     op = ScriptedOp(core.op_get(FIELDS))
     call = op.expect_call("get")
     assert call.keys == entry_keys(core)
-    assert call.args == (digest(), b"m1", ACCEPT_PREFIX)  # digest, model, accepted magic
+    assert call.args == (digest(), b"m1", MAGIC)  # digest, model, accepted magic
     resp = answer()
     op.reply(envelope(core, resp))
     assert op.result == resp
@@ -65,7 +65,7 @@ def test_get_corrupt_hit_is_dropped_and_becomes_a_miss(kind: str) -> None:
     assert drop.keys == entry_keys(core)
     # undo the counted hit for this model and its tokens; delete only these exact bytes
     # (mode "1": undecodable, counted corrupt by the call that deletes it)
-    assert drop.args == (digest(), b"m1", 5, raw, "1")
+    assert drop.args == (digest(), b"m1", raw, "1")
     op.reply(1)
     assert op.result is None
     assert [s.script.name for s in op.trace if isinstance(s, Call)] == ["get", "drop_corrupt"]
@@ -123,7 +123,7 @@ def test_put_encodes_the_response_with_the_ttl_in_ms(
     assert d == digest()
     assert cap == 0  # no max_entries: no cap
     assert isinstance(payload, bytes) and core.codec.decode(payload) == resp
-    assert payload.startswith(ACCEPT_PREFIX)
+    assert payload.startswith(MAGIC + b"\x02")
     assert ttl_ms == ms
     assert isinstance(prune, int) and 0 < prune <= 1000  # bounded pruning per put
     op.reply([layout_ok(core), 1])
@@ -396,7 +396,7 @@ def test_signed_cache_drops_an_entry_that_does_not_verify(writer: str) -> None:
     drop = op.expect_call("drop_forged")
     assert drop.keys == entry_keys(core)
     # undo the counted hit (model, tokens credited), delete only these bytes
-    assert drop.args == (digest(), b"m1", 9, raw, "hit")
+    assert drop.args == (digest(), b"m1", raw, "hit")
     op.reply(1)
     assert op.result is None
 
@@ -421,7 +421,7 @@ def test_an_entry_a_stricter_model_rejects_is_a_miss_that_keeps_it() -> None:
     op.reply(raw)
     drop = op.expect_call("drop_corrupt")
     assert drop.keys == entry_keys(core)
-    assert drop.args == (digest(), b"m1", 6, raw, "0")  # "0": keep it, count rejected
+    assert drop.args == (digest(), b"m1", raw, "0")  # "0": keep it, count rejected
     op.reply(0)  # not deleted
     assert op.done and op.result is None
 

@@ -18,7 +18,7 @@ def test_counter_names_are_unique_and_described() -> None:
     assert len(set(NAMES)) == len(NAMES)
     for c in COUNTERS:
         assert c.name.isidentifier() and c.description.endswith(".")
-        assert c.kind in ("requests", "entries", "tokens")
+        assert c.kind in ("requests", "entries", "tokens", "nano-USD", "ms")
 
 
 def test_fleet_stats_fields_come_from_counters() -> None:

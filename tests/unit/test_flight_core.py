@@ -333,7 +333,7 @@ def test_corrupt_entry_at_first_look_is_dropped_then_polled_again(clock: FakeClo
     raw = corrupt_envelopes(tokens=7)["bad msgpack"]
     op.reply([HIT, raw])
     drop = op.expect_call("drop_corrupt")  # undo the hit get_or_lease counted
-    assert drop.args == (digest(), b"m1", 7, raw, "1")  # "1": delete, count corrupt
+    assert drop.args == (digest(), b"m1", raw, "1")  # "1": delete, count corrupt
     op.reply(1)
     lease_call(op, first=False)  # counted once already: the next look is a poll
     op.reply([GRANTED])
@@ -351,7 +351,7 @@ def test_corrupt_entry_seen_while_waiting_undoes_the_coalesced_count(clock: Fake
     raw = corrupt_envelopes(tokens=4)["not a map"]
     op.reply([HIT, raw])
     drop = op.expect_call("drop_coalesced")
-    assert drop.keys == entry_keys(core) and drop.args == (digest(), 4, raw, "1")
+    assert drop.keys == entry_keys(core) and drop.args == (digest(), b"m1", raw, "1")
     op.reply(1)
     lease_call(op, first=False)  # dropped: poll again
     op.reply([GRANTED])
@@ -383,10 +383,10 @@ def test_an_entry_a_stricter_model_rejects_is_kept_and_computed_without_a_lease(
     op.reply([HIT, raw])
     if while_waiting:
         drop = op.expect_call("drop_coalesced")
-        assert drop.args == (digest(), 5, raw, "0")
+        assert drop.args == (digest(), b"m1", raw, "0")
     else:
         drop = op.expect_call("drop_corrupt")
-        assert drop.args == (digest(), b"m1", 5, raw, "0")
+        assert drop.args == (digest(), b"m1", raw, "0")
     op.reply(0)  # kept
     assert op.expect_compute().renew is None  # no lease taken
     mine = Strict(content="an answer long enough for Strict", usage={"total_tokens": 3})

@@ -16,6 +16,8 @@ stores (``_store.py``/``_astore.py``) run them, so both flavours behave the same
 - ``signing``: the HMAC that signs and verifies entries.
 - ``models``: the response and stats models, and ``COUNTERS`` (the one counter list).
 - ``info``: ``cache_info``, hit or miss attached to each returned response.
+- ``usage``: token usage of any provider's response JSON (input, output, cache read/write).
+- ``prices``: what an answer cost (integer nano-USD), from ``prices=`` or ``genai-prices``.
 - ``validate``: the numeric argument checks (seconds, TTLs, byte counts, timeouts).
 - ``http_key``: the caching HTTP transport's key (what is sent and to whom, no credential).
 - ``sse``: an incremental server-sent-events parser (any chunking) and encoder.

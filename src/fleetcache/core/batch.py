@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .._lua import script
-from .envelope import ACCEPT_PREFIX, CorruptEntry, RejectedEntry
+from .envelope import MAGIC, CorruptEntry, RejectedEntry
 from .instructions import Batch, Call, Compute, Op, Sleep, StepOp
 from .keys import RequestFields
 from .ops import PRUNE_PER_PUT, UNSTORABLE, Core, model_arg
@@ -117,7 +117,7 @@ def op_get_many(core: Core, plan: list[Planned]) -> Op[list[BaseModel | None]]:
     if not plan:
         return out
     entries = [(shard, digest, (digest, model_arg(req[2]))) for req, digest, shard in plan]
-    parts, calls = _pack(core, "get_many", entries, lambda _shard: (ACCEPT_PREFIX,))
+    parts, calls = _pack(core, "get_many", entries, lambda _shard: (MAGIC,))
     results = yield Batch(tuple(calls))
     drops = []
     for part, res in zip(parts, results, strict=True):
@@ -145,9 +145,9 @@ def plan_put_many(
     out: list[tuple[str, int, bytes]] = []
     for i, it in enumerate(_as_list(items, "items")):
         t = _as_tuple(it, 6, "item", i)
-        _req, digest, shard = core.request(t[:5])
+        req, digest, shard = core.request(t[:5])
         try:
-            payload = core.encode(t[5], digest)
+            payload = core.encode(t[5], digest, req[2])
         except UNSTORABLE as exc:
             refuse(exc)
             continue
@@ -198,6 +198,7 @@ class Flight:
         "shard",
         "token",
         "ttl_ms",
+        "upstream_ms",
     )
 
     def __init__(
@@ -246,6 +247,8 @@ class Flight:
         self.coalesced = False
         self.response: Any = None
         self.compute_error: BaseException | None = None
+        #: how long compute() took, integer ms (set when it returns)
+        self.upstream_ms: int | None = None
 
     # -- what the request-path flight overrides -------------------------------------------
 
@@ -255,9 +258,10 @@ class Flight:
         return self.core.decode(raw, self.digest)
 
     def encode(self, response: Any) -> bytes | None:
-        """The (signed) entry bytes of a computed response; ``None``: do not store it
-        (counted ``not_stored``); ``EntryTooLargeError`` over ``max_entry_bytes``."""
-        return self.core.encode(response, self.digest)
+        """The (signed) entry bytes of a computed response, its header recording what
+        compute() cost (usage, price, ``upstream_ms``); ``None``: do not store it (counted
+        ``not_stored``); ``EntryTooLargeError`` over ``max_entry_bytes``."""
+        return self.core.encode(response, self.digest, self.req[2], self.upstream_ms)
 
     def not_stored_call(self, leased: bool) -> Call:  # pragma: no cover - encode never None
         raise NotImplementedError
@@ -270,7 +274,7 @@ class Flight:
             (
                 d,
                 self.model,
-                ACCEPT_PREFIX,
+                MAGIC,
                 self.token,
                 self.lease_ms,
                 "1" if first else "0",
@@ -352,6 +356,7 @@ class Flight:
             if leased
             else Compute()
         )
+        started = time.monotonic()
         try:
             response = yield renew
         except GeneratorExit:  # the op is being closed: it may not yield any more
@@ -364,6 +369,7 @@ class Flight:
             raise
         self.computed = True
         self.response = response
+        self.upstream_ms = round((time.monotonic() - started) * 1000)
         try:
             payload = self.encode(response)
         except Exception as exc:  # UNSTORABLE, not our response model, anything: a skip

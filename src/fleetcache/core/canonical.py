@@ -50,6 +50,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .envelope import MAX_TOKENS_FIELD, UnstorableResponse
+from .usage import usage_of
 
 __all__ = [
     "DEFAULT_IGNORE",
@@ -427,21 +428,9 @@ def json_data(response: Any) -> dict[str, Any]:
     return data
 
 
-def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def tokens_of_json(response: Mapping[str, Any]) -> int:
-    """Tokens a hit on this JSON response saves (the five-field path's definition, both
-    providers' field names): ``usage.total_tokens``, else ``prompt_tokens +
-    completion_tokens`` (OpenAI), else ``input_tokens + output_tokens`` (Anthropic), else
-    0; clamped to 0..2**32-1."""
-    usage = response.get("usage") if isinstance(response, Mapping) else None
-    if not isinstance(usage, Mapping):
-        return 0
-    total = usage.get("total_tokens")
-    if not isinstance(total, int) or isinstance(total, bool):
-        total = _count(usage.get("prompt_tokens")) + _count(usage.get("completion_tokens"))
-        if not total:
-            total = _count(usage.get("input_tokens")) + _count(usage.get("output_tokens"))
-    return max(0, min(int(total), MAX_TOKENS_FIELD))
+    """Total tokens a hit on this JSON response saves, by the one usage parser
+    (:func:`fleetcache.core.usage.usage_of`: every provider's field names, prompt-cache
+    reads and writes included); 0 without usage; clamped to 0..2**32-1."""
+    got = usage_of(response) if isinstance(response, Mapping) else None
+    return 0 if got is None else max(0, min(got.total, MAX_TOKENS_FIELD))

@@ -1,15 +1,28 @@
 """Response <-> envelope bytes. Pure: no I/O.
 
-Envelope layout (8-byte fixed header, then the body)::
+Envelope layout, version 2 (34-byte fixed header, then the body; every number unsigned
+big-endian)::
 
     offset 0  2 bytes  magic b"FC"
-    offset 2  1 byte   format version (1)
+    offset 2  1 byte   format version (2; version 1 is still read, see below)
     offset 3  1 byte   flags: bit 0 = body is zlib-compressed; bit 1 = a 16-byte MAC
                        follows the body (signed entries, see ``signing``); other bits 0
-    offset 4  4 bytes  token count, unsigned big-endian (read by the Lua get script)
-    offset 8  ...      body: msgpack map of the response's fields (non-default ones only)
+    offset 4  4 bytes  total tokens (tokens_saved)          -- the Lua get scripts read
+    offset 8  4 bytes  input tokens (uncached)                 bytes 4..33 and add them
+    offset 12 4 bytes  output tokens (reasoning included)      on every hit, fleet-wide
+    offset 16 4 bytes  cache-read input tokens                 and per model
+    offset 20 4 bytes  cache-write input tokens
+    offset 24 4 bytes  upstream duration, ms (0 = not measured)
+    offset 28 6 bytes  cost, integer nano-USD; 0xFFFFFFFFFFFF = unknown (no price or no
+                       usage: its hits count unpriced_hits)
+    offset 34 ...      body: msgpack map of the response's fields (non-default ones only)
     (end-16)  16 bytes MAC, only with flag bit 1 (checked by a cache with a signing key
                        before ``decode``; a cache without one skips it)
+
+Version 1 (written before the money counters) has an 8-byte header: magic, version 1,
+flags, total tokens, then the body. It is still served; a hit on it counts its tokens and
+one ``unpriced_hits`` (its cost is unknown). Token counts are clamped to 0..2**32-1, the
+duration to 2**32-1 ms, the cost to 2**48-2 nano-USD (about $281,000 an answer).
 
 An unknown version or flag, a body that fails to decompress (or inflates beyond the
 cache's ``max_entry_bytes``) or to unpack is a ``CorruptEntry``: the cache turns that into
@@ -26,6 +39,7 @@ from __future__ import annotations
 import logging
 import struct
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import msgpack
@@ -33,20 +47,35 @@ from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
 
 from ..errors import EntryTooLargeError
+from .prices import Prices
+from .usage import Usage, usage_of
 from .validate import optional_byte_count
 
 MAGIC = b"FC"
-VERSION = 1
-#: The leading bytes the Lua get script accepts (magic + version).
-ACCEPT_PREFIX = MAGIC + bytes([VERSION])
+#: The version this code writes.
+VERSION = 2
+#: The versions it reads.
+VERSIONS = (1, 2)
+#: The leading bytes of a version-1 envelope (kept for code and tests that write one).
+ACCEPT_PREFIX = MAGIC + b"\x01"
 FLAG_ZLIB = 0x01
 #: A MAC of ``MAC_SIZE`` bytes follows the body (``signing``).
 FLAG_MAC = 0x02
 MAC_SIZE = 16
 _KNOWN_FLAGS = FLAG_ZLIB | FLAG_MAC
+#: The version-1 header: magic, version, flags, total tokens (8 bytes).
 HEADER = struct.Struct(">2sBBI")
+HEADER_V1 = HEADER
+#: The version-2 header up to the cost: magic, version, flags, total, input, output,
+#: cache read, cache write, upstream ms; the 6-byte cost follows (34 bytes in all).
+HEADER_V2 = struct.Struct(">2sBBIIIIII")
+HEADER_V2_SIZE = HEADER_V2.size + 6
 HEADER_SIZE = HEADER.size
+HEADER_SIZES = {1: HEADER.size, 2: HEADER_V2_SIZE}
 MAX_TOKENS_FIELD = 0xFFFFFFFF
+MAX_MS_FIELD = 0xFFFFFFFF
+#: The cost field's "unknown" value; known costs are clamped below it.
+COST_UNKNOWN = 0xFFFFFFFFFFFF
 
 log = logging.getLogger("fleetcache")
 
@@ -90,20 +119,81 @@ class UnstorableResponse(ValueError):
     ``on_error="miss"``, raises it with ``"raise"``)."""
 
 
+def _u32(n: int) -> int:
+    return max(0, min(int(n), MAX_TOKENS_FIELD))
+
+
+class EntryMeta:
+    """What a hit on an entry saves, written in its version-2 header: the answer's token
+    ``usage`` (``None``: not reported), its ``cost_nanousd`` (integer nano-USD; ``None``:
+    unknown) and the upstream's ``upstream_ms`` (integer ms; 0: not measured).
+
+    The one object every writer (five-field, request path, HTTP transport) hands to the
+    encoders; build it with :func:`entry_meta`.
+    """
+
+    __slots__ = ("cost_nanousd", "upstream_ms", "usage")
+
+    def __init__(
+        self, usage: Usage | None = None, cost_nanousd: int | None = None, upstream_ms: int = 0
+    ) -> None:
+        self.usage = usage
+        self.cost_nanousd = cost_nanousd
+        self.upstream_ms = upstream_ms
+
+    def __repr__(self) -> str:
+        return (
+            f"EntryMeta(usage={self.usage!r}, cost_nanousd={self.cost_nanousd!r}, "
+            f"upstream_ms={self.upstream_ms!r})"
+        )
+
+    def header(self, flags: int) -> bytes:
+        """The version-2 header with ``flags``."""
+        u = self.usage or Usage()
+        cost = self.cost_nanousd
+        cost_field = COST_UNKNOWN if cost is None else max(0, min(cost, COST_UNKNOWN - 1))
+        ms = max(0, min(int(self.upstream_ms), MAX_MS_FIELD))
+        return HEADER_V2.pack(
+            MAGIC,
+            VERSION,
+            flags,
+            _u32(u.total),
+            _u32(u.input),
+            _u32(u.output),
+            _u32(u.cache_read),
+            _u32(u.cache_write),
+            ms,
+        ) + cost_field.to_bytes(6, "big")
+
+
+def entry_meta(
+    data: Mapping[str, Any] | None,
+    models: tuple[str, ...],
+    prices: Prices | None,
+    upstream_ms: int | None,
+) -> EntryMeta:
+    """The ``EntryMeta`` of an answer: its usage parsed from ``data`` (the response's JSON
+    data, see :func:`~fleetcache.core.usage.usage_of`), priced for the first of ``models``
+    that has a price, and ``upstream_ms`` (None: not measured)."""
+    usage = usage_of(data) if data is not None else None
+    cost = prices.cost_of(models, usage) if prices is not None else None
+    return EntryMeta(usage, cost, upstream_ms or 0)
+
+
 def tokens_of(response: BaseModel) -> int:
-    """Tokens a hit on this response saves: ``usage["total_tokens"]``, else
-    ``prompt_tokens + completion_tokens``, else 0 (clamped to 0..2**32-1)."""
+    """Total tokens a hit on this response saves (``usage`` parsed by ``usage_of``; 0
+    without one), clamped to 0..2**32-1."""
     usage = getattr(response, "usage", None)
-    if not isinstance(usage, dict):
+    if not isinstance(usage, Mapping):
         return 0
-    total = usage.get("total_tokens")
-    if not isinstance(total, int) or isinstance(total, bool):
-        p = usage.get("prompt_tokens", 0)
-        c = usage.get("completion_tokens", 0)
-        p = p if isinstance(p, int) and not isinstance(p, bool) else 0
-        c = c if isinstance(c, int) and not isinstance(c, bool) else 0
-        total = p + c
-    return max(0, min(int(total), MAX_TOKENS_FIELD))
+    got = usage_of({"usage": usage})
+    return 0 if got is None else _u32(got.total)
+
+
+def usage_data(response: BaseModel) -> dict[str, Any] | None:
+    """The part of a five-field response that ``usage_of`` reads: ``{"usage": ...}``."""
+    usage = getattr(response, "usage", None)
+    return {"usage": usage} if isinstance(usage, Mapping) else None
 
 
 class Codec:
@@ -186,8 +276,11 @@ class Codec:
         """True if ``response`` carries a ``raw`` value that ``encode`` would store."""
         return getattr(response, "raw", None) is not None
 
-    def encode(self, response: BaseModel, *, without_raw: bool = False) -> bytes:
-        """Envelope bytes for a response (``without_raw``: leave its ``raw`` field out).
+    def encode(
+        self, response: BaseModel, *, without_raw: bool = False, meta: EntryMeta | None = None
+    ) -> bytes:
+        """Envelope bytes for a response (``without_raw``: leave its ``raw`` field out);
+        ``meta`` [None: the response's usage, unpriced, duration unknown] goes in the header.
 
         ``TypeError`` if it is not a pydantic model; ``ValueError`` if it does not validate
         as ``response_model``; ``UnstorableResponse`` (a ``ValueError``) if its fields
@@ -223,16 +316,17 @@ class Codec:
             if len(packed) <= len(body) - len(body) // 8:
                 body = packed
                 flags |= FLAG_ZLIB
-        return HEADER.pack(MAGIC, VERSION, flags, tokens_of(response)) + body
+        if meta is None:
+            meta = EntryMeta(usage_of(usage_data(response) or {}))
+        return meta.header(flags) + body
 
     def decode(self, data: bytes) -> BaseModel:
         """The response in an envelope; ``CorruptEntry`` if it is not a valid one."""
-        if len(data) < HEADER_SIZE or not data.startswith(ACCEPT_PREFIX):
-            raise CorruptEntry(f"not a version-{VERSION} envelope: {bytes(data[:4])!r}")
+        size = header_size(data)
         flags = data[3]
         if flags & ~_KNOWN_FLAGS:
             raise CorruptEntry(f"unknown envelope flags {flags:#x}")
-        body = memoryview(data)[HEADER_SIZE:]
+        body = memoryview(data)[size:]
         if flags & FLAG_MAC:  # verified (or deliberately not) by the caller
             if len(body) < MAC_SIZE:
                 raise CorruptEntry("signed envelope shorter than its MAC")
@@ -270,8 +364,27 @@ class Codec:
         return out
 
 
+def header_size(data: bytes) -> int:
+    """The header size of an envelope of a version this code reads; ``CorruptEntry`` for
+    anything else (wrong magic, unknown version, too short)."""
+    size = HEADER_SIZES.get(data[2]) if len(data) >= 3 and data[:2] == MAGIC else None
+    if size is None or len(data) < size:
+        raise CorruptEntry(f"not a fleetcache envelope of versions 1-2: {bytes(data[:4])!r}")
+    return size
+
+
 def header_tokens(data: bytes) -> int:
-    """The token count in an envelope's header (0 if there is no valid header)."""
+    """The total token count in an envelope's header (0 if there is no valid header)."""
     if len(data) < HEADER_SIZE:
         return 0
     return int(HEADER.unpack_from(data)[3])
+
+
+def header_meta(data: bytes) -> EntryMeta | None:
+    """The ``EntryMeta`` in a version-2 header (``None`` for version 1 or no header)."""
+    if len(data) < HEADER_V2_SIZE or data[:3] != MAGIC + bytes([2]):
+        return None
+    _m, _v, _f, _total, inp, out, read, write, ms = HEADER_V2.unpack_from(data)
+    cost = int.from_bytes(data[HEADER_V2.size : HEADER_V2_SIZE], "big")
+    usage = Usage(inp, out, read, write, _total if _total != inp + out + read + write else 0)
+    return EntryMeta(usage, None if cost == COST_UNKNOWN else cost, ms)

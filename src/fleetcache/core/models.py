@@ -94,10 +94,32 @@ class CacheStats(_HitRate, BaseModel):
 
 
 class ModelStats(BaseModel):
-    """Hits and misses of one model name, fleet-wide."""
+    """Hits, misses and what the hits saved, of one model name, fleet-wide.
+
+    The savings are what each hit's entry recorded when it was written (see
+    ``FleetStats``): tokens by kind, cost in integer nano-USD (``cost_saved_usd`` is the
+    same in USD), upstream time in ms (``seconds_saved`` in s), and the hits whose cost was
+    unknown (``unpriced_hits``: no price for the model, or no usage in the answer)."""
 
     hits: int = 0
     misses: int = 0
+    input_tokens_saved: int = 0
+    output_tokens_saved: int = 0
+    cache_read_tokens_saved: int = 0
+    cache_write_tokens_saved: int = 0
+    cost_saved_nanousd: int = 0
+    ms_saved: int = 0
+    unpriced_hits: int = 0
+
+    @property
+    def cost_saved_usd(self) -> float:
+        """``cost_saved_nanousd`` in US dollars (priced hits only; see ``unpriced_hits``)."""
+        return self.cost_saved_nanousd / 1e9
+
+    @property
+    def seconds_saved(self) -> float:
+        """``ms_saved`` in seconds: upstream time the hits did not spend."""
+        return self.ms_saved / 1000
 
     @property
     def hit_rate(self) -> float:
@@ -116,8 +138,13 @@ class Counter(NamedTuple):
     name: str
     #: one sentence: what one increment means (Prometheus HELP, docs)
     description: str
-    #: what is counted: ``"requests"`` (gets), ``"entries"`` or ``"tokens"``
+    #: what is counted: ``"requests"`` (gets), ``"entries"``, ``"tokens"``, ``"nano-USD"``
+    #: or ``"ms"``
     kind: str
+    #: for a saving counted per model only (the Lua adds it to ``<per_model>:<model>``):
+    #: that field prefix; the fleet value is the sum over models. ``""``: a hash field of
+    #: its own.
+    per_model: str = ""
 
 
 #: Every fleet-wide counter, in display order. Adding one is this one line (plus the Lua
@@ -127,9 +154,53 @@ COUNTERS: tuple[Counter, ...] = (
     Counter("misses", "Cache gets that found no entry, fleet-wide.", "requests"),
     Counter(
         "tokens_saved",
-        "LLM tokens (usage.total_tokens) of the responses served from cache.",
+        "LLM tokens (all kinds) of the responses served from cache.",
         "tokens",
     ),
+    # -- what the hits saved: each hit adds its entry's recorded amounts, per model ------
+    Counter(
+        "input_tokens_saved",
+        "Uncached input (prompt) tokens of the responses served from cache.",
+        "tokens",
+        "mi",
+    ),
+    Counter(
+        "output_tokens_saved",
+        "Output tokens (reasoning included) of the responses served from cache.",
+        "tokens",
+        "mo",
+    ),
+    Counter(
+        "cache_read_tokens_saved",
+        "Input tokens the provider read from its prompt cache, in responses served from cache.",
+        "tokens",
+        "mr",
+    ),
+    Counter(
+        "cache_write_tokens_saved",
+        "Input tokens the provider wrote to its prompt cache, in responses served from cache.",
+        "tokens",
+        "mw",
+    ),
+    Counter(
+        "cost_saved_nanousd",
+        "Cost of the responses served from cache, integer nano-USD, priced when written.",
+        "nano-USD",
+        "mc",
+    ),
+    Counter(
+        "ms_saved",
+        "Upstream time (ms) the responses served from cache took when they were computed.",
+        "ms",
+        "md",
+    ),
+    Counter(
+        "unpriced_hits",
+        "Responses served from cache whose cost is unknown (no price, or no usage).",
+        "requests",
+        "mu",
+    ),
+    # -- end of the savings block --------------------------------------------------------
     Counter("puts", "Entries written, fleet-wide.", "entries"),
     Counter(
         "coalesced", "Requests answered by waiting on another caller's computation.", "requests"
@@ -160,6 +231,10 @@ COUNTERS: tuple[Counter, ...] = (
     ),
 )
 COUNTER_NAMES: frozenset[str] = frozenset(c.name for c in COUNTERS)
+#: per-model field prefix -> ModelStats attribute (hits and misses, then the savings)
+_PER_MODEL: dict[str, str] = {"mh": "hits", "mm": "misses"} | {
+    c.per_model: c.name for c in COUNTERS if c.per_model
+}
 
 
 class _FleetStatsBase(_HitRate, BaseModel):
@@ -193,6 +268,16 @@ class _FleetStatsBase(_HitRate, BaseModel):
         coalesced waiters."""
         return min(1.0, self.saved / self.total) if self.total > 0 else 0.0
 
+    @property
+    def cost_saved_usd(self) -> float:
+        """``cost_saved_nanousd`` in US dollars (a float of the exact integer sum)."""
+        return int(self.cost_saved_nanousd) / 1e9
+
+    @property
+    def seconds_saved(self) -> float:
+        """``ms_saved`` in seconds."""
+        return int(self.ms_saved) / 1000
+
     def to_cache_stats(self) -> CacheStats:
         """The ``CacheStats`` view (hits, misses, size) of these numbers."""
         return CacheStats(hits=max(self.hits, 0), misses=max(self.misses, 0), size=self.size)
@@ -208,10 +293,16 @@ of ``COUNTERS``):
     + "\n".join(f"- ``{c.name}`` ({c.kind}): {c.description}" for c in COUNTERS)
     + """
 
-plus ``size`` (live entries now), ``by_model`` (hits and misses per model name),
+plus ``size`` (live entries now), ``by_model`` (hits, misses and savings per model name),
 ``hit_rate`` (hits / (hits + misses)), ``saved_rate`` ((hits + coalesced) / (hits + misses):
-the gets that did not reach the upstream; a coalesced waiter is one of the misses) and
-``bad_counters`` (stored values that were not integers: skipped and listed, never raised).
+the gets that did not reach the upstream; a coalesced waiter is one of the misses),
+``bad_counters`` (stored values that were not integers: skipped and listed, never raised),
+and ``cost_saved_usd`` / ``seconds_saved`` (the cost and time counters in USD and s).
+
+The savings counters are what the entries recorded when written (usage, cost priced then,
+upstream time), added by the hit script per model; the fleet values are the sums over
+``by_model``. Coalesced answers (a waiter served by another caller's computation) add
+their savings too.
 """
 )
 
@@ -273,21 +364,20 @@ def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
         name = decode_text(flat[i])
         raw = flat[i + 1]
         data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogatepass")
-        if name.startswith(("mh:", "mm:")) or name in COUNTER_NAMES:
-            if _INT.fullmatch(data) is None:
-                _bad(into, name, data)
-                continue
-            value = int(data)
-        else:
+        attr = _PER_MODEL.get(name[:2]) if name[2:3] == ":" else None
+        if attr is None and name not in COUNTER_NAMES:
             continue
-        if name in COUNTER_NAMES:
+        if _INT.fullmatch(data) is None:
+            _bad(into, name, data)
+            continue
+        value = int(data)
+        if attr is None:
             setattr(into, name, getattr(into, name) + value)
-        else:
-            m = by_model.setdefault(name[3:], ModelStats())
-            if name[1] == "h":
-                m.hits += value
-            else:
-                m.misses += value
+            continue
+        m = by_model.setdefault(name[3:], ModelStats())
+        setattr(m, attr, getattr(m, attr) + value)
+        if attr not in ("hits", "misses"):  # a saving: the fleet value is the sum
+            setattr(into, attr, getattr(into, attr) + value)
 
 
 def _bad(into: FleetStats, name: str, data: bytes) -> None:

@@ -15,19 +15,22 @@ from pydantic import BaseModel
 from .._lua import script
 from ..errors import EntryTooLargeError, LayoutMismatchError
 from .envelope import (
-    ACCEPT_PREFIX,
     FLAG_MAC,
+    MAGIC,
     Codec,
     CorruptEntry,
+    EntryMeta,
     RejectedEntry,
     UnstorableResponse,
-    header_tokens,
+    entry_meta,
+    usage_data,
 )
 from .instructions import Batch, Call, Op
 from .keys import KeySpace, RequestFields, digest_of, normalise_request
 from .models import FleetStats, decode_text, parse_counters
+from .prices import Prices
 from .signing import ForgedEntry, Signer, check_signing_key
-from .validate import byte_count, ttl_ms
+from .validate import byte_count, ttl_ms, upstream_ms
 
 T = TypeVar("T")
 
@@ -117,6 +120,7 @@ class Core:
         "layout_checked",
         "max_entries",
         "max_entry_bytes",
+        "prices",
         "should_store",
         "signer",
         "ttl_ms",
@@ -135,8 +139,11 @@ class Core:
         max_entries: int | None = None,
         ignore: frozenset[str] | None = None,
         should_store: Callable[[dict[str, Any]], bool] | None = None,
+        prices: object = None,
     ) -> None:
         self.keys = KeySpace(key_prefix, shards)
+        #: prices answers when they are written (the ``prices=`` mapping, then genai-prices)
+        self.prices = Prices(prices)
         #: request-path fields left out of the key (None: ``DEFAULT_IGNORE``)
         self.ignore = ignore
         #: request-path rule for what is stored (None: ``default_should_store``)
@@ -205,9 +212,18 @@ class Core:
         return req, digest, self.keys.shard_of(digest)
 
     def get_call(self, req: RequestFields, digest: str, shard: int) -> Call:
-        return Call(
-            _GET, self.keys.entry_keys(shard, digest), (digest, model_arg(req[2]), ACCEPT_PREFIX)
-        )
+        return Call(_GET, self.keys.entry_keys(shard, digest), (digest, model_arg(req[2]), MAGIC))
+
+    def meta(self, data: Any, models: tuple[str, ...], upstream_ms_: object = None) -> EntryMeta:
+        """What a hit on this answer saves: its usage (parsed from ``data``, the response's
+        JSON data), its cost priced for the first of ``models`` with a price, and the
+        upstream's duration ``upstream_ms_`` (int ms >= 0, or None: not measured).
+
+        The entry point of every writer: the HTTP transport passes the response data, the
+        request's model (and the response's ``model`` as a fallback) and the round trip's
+        duration, then hands the result to ``encode``/``encode_entry``."""
+        ms = None if upstream_ms_ is None else upstream_ms(upstream_ms_)
+        return entry_meta(data, models, self.prices, ms)
 
     def put_call(self, digest: str, shard: int, payload: bytes, ttl_ms: int) -> Call:
         k = self.keys
@@ -217,20 +233,24 @@ class Core:
             (digest, payload, ttl_ms, PRUNE_PER_PUT, self.caps[shard]),
         )
 
-    def encode(self, response: BaseModel, digest: str) -> bytes:
+    def encode(
+        self, response: BaseModel, digest: str, model: str = "", upstream_ms_: object = None
+    ) -> bytes:
         """Envelope bytes for the entry of ``digest`` (signed when the cache has a signing
         key), refusing ones over ``max_entry_bytes``. A response whose ``raw`` field makes
         it too large is stored without ``raw`` (logged once) before the limit decides:
-        ``raw`` never costs the answer itself."""
+        ``raw`` never costs the answer itself. Its header records the usage, the cost for
+        ``model`` and ``upstream_ms_`` (see ``meta``)."""
+        meta = self.meta(usage_data(response), (model,), upstream_ms_)
         try:
-            payload = self.codec.encode(response)
+            payload = self.codec.encode(response, meta=meta)
         except EntryTooLargeError:
             if not self.codec.has_raw(response):
                 raise
-            payload = self.codec.encode(response, without_raw=True)
+            payload = self.codec.encode(response, without_raw=True, meta=meta)
         else:
             if len(payload) > self.max_entry_bytes and self.codec.has_raw(response):
-                payload = self.codec.encode(response, without_raw=True)
+                payload = self.codec.encode(response, without_raw=True, meta=meta)
         return self.seal(digest, payload)
 
     def seal(self, digest: str, payload: bytes) -> bytes:
@@ -291,13 +311,13 @@ class Core:
             return Call(
                 script("drop_forged"),
                 self.keys.entry_keys(shard, digest),
-                (digest, model, header_tokens(raw), raw, "coalesced" if coalesced else "hit"),
+                (digest, model, raw, "coalesced" if coalesced else "hit"),
             )
         if coalesced:
             return Call(
                 script("drop_coalesced"),
                 self.keys.entry_keys(shard, digest),
-                (digest, header_tokens(raw), raw, drop_mode(exc)),
+                (digest, model, raw, drop_mode(exc)),
             )
         return self.drop_corrupt_model_call(model, digest, shard, raw, exc)
 
@@ -327,7 +347,7 @@ class Core:
         return Call(
             script("drop_corrupt"),
             self.keys.entry_keys(shard, digest),
-            (digest, model, header_tokens(raw), raw, drop_mode(exc)),
+            (digest, model, raw, drop_mode(exc)),
         )
 
     def op_get(self, fields: tuple[Any, ...]) -> Op[BaseModel | None]:
@@ -338,11 +358,15 @@ class Core:
         return (yield from self.decode_hit(raw, req, digest, shard))
 
     def op_put(
-        self, fields: tuple[Any, ...], response: BaseModel, ttl_seconds: object = None
+        self,
+        fields: tuple[Any, ...],
+        response: BaseModel,
+        ttl_seconds: object = None,
+        upstream_ms_: object = None,
     ) -> Op[None]:
-        _req, digest, shard = self.request(fields)
+        req, digest, shard = self.request(fields)
         ttl_ms = self.entry_ttl(ttl_seconds)
-        payload = self.encode(response, digest)
+        payload = self.encode(response, digest, req[2], upstream_ms_)
         layout, _added = yield self.put_batch(self.put_call(digest, shard, payload, ttl_ms))
         self.check_layout_reply(layout)
 

@@ -31,25 +31,24 @@ from pydantic import BaseModel
 
 from .._lua import script
 from .batch import Flight, check_lease
-from .canonical import canonical_json, digest_of_canonical, json_data, tokens_of_json
+from .canonical import canonical_json, digest_of_canonical, json_data
 from .envelope import (
-    ACCEPT_PREFIX,
     FLAG_MAC,
     FLAG_ZLIB,
-    HEADER,
-    HEADER_SIZE,
     MAC_SIZE,
     MAGIC,
-    VERSION,
     CorruptEntry,
+    EntryMeta,
     UnstorableResponse,
     _big_int,
     _ext_hook,
+    header_size,
 )
 from .info import CachedDict, CacheInfo, attach, cache_info
 from .instructions import Batch, Call, Op
 from .ops import Core, model_arg
 from .signing import ForgedEntry
+from .validate import upstream_ms as check_upstream_ms
 
 log = logging.getLogger("fleetcache")
 
@@ -200,19 +199,39 @@ def default_should_store(response: Mapping[str, Any]) -> bool:
 # -- the entry -------------------------------------------------------------------------------
 
 
+def models_of(request: object, data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The model names an answer is priced by: the request's ``model``, then the
+    response's own ``model`` (a dated snapshot name, say) when it differs."""
+    out: list[str] = []
+    asked = request.get("model") if isinstance(request, Mapping) else None
+    for m in (asked, data.get("model")):
+        if isinstance(m, str) and m and m not in out:
+            out.append(m)
+    return tuple(out)
+
+
+#: What a hit on stored data saves: ``(core, data, upstream_ms) -> EntryMeta``.
+MetaOf = Callable[[Core, Mapping[str, Any], "int | None"], EntryMeta]
+
+
+def data_meta(core: Core, data: Mapping[str, Any], upstream_ms: int | None = None) -> EntryMeta:
+    """The default :data:`MetaOf`: usage parsed from ``data`` itself, priced for its own
+    ``model``."""
+    return core.meta(data, models_of(None, data), upstream_ms)
+
+
 def encode_entry(
     core: Core,
     data: dict[str, Any],
     put_ms: int,
     digest: str,
-    tokens: Callable[[Mapping[str, Any]], int] = tokens_of_json,
+    meta: EntryMeta | None = None,
 ) -> bytes:
     """Envelope bytes of a request-path entry (signed for ``digest`` when the cache has a
-    signing key); ``EntryTooLargeError`` over ``max_entry_bytes``, ``UnstorableResponse``
-    (a ``ValueError``) if msgpack cannot hold it (nested deeper than msgpack's limit).
-    Integers beyond 64 bits are stored exactly, as on the five-field path (msgpack
-    extension type ``EXT_BIGINT``). ``tokens``: what a hit on ``data`` saves (the header
-    field the Lua counts), default :func:`tokens_of_json`."""
+    signing key); ``meta`` (``Core.meta``) is what its header records [None: the usage in
+    ``data``, unpriced, duration unknown]. ``EntryTooLargeError`` over
+    ``max_entry_bytes``, ``ValueError`` if msgpack cannot hold a value (an int beyond 64
+    bits)."""
     try:
         body: bytes = msgpack.packb(
             [put_ms, data], use_bin_type=True, unicode_errors="surrogatepass", default=_big_int
@@ -226,7 +245,9 @@ def encode_entry(
         if len(packed) <= len(body) - len(body) // 8:
             body = packed
             flags |= FLAG_ZLIB
-    payload = HEADER.pack(MAGIC, VERSION, flags, tokens(data)) + body
+    if meta is None:
+        meta = core.meta(data, ())
+    payload = meta.header(flags) + body
     return core.seal(digest, payload)
 
 
@@ -234,12 +255,11 @@ def decode_entry(raw: bytes) -> tuple[dict[str, Any], int]:
     """``(response data, put_time_ms)`` of a request-path envelope; ``CorruptEntry`` if it
     is not one. A MAC (``FLAG_MAC``) is skipped here: ``hit_of`` checks it first when the
     cache has a signing key."""
-    if len(raw) < HEADER_SIZE or not raw.startswith(ACCEPT_PREFIX):
-        raise CorruptEntry(f"not a version-{VERSION} envelope: {bytes(raw[:4])!r}")
+    size = header_size(raw)
     flags = raw[3]
     if not flags & FLAG_JSON or flags & ~_KNOWN:
         raise CorruptEntry(f"not a request-path envelope (flags {flags:#x})")
-    body: Any = memoryview(raw)[HEADER_SIZE:]
+    body: Any = memoryview(raw)[size:]
     if flags & FLAG_MAC:
         if len(body) < MAC_SIZE:
             raise CorruptEntry("envelope too short for its MAC")
@@ -321,7 +341,7 @@ def op_get_request(core: Core, request: Mapping[str, Any], control: object) -> O
 def op_get_key(core: Core, key: RequestKey) -> Op[Any]:
     """The stored response of a key (a ``CachedDict``) or ``None``; counts the hit or miss."""
     d, sh = key.digest, key.shard
-    raw = yield Call(_GET, core.keys.entry_keys(sh, d), (d, key.model, ACCEPT_PREFIX))
+    raw = yield Call(_GET, core.keys.entry_keys(sh, d), (d, key.model, MAGIC))
     if raw is None:
         return None
     try:
@@ -357,13 +377,16 @@ def op_put_request(
     ttl_seconds: object,
     control: object,
     should_store: ShouldStore | None,
+    upstream_ms: object = None,
 ) -> Op[bool]:
     """Store a response unless the control or the should_store rule says no (then one
-    ``not_stored`` count); returns whether it was written."""
+    ``not_stored`` count); returns whether it was written. ``upstream_ms`` (int ms, or
+    None: not measured) is recorded in its header with its usage and cost."""
     _reads, writes = check_control(control)
     key = RequestKey(core, request)
     ttl_ms = core.entry_ttl(ttl_seconds)
     check_should_store(should_store)
+    ms = None if upstream_ms is None else check_upstream_ms(upstream_ms)
     if not writes:
         return False
     data, ok = decide(core, response, should_store)
@@ -371,7 +394,8 @@ def op_put_request(
     if not ok:
         yield Call(_NOT_STORED, (k.stats(sh), k.lease(sh, d)), ("",))
         return False
-    payload = encode_entry(core, data, now_ms(), d)
+    meta = core.meta(data, models_of(request, data), ms)
+    payload = encode_entry(core, data, now_ms(), d, meta)
     yield core.put_call(d, sh, payload, ttl_ms)
     return True
 
@@ -382,7 +406,7 @@ def op_put_key(
     data: dict[str, Any],
     ok: bool,
     ttl_ms: int,
-    tokens: Callable[[Mapping[str, Any]], int] = tokens_of_json,
+    meta_of: MetaOf = data_meta,
 ) -> Op[bool]:
     """Store JSON ``data`` under a key when ``ok`` (else one ``not_stored`` count); returns
     whether it was written. ``ttl_ms``: from ``core.entry_ttl`` (0 = none)."""
@@ -390,7 +414,7 @@ def op_put_key(
     if not ok:
         yield Call(_NOT_STORED, (k.stats(sh), k.lease(sh, d)), ("",))
         return False
-    payload = encode_entry(core, data, now_ms(), d, tokens)
+    payload = encode_entry(core, data, now_ms(), d, meta_of(core, data, None))
     yield core.put_call(d, sh, payload, ttl_ms)
     return True
 
@@ -414,7 +438,7 @@ def op_get_many_keys(core: Core, keys: list[RequestKey]) -> Op[list[Any]]:
     for part in chunks:
         shard = keys[part[0]].shard
         names = (k.index(shard), k.stats(shard), *(k.entry(shard, keys[i].digest) for i in part))
-        args: list[str | bytes] = [ACCEPT_PREFIX]
+        args: list[str | bytes] = [MAGIC]
         for i in part:
             args += (keys[i].digest, keys[i].model)
         calls.append(Call(s, names, tuple(args)))
@@ -438,14 +462,17 @@ def op_put_many_keys(
     core: Core,
     items: list[tuple[RequestKey, dict[str, Any]]],
     ttl_ms: int,
-    tokens: Callable[[Mapping[str, Any]], int] = tokens_of_json,
+    meta_of: MetaOf = data_meta,
 ) -> Op[int]:
     """Store many JSON entries (``put`` calls in one ``Batch``); returns how many."""
     if not items:
         return 0
     calls = [
         core.put_call(
-            key.digest, key.shard, encode_entry(core, data, now_ms(), key.digest, tokens), ttl_ms
+            key.digest,
+            key.shard,
+            encode_entry(core, data, now_ms(), key.digest, meta_of(core, data, None)),
+            ttl_ms,
         )
         for key, data in items
     ]
@@ -464,7 +491,7 @@ class RequestFlight(Flight):
     entry and the should_store rule (a refused answer releases the lease and counts
     ``not_stored`` in one call)."""
 
-    __slots__ = ("key", "should_store", "tokens")
+    __slots__ = ("key", "meta_of", "request", "should_store")
 
     @classmethod
     def of_key(
@@ -476,13 +503,14 @@ class RequestFlight(Flight):
         wait_timeout: object,
         should_store: ShouldStore | None,
         refuse: Callable[[Exception], None],
-        tokens: Callable[[Mapping[str, Any]], int] = tokens_of_json,
+        meta_of: MetaOf = data_meta,
     ) -> RequestFlight:
-        """A flight for a key computed elsewhere (the HTTP transport); ``tokens``: what a
+        """A flight for a key computed elsewhere (the HTTP transport); ``meta_of``: what a
         hit on the stored data saves."""
         flight = cls.__new__(cls)
         flight.key = key
-        flight.tokens = tokens
+        flight.meta_of = meta_of
+        flight.request = None
         flight.init_flight(
             core,
             key.digest,
@@ -507,7 +535,8 @@ class RequestFlight(Flight):
         refuse: Callable[[Exception], None],
     ) -> None:
         self.key = RequestKey(core, request)
-        self.tokens: Callable[[Mapping[str, Any]], int] = tokens_of_json
+        self.request: Mapping[str, Any] | None = request
+        self.meta_of: MetaOf | None = None
         self.init_flight(
             core,
             self.key.digest,
@@ -525,7 +554,13 @@ class RequestFlight(Flight):
 
     def encode(self, response: Any) -> bytes | None:
         data, ok = decide(self.core, response, self.should_store)
-        return encode_entry(self.core, data, now_ms(), self.digest, self.tokens) if ok else None
+        if not ok:
+            return None
+        if self.meta_of is not None:
+            meta = self.meta_of(self.core, data, self.upstream_ms)
+        else:
+            meta = self.core.meta(data, models_of(self.request, data), self.upstream_ms)
+        return encode_entry(self.core, data, now_ms(), self.digest, meta)
 
     def not_stored_call(self, leased: bool) -> Call:
         k, sh, d = self.core.keys, self.shard, self.digest
@@ -545,6 +580,9 @@ __all__ = [
     "decode_entry",
     "default_should_store",
     "encode_entry",
+    "MetaOf",
+    "data_meta",
+    "models_of",
     "op_get_key",
     "op_get_many_keys",
     "op_get_request",

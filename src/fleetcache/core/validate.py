@@ -88,3 +88,13 @@ def byte_count(value: object, name: str, *, minimum: int = 0) -> int:
 def optional_byte_count(value: object, name: str, *, minimum: int = 0) -> int | None:
     """``None``, or a size in bytes >= ``minimum``."""
     return None if value is None else byte_count(value, name, minimum=minimum)
+
+
+def upstream_ms(value: object, name: str = "upstream_ms") -> int:
+    """An upstream duration in integer milliseconds: an ``int`` >= 0 (a ``float`` is
+    rounded to the nearest ms); stored clamped to 2**32-1 ms (about 49 days)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of milliseconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of milliseconds >= 0; got {value!r}")
+    return min(round(value), 0xFFFFFFFF)

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import endpoints as eps
-from ..core.canonical import tokens_of_json
+from ..core.envelope import EntryMeta
 from ..core.http_key import HttpKeyRules, http_digest, key_material
-from ..core.request_ops import RequestKey, check_control
+from ..core.ops import Core
+from ..core.request_ops import RequestKey, check_control, data_meta
 
 __all__ = [
     "CONTROL_HEADER",
@@ -104,11 +105,11 @@ def _parse_ttl(value: str) -> float:
     return ttl
 
 
-def tokens_of_record(record: Mapping[str, Any]) -> int:
-    """What a hit on an entry saves (the envelope's token field): the response's usage,
-    summed over the inputs of a merged embeddings entry."""
+def meta_of_record(core: Core, record: Mapping[str, Any], upstream_ms: int | None) -> EntryMeta:
+    """What a hit on a stored HTTP answer saves (the envelope header the Lua counts): the
+    usage, cost and duration of the response body ``record["body"]``, priced for its model."""
     body = record.get("body")
-    return tokens_of_json(body) if isinstance(body, Mapping) else 0
+    return data_meta(core, body if isinstance(body, Mapping) else {}, upstream_ms)
 
 
 class TransportCore:

@@ -60,11 +60,11 @@ from ._httpcore import (
     can_replay,
     dumps,
     merge_embeddings,
+    meta_of_record,
     record_of,
     replay_body,
     replay_headers,
     split_embeddings,
-    tokens_of_record,
 )
 
 __all__ = ["transport"]
@@ -243,7 +243,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                     response.close()
             out, to_store = self._merged(plan, found, missing, response)
             if to_store and plan.writes:
-                self._cache._key_put_many(to_store, plan.ttl_seconds, tokens_of_record)
+                self._cache._key_put_many(to_store, plan.ttl_seconds, meta_of_record)
             return out
 
         def _send_read(self, request: Any, plan: Plan, got: list[Any]) -> dict[str, Any]:
@@ -268,7 +268,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                     lambda: self._send_read(request, plan, got),
                     plan.ttl_seconds,
                     self._storable(plan),
-                    tokens_of_record,
+                    meta_of_record,
                 )
                 if served and can_replay(plan, data):
                     return self._hit(plan, data)
@@ -280,7 +280,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                 record = self._send_read(request, plan, got)
                 if plan.writes:
                     ok = self._core.storable(plan.endpoint, record)  # type: ignore[arg-type]
-                    cache._key_put(key, record, ok, plan.ttl_seconds, tokens_of_record)
+                    cache._key_put(key, record, ok, plan.ttl_seconds, meta_of_record)
             return self._with_status(got[-1], "miss")
 
         def _stream(self, request: Any, plan: Plan) -> Any:
@@ -309,7 +309,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                 if record is None:
                     return
                 ok = self._core.storable(plan.endpoint, record)  # type: ignore[arg-type]
-                self._cache._key_put(plan.key, record, ok, plan.ttl_seconds, tokens_of_record)
+                self._cache._key_put(plan.key, record, ok, plan.ttl_seconds, meta_of_record)
             except Exception as exc:  # storing is best effort: the caller has its stream
                 log.warning("fleetcache: streamed answer not stored: %r", exc)
 
@@ -377,7 +377,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                     await response.aclose()
             out, to_store = self._merged(plan, found, missing, response)
             if to_store and plan.writes:
-                await self._cache._key_put_many(to_store, plan.ttl_seconds, tokens_of_record)
+                await self._cache._key_put_many(to_store, plan.ttl_seconds, meta_of_record)
             return out
 
         async def _send_read(self, request: Any, plan: Plan, got: list[Any]) -> dict[str, Any]:
@@ -402,7 +402,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                     lambda: self._send_read(request, plan, got),
                     plan.ttl_seconds,
                     self._storable(plan),
-                    tokens_of_record,
+                    meta_of_record,
                 )
                 if served and can_replay(plan, data):
                     return self._hit(plan, data)
@@ -414,7 +414,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                 record = await self._send_read(request, plan, got)
                 if plan.writes:
                     ok = self._core.storable(plan.endpoint, record)  # type: ignore[arg-type]
-                    await cache._key_put(key, record, ok, plan.ttl_seconds, tokens_of_record)
+                    await cache._key_put(key, record, ok, plan.ttl_seconds, meta_of_record)
             return self._with_status(got[-1], "miss")
 
         async def _stream(self, request: Any, plan: Plan) -> Any:
@@ -445,7 +445,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                 if record is None:
                     return
                 ok = self._core.storable(plan.endpoint, record)  # type: ignore[arg-type]
-                await self._cache._key_put(plan.key, record, ok, plan.ttl_seconds, tokens_of_record)
+                await self._cache._key_put(plan.key, record, ok, plan.ttl_seconds, meta_of_record)
             except Exception as exc:  # storing is best effort: the caller has its stream
                 log.warning("fleetcache: streamed answer not stored: %r", exc)
 

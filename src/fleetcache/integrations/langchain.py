@@ -40,6 +40,7 @@ from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from ..aio import AsyncRedisExactCache
 from ..cache import RedisExactCache
+from ..core.usage import Usage, usage_of
 
 __all__ = ["FleetLangChainCache", "LangChainGenerations"]
 
@@ -154,17 +155,27 @@ def model_of(llm_string: str) -> str:
 
 
 def _usage(gens: Sequence[Generation]) -> dict[str, int]:
-    total = 0
+    """The generations' token usage summed by kind (``usage_of``: the message's
+    ``usage_metadata``, else ``generation_info``'s ``token_usage``), in Anthropic's field
+    names (input excludes the prompt-cache reads and writes), so a hit's saving is counted
+    and priced by kind; ``{}`` when none reports usage."""
+    found: Usage | None = None
     for g in gens:
-        meta = getattr(getattr(g, "message", None), "usage_metadata", None)
-        if isinstance(meta, dict) and isinstance(meta.get("total_tokens"), int):
-            total += meta["total_tokens"]
-            continue
-        info = g.generation_info or {}
-        tu = info.get("token_usage") or info.get("usage")
-        if isinstance(tu, dict) and isinstance(tu.get("total_tokens"), int):
-            total += tu["total_tokens"]
-    return {"total_tokens": total} if total else {}
+        message = getattr(g, "message", None)
+        meta = getattr(message, "usage_metadata", None)
+        record = {"message": {"usage_metadata": meta}, "generation_info": g.generation_info}
+        one = usage_of(record)
+        if one is not None:
+            found = one if found is None else found + one
+    if found is None:
+        return {}
+    return {
+        "input_tokens": found.input,
+        "output_tokens": found.output,
+        "cache_read_input_tokens": found.cache_read,
+        "cache_creation_input_tokens": found.cache_write,
+        "total_tokens": found.total,
+    }
 
 
 class FleetLangChainCache(BaseCache):

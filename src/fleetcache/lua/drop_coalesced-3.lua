@@ -7,8 +7,9 @@
   KEYS[3]  stats key      {P:s}:s
 
   ARGV[1]  digest         the request digest (the index member)
-  ARGV[2]  tokens         tokens_saved that get_or_lease-4 credited for it (integer >= 0)
-  ARGV[3]  payload        the exact bytes the client could not use
+  ARGV[2]  model          model name of the per-model counters get_or_lease-4 credited
+  ARGV[3]  payload        the exact bytes the client could not use (their header says what
+                          get_or_lease-4 credited: count_saved takes exactly that back)
   ARGV[4]  mode           "1" = undecodable: delete it, count corrupt (only if this call
                           deleted it); "0" = rejected by the reader's model: keep it, count
                           rejected
@@ -19,9 +20,7 @@
   Writes use pcall: at maxmemory (noeviction) the bad entry is still dropped.
 ]]
 --- @include "drop_unusable"
+--- @include "count_saved"
 redis.pcall('HINCRBY', KEYS[3], 'coalesced', -1)
-local tokens = tonumber(ARGV[2])
-if tokens > 0 then
-  redis.pcall('HINCRBY', KEYS[3], 'tokens_saved', -tokens)
-end
+count_saved(KEYS[3], ARGV[2], ARGV[3], -1)
 return drop_unusable(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3], ARGV[4] == '1')

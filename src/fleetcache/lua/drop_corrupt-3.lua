@@ -14,9 +14,9 @@
 
   ARGV[1]  digest         the request digest (the index member)
   ARGV[2]  model          model name of the per-model counters to correct
-  ARGV[3]  tokens         tokens_saved that get-3 credited for this hit (integer >= 0)
-  ARGV[4]  payload        the exact bytes the client could not use
-  ARGV[5]  mode           "1" = undecodable: delete it, count corrupt; "0" = rejected by the
+  ARGV[3]  payload        the exact bytes the client could not use (their header says what
+                          the hit credited: count_saved takes exactly that back)
+  ARGV[4]  mode           "1" = undecodable: delete it, count corrupt; "0" = rejected by the
                           reader's model: keep it, count rejected
 
   Returns
@@ -26,12 +26,10 @@
   read with pcall too (a key of another type is simply not the same bytes).
 ]]
 --- @include "drop_unusable"
+--- @include "count_saved"
 redis.pcall('HINCRBY', KEYS[3], 'hits', -1)
 redis.pcall('HINCRBY', KEYS[3], 'mh:' .. ARGV[2], -1)
-local tokens = tonumber(ARGV[3])
-if tokens > 0 then
-  redis.pcall('HINCRBY', KEYS[3], 'tokens_saved', -tokens)
-end
+count_saved(KEYS[3], ARGV[2], ARGV[3], -1)
 redis.pcall('HINCRBY', KEYS[3], 'misses', 1)
 redis.pcall('HINCRBY', KEYS[3], 'mm:' .. ARGV[2], 1)
-return drop_unusable(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[4], ARGV[5] == '1')
+return drop_unusable(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3], ARGV[4] == '1')

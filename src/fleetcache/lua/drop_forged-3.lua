@@ -13,9 +13,9 @@
 
   ARGV[1]  digest         the request digest (the index member)
   ARGV[2]  model          model name of the per-model counters to correct
-  ARGV[3]  tokens         tokens_saved the read credited for it (integer >= 0)
-  ARGV[4]  payload        the exact bytes that failed to verify
-  ARGV[5]  mode           "hit": the read was counted as a hit (get-3, get_many-2, the first
+  ARGV[3]  payload        the exact bytes that failed to verify (their header says what the
+                          read credited: count_saved takes exactly that back)
+  ARGV[4]  mode           "hit": the read was counted as a hit (get-3, get_many-2, the first
                           look of get_or_lease-4): hits/mh:<model> -1, misses/mm:<model> +1;
                           "coalesced": a waiter's poll of get_or_lease-4: coalesced -1
 
@@ -24,7 +24,8 @@
 
   Counter writes use pcall: at maxmemory (noeviction) the bad entry is still dropped.
 ]]
-if ARGV[5] == 'coalesced' then
+--- @include "count_saved"
+if ARGV[4] == 'coalesced' then
   redis.pcall('HINCRBY', KEYS[3], 'coalesced', -1)
 else
   redis.pcall('HINCRBY', KEYS[3], 'hits', -1)
@@ -32,12 +33,9 @@ else
   redis.pcall('HINCRBY', KEYS[3], 'misses', 1)
   redis.pcall('HINCRBY', KEYS[3], 'mm:' .. ARGV[2], 1)
 end
-local tokens = tonumber(ARGV[3])
-if tokens > 0 then
-  redis.pcall('HINCRBY', KEYS[3], 'tokens_saved', -tokens)
-end
+count_saved(KEYS[3], ARGV[2], ARGV[3], -1)
 redis.pcall('HINCRBY', KEYS[3], 'forged', 1)
-if redis.pcall('GET', KEYS[1]) == ARGV[4] then
+if redis.pcall('GET', KEYS[1]) == ARGV[3] then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
   return 1

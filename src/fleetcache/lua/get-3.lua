@@ -7,10 +7,11 @@
 
   ARGV[1]  digest         the request digest (the index member)
   ARGV[2]  model          model name, for the per-model counters mh:<model> / mm:<model>
-  ARGV[3]  magic          the envelope's accepted leading bytes (magic + version), e.g. "FC\1"
+  ARGV[3]  magic          the envelope magic "FC" (versions 1 and 2 are accepted)
 
   Returns
-    bulk string  the envelope bytes on a hit (hits, mh:<model> and tokens_saved counted)
+    bulk string  the envelope bytes on a hit (hits, mh:<model> and what its header says it
+                 saved counted: tokens_saved and per model mi/mo/mr/mw/md/mc/mu:<model>)
     nil          on a miss (misses and mm:<model> counted). A miss also repairs the index:
                  a member whose entry is gone is removed and counted as expired (its expiry
                  time has passed, server clock, ms) or evicted (it vanished early). An entry
@@ -22,9 +23,9 @@
 --- @include "lookup"
 --- @include "count_hit"
 --- @include "count_miss"
-local v, tokens = lookup(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3])
+local v = lookup(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3])
 if v then
-  count_hit(KEYS[3], ARGV[2], tokens)
+  count_hit(KEYS[3], ARGV[2], v)
   return v
 end
 count_miss(KEYS[3], ARGV[2])

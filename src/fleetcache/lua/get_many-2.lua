@@ -8,14 +8,14 @@
   KEYS[3..n+2] entry keys     {P:s}:e:<digest>  (one per request, in request order; n <= 998,
                               so a call never names more than 1000 keys; duplicates allowed)
 
-  ARGV[1]      magic          the envelope's accepted leading bytes (magic + version), "FC\1"
+  ARGV[1]      magic          the envelope magic "FC" (versions 1 and 2 are accepted)
   ARGV[2i]     digest         digest of request i (i = 1..n), the index member of KEYS[i+2]
   ARGV[2i+1]   model          model name of request i, for the counters mh:<model> / mm:<model>
 
   Returns
     array of n items, in request order: the envelope bytes (bulk string) on a hit, false
     (nil bulk) on a miss. Each item is counted exactly as get-3 counts it: hits, mh:<model>,
-    tokens_saved on a hit; misses, mm:<model> on a miss; a miss removes an index member whose
+    and what its header says it saved (count_saved) on a hit; misses, mm:<model> on a miss; a miss removes an index member whose
     entry is gone (counted expired or evicted, server clock, ms); an entry whose header is
     not a valid envelope is deleted and counted corrupt (and is a miss).
 
@@ -31,9 +31,9 @@ end
 local out = {}
 for i = 1, n do
   local model = ARGV[2 * i + 1]
-  local v, tokens = lookup(KEYS[i + 2], KEYS[1], KEYS[2], ARGV[2 * i], ARGV[1])
+  local v = lookup(KEYS[i + 2], KEYS[1], KEYS[2], ARGV[2 * i], ARGV[1])
   if v then
-    count_hit(KEYS[2], model, tokens)
+    count_hit(KEYS[2], model, v)
     out[i] = v
   else
     count_miss(KEYS[2], model)

@@ -10,12 +10,13 @@
 
   ARGV[1]  digest         the request digest (the index member)
   ARGV[2]  model          model name, for the per-model counters mh:<model> / mm:<model>
-  ARGV[3]  magic          the envelope's accepted leading bytes (magic + version), "FC\1"
+  ARGV[3]  magic          the envelope magic "FC" (versions 1 and 2 are accepted)
   ARGV[4]  token          the caller's random lease token
   ARGV[5]  lease_ms       lease duration in milliseconds (integer >= 1)
   ARGV[6]  mode           "1" = the request's first look: a hit or miss is counted as get-3
                           counts it; "0" = a waiter's poll: nothing is counted except, when
-                          the entry has landed, coalesced and tokens_saved
+                          the entry has landed, coalesced and what it saved (count_saved:
+                          tokens_saved and the per-model amounts; not mh:<model>)
 
   Returns
     {1, bytes}   the entry is there (envelope bytes)
@@ -31,16 +32,15 @@
 --- @include "lookup"
 --- @include "count_hit"
 --- @include "count_miss"
+--- @include "count_saved"
 local first = ARGV[6] == '1'
-local v, tokens = lookup(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3])
+local v = lookup(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3])
 if v then
   if first then
-    count_hit(KEYS[3], ARGV[2], tokens)
+    count_hit(KEYS[3], ARGV[2], v)
   else
     redis.pcall('HINCRBY', KEYS[3], 'coalesced', 1)
-    if tokens > 0 then
-      redis.pcall('HINCRBY', KEYS[3], 'tokens_saved', tokens)
-    end
+    count_saved(KEYS[3], ARGV[2], v, 1)
   end
   return {1, v}
 end

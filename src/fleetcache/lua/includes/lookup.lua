@@ -3,8 +3,8 @@
   miss reveals.
 
   lookup(entry_key, index_key, stats_key, digest, magic)
-    -> bytes, tokens  a valid envelope (its leading bytes are magic) and the token count in
-                      its header (bytes 5..8, unsigned big-endian)
+    -> bytes          a valid envelope: it starts with magic ("FC"), then version 1 (at
+                      least 8 bytes long) or version 2 (at least 34 bytes long)
     -> false          a miss. An entry whose header is not a valid envelope, or a key of
                       another type (hash, list, set... written by another client: GET fails
                       with WRONGTYPE) is deleted and counted corrupt; an index member whose
@@ -19,9 +19,11 @@
 local function lookup(entry_key, index_key, stats_key, digest, magic)
   local v = redis.pcall('GET', entry_key)
   if type(v) == 'string' then
-    if string.len(v) >= 8 and string.sub(v, 1, string.len(magic)) == magic then
-      local b1, b2, b3, b4 = string.byte(v, 5, 8)
-      return v, ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+    local version = string.byte(v, 3)
+    if string.sub(v, 1, 2) == magic and (
+      (version == 2 and string.len(v) >= 34) or (version == 1 and string.len(v) >= 8)
+    ) then
+      return v
     end
     drop_entry(entry_key, index_key, stats_key, digest)
     return false
