@@ -59,6 +59,7 @@ def main() -> None:
         _req, digest, shard = core.request(fields)
         keys = core.keys.entry_keys(shard, digest)
         v2 = r.get(keys[0])
+        assert isinstance(v2, bytes)
         v1 = b"FC\x01" + v2[3:4] + (1500).to_bytes(4, "big") + v2[34:]
         r.set("bench:old:e", v1)
         old_keys = ("bench:old:e", keys[1], "bench:old:s")
