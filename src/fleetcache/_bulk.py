@@ -357,7 +357,9 @@ class Flight:
         ``renew_lease`` call): True if it is ours for ``lease_ms`` now, False if the grant
         already ended (another caller may hold the lease), None if Redis failed to answer
         (the renewal may or may not have landed: keep holding it, renewing it within the
-        grant). A lease no longer than the grant needs no confirmation (True)."""
+        grant). A lease no longer than the grant needs no confirmation (True). Cancelled
+        meanwhile: the lease is released (compare-and-delete, as the confirmation is
+        compare-and-extend: in either order no lease is left), then the cancellation goes on."""
         if self.lease_ms <= LEASE_GRANT_MS:
             return True
         try:
@@ -366,6 +368,11 @@ class Flight:
             raise
         except Exception:
             return None
+        except BaseException:  # cancelled (asyncio) with the confirmation in flight: give
+            # the lease up, so a confirmation landing later finds nothing to extend
+            with contextlib.suppress(Exception):
+                yield self._release_call(0)
+            raise
 
     def _compute_and_store(self, *, leased: bool, confirmed: bool | None = True) -> StepOp[Any]:
         """Compute (a leased holder renews its lease meanwhile), then store the answer.

@@ -7,6 +7,7 @@ release (or the "uncacheable" marker), or a Sleep of how long."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -216,6 +217,23 @@ def test_a_confirmation_lost_to_a_fault_keeps_the_lease_renewed_within_the_grant
     expect_put(op, make_core(), "put_release")
     op.reply([layout_ok(make_core()), [1, 1]])
     assert op.done
+
+
+def test_a_holder_cancelled_during_its_confirmation_gives_the_lease_up(
+    clock: FakeClock,
+) -> None:
+    """An asyncio task cancelled while its confirmation is in flight: the holder releases
+    the lease (compare-and-delete) before the cancellation goes on, so a confirmation that
+    lands later finds nothing to extend and nobody is left holding a 30 s lease."""
+    _f, op, _ = start(clock=clock)
+    token = lease_call(op, first=True).args[3]
+    op.reply([GRANTED])
+    op.expect_call("renew_lease")
+    op.throw(asyncio.CancelledError())
+    release = op.expect_call("release_lease")
+    assert release.args == (token, 0)  # 0: delete it, a waiter takes over
+    with pytest.raises(asyncio.CancelledError):
+        op.reply(1)
 
 
 def test_a_caller_without_a_lease_renews_nothing(clock: FakeClock) -> None:
