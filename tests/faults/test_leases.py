@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from functools import partial
 from typing import Any
 
 import pytest
@@ -98,7 +99,7 @@ def test_lease_request_lost_in_a_stall(server_factory: Any, record: dict[str, An
         lost = RedisExactCache(url=srv.url, key_prefix="ll")
         assert lost.get(*req(-1)) == answer(-1)  # connected, layout checked
         stall = _stall(admin)
-        out = lost.get_or_compute(*req(i), lambda i=i: answer(i), lease_seconds=LEASE)
+        out = lost.get_or_compute(*req(i), partial(answer, i), lease_seconds=LEASE)
         ops += 1
         failures += int(out != answer(i))
         stall.join()
