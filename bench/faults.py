@@ -54,6 +54,22 @@ def render_faults(f: dict[str, Any]) -> list[str]:
         "than one tick) Redis may evict the index or the counters hash too: seen in 1 of 3 "
         "such runs, after which size and counters are wrong and `reconcile()` cannot repair "
         "them. Prefer `volatile-lru` (with entry TTLs) or `allkeys-lfu` for a shared cache.",
-        "",
     ]
+    lines += _lease_notes(f.get("scenarios", []))
+    lines.append("")
     return lines
+
+
+def _lease_notes(scenarios: list[dict[str, Any]]) -> list[str]:
+    """One note per single-flight lease scenario that recorded its waiters' worst wait."""
+    out = []
+    for s in scenarios:
+        if "worst_wait_s" not in s:
+            continue
+        out.append(
+            f"- {s['name']}: the other callers' worst wait was {s['worst_wait_s']} s with "
+            f"`lease_seconds={s.get('lease_seconds', '?')}` (a grant lasts "
+            f"{s.get('grant_s', '?')} s until its holder confirms it; before, the waiters "
+            "sat out the whole lease)."
+        )
+    return out

@@ -150,6 +150,8 @@ class AsyncStore:
                         result = await self.call(ins)
                     except Exception as exc:
                         ins = op.throw(as_fault(exc))
+                    except BaseException as exc:  # cancelled: the op may give a lease up
+                        ins = op.throw(exc)
                     else:
                         ins = op.send(result)
                     continue

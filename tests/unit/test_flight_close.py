@@ -16,7 +16,9 @@ def test_closing_a_flight_suspended_at_compute_is_clean() -> None:
     op = flight.run()
     first = next(op)
     assert isinstance(first, Call) and first.script.name == "get_or_lease"
-    step = op.send([2])  # lease granted: the holder computes next
+    step = op.send([2])  # lease granted: the holder confirms it, then computes
+    assert isinstance(step, Call) and step.script.name == "renew_lease"
+    step = op.send(1)
     assert isinstance(step, Compute)
     op.close()  # RuntimeError here before the fix
     assert flight.compute_error is None

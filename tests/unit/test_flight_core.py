@@ -7,12 +7,15 @@ release (or the "uncacheable" marker), or a Sleep of how long."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+import redis
 from pydantic import Field
 
 from fleetcache.core.batch import (
+    LEASE_GRANT_MS,
     RENEW_MIN_INTERVAL,
     RENEW_PER_LEASE,
     UNCACHEABLE_MARKER_MS,
@@ -62,9 +65,19 @@ def granted(
     Returns the flight, its driver, what it refused, and its lease token."""
     flight, op, refused = start(core, clock=clock)
     token = lease_call(op, first=True).args[3]
-    op.reply([GRANTED])
+    grant(op)
     op.expect_compute()
     return flight, op, refused, token
+
+
+def grant(op: ScriptedOp[Any], confirmed: int = 1) -> Call:
+    """Answer a pending lease call "granted", then the holder's confirmation (the
+    ``renew_lease`` call extending the short grant to the full 30 s lease) with
+    ``confirmed``; returns that call."""
+    op.reply([GRANTED])
+    call = op.expect_call("renew_lease")
+    op.reply(confirmed)
+    return call
 
 
 def lease_call(op: ScriptedOp[Any], *, first: bool) -> Call:
@@ -93,7 +106,7 @@ def test_lease_call_names_entry_and_lease_keys_and_the_lease_in_ms(clock: FakeCl
     call = lease_call(op, first=True)
     assert call.keys == (*entry_keys(core), lease_key(core))
     d, model, _magic, token, lease_ms, _mode = call.args
-    assert (d, model, lease_ms) == (digest(), b"m1", 1500)
+    assert (d, model, lease_ms) == (digest(), b"m1", 1000)  # the short grant, see below
     assert isinstance(token, str) and len(token) >= 16
 
 
@@ -134,7 +147,10 @@ def test_a_holder_renews_its_lease_while_computing(
     core = make_core()
     _f, op, _ = start(core, lease=lease, clock=clock)
     token = lease_call(op, first=True).args[3]
-    op.reply([GRANTED])
+    if lease > LEASE_GRANT_MS / 1000:
+        grant(op)
+    else:  # a lease no longer than the grant is the grant: nothing to confirm
+        op.reply([GRANTED])
     compute = op.expect_compute()
     assert compute.renew is not None
     assert compute.renew.script.name == "renew_lease"
@@ -146,6 +162,79 @@ def test_a_holder_renews_its_lease_while_computing(
     expect_put(op, core, "put_release")
     op.reply([layout_ok(core), [1, 1]])
     assert op.done
+
+
+@pytest.mark.parametrize(("lease", "grant_ms"), [(30.0, 1000), (1.5, 1000), (0.4, 400)])
+def test_a_lease_is_granted_short_until_its_holder_confirms_it(
+    clock: FakeClock, lease: float, grant_ms: int
+) -> None:
+    """The lease script is asked for ``min(lease, LEASE_GRANT_MS)``: a grant whose reply
+    never reaches its caller (a timeout in a stall, a cancelled task) blocks the others for
+    at most that long. The holder, having seen the grant, extends it to the full lease with
+    ``renew_lease`` (its token, the lease in ms) before it computes."""
+    core = make_core()
+    _f, op, _ = start(core, lease=lease, clock=clock)
+    call = lease_call(op, first=True)
+    assert call.args[4] == grant_ms == min(round(lease * 1000), LEASE_GRANT_MS)
+    if grant_ms < round(lease * 1000):
+        confirm = grant(op)
+        assert confirm.keys == (lease_key(core),)
+        assert confirm.args == (call.args[3], round(lease * 1000))
+    else:
+        op.reply([GRANTED])
+    compute = op.expect_compute()
+    assert compute.every == pytest.approx(max(lease / RENEW_PER_LEASE, RENEW_MIN_INTERVAL))
+    op.reply(answer())
+    expect_put(op, core, "put_release")
+    op.reply([layout_ok(core), [1, 1]])
+    assert op.done
+
+
+def test_a_grant_that_ended_before_its_confirmation_is_not_held(clock: FakeClock) -> None:
+    """The confirmation finds the lease gone (the holder stalled longer than the grant:
+    another caller may hold it now): compute without a lease, store with a plain put."""
+    flight, op, _ = start(clock=clock)
+    lease_call(op, first=True)
+    grant(op, confirmed=0)
+    finish(op, "put")
+    assert flight.computed
+
+
+def test_a_confirmation_lost_to_a_fault_keeps_the_lease_renewed_within_the_grant(
+    clock: FakeClock,
+) -> None:
+    """Redis fails to answer the confirmation: it may or may not have landed, so the holder
+    keeps the lease and computes, renewing it every grant/3 (not lease/3) so a short grant
+    does not lapse; it then stores and releases as a holder."""
+    _f, op, _ = start(clock=clock)
+    lease_call(op, first=True)
+    op.reply([GRANTED])
+    op.expect_call("renew_lease")
+    op.throw(redis.exceptions.TimeoutError("stalled"))
+    compute = op.expect_compute()
+    assert compute.renew is not None and compute.renew.script.name == "renew_lease"
+    assert compute.every == pytest.approx(LEASE_GRANT_MS / 1000 / RENEW_PER_LEASE)
+    op.reply(answer())
+    expect_put(op, make_core(), "put_release")
+    op.reply([layout_ok(make_core()), [1, 1]])
+    assert op.done
+
+
+def test_a_holder_cancelled_during_its_confirmation_gives_the_lease_up(
+    clock: FakeClock,
+) -> None:
+    """An asyncio task cancelled while its confirmation is in flight: the holder releases
+    the lease (compare-and-delete) before the cancellation goes on, so a confirmation that
+    lands later finds nothing to extend and nobody is left holding a 30 s lease."""
+    _f, op, _ = start(clock=clock)
+    token = lease_call(op, first=True).args[3]
+    op.reply([GRANTED])
+    op.expect_call("renew_lease")
+    op.throw(asyncio.CancelledError())
+    release = op.expect_call("release_lease")
+    assert release.args == (token, 0)  # 0: delete it, a waiter takes over
+    with pytest.raises(asyncio.CancelledError):
+        op.reply(1)
 
 
 def test_a_caller_without_a_lease_renews_nothing(clock: FakeClock) -> None:
@@ -186,7 +275,7 @@ def test_waiter_wakes_just_after_the_lease_ends_and_takes_it_over(clock: FakeClo
     assert op.expect_sleep() == pytest.approx(0.003)
     op.reply()
     lease_call(op, first=False)
-    op.reply([GRANTED])  # the holder died: the lease is ours now
+    grant(op)  # the holder died: the lease is ours now
     finish(op)
     assert flight.computed
 
@@ -272,6 +361,7 @@ def test_an_answer_too_large_to_store_is_returned_and_marks_the_lease_uncacheabl
     assert len(refused) == 1 and isinstance(refused[0], EntryTooLargeError)
     assert [s.script.name for s in op.trace if isinstance(s, Call)] == [
         "get_or_lease",
+        "renew_lease",  # the holder's confirmation of its short grant
         "release_lease",
     ]  # nothing stored
 
@@ -336,7 +426,7 @@ def test_corrupt_entry_at_first_look_is_dropped_then_polled_again(clock: FakeClo
     assert drop.args == (digest(), b"m1", raw, "1")  # "1": delete, count corrupt
     op.reply(1)
     lease_call(op, first=False)  # counted once already: the next look is a poll
-    op.reply([GRANTED])
+    grant(op)
     finish(op)
 
 
@@ -354,7 +444,7 @@ def test_corrupt_entry_seen_while_waiting_undoes_the_coalesced_count(clock: Fake
     assert drop.keys == entry_keys(core) and drop.args == (digest(), b"m1", raw, "1")
     op.reply(1)
     lease_call(op, first=False)  # dropped: poll again
-    op.reply([GRANTED])
+    grant(op)
     finish(op)
 
 
@@ -445,7 +535,10 @@ def test_a_flight_put_seeing_another_layout_raises_after_the_answer_is_kept(
     core = make_core(shards=2)
     flight, op, _ = start(core, wait=None if leased else 0, clock=clock)
     lease_call(op, first=True)
-    op.reply([GRANTED] if leased else [HELD, 60_000])
+    if leased:
+        grant(op)
+    else:
+        op.reply([HELD, 60_000])
     op.expect_compute()
     resp = answer("paid for")
     op.reply(resp)

@@ -40,6 +40,12 @@ POLL_MAX = 0.025
 #: (but at most every ``RENEW_MIN_INTERVAL`` s: bounded work for very short leases).
 RENEW_PER_LEASE = 3
 RENEW_MIN_INTERVAL = 0.01
+#: How long (ms) a lease lasts until its holder confirms it (ms): the lease script grants
+#: ``min(lease_ms, LEASE_GRANT_MS)`` and the holder, once it has seen the grant, extends it
+#: to the full lease with one ``renew_lease`` call before computing. A grant whose reply
+#: never reached its caller (a timeout in a server stall, a cancelled asyncio task) thus
+#: blocks the other callers for at most this long, not ``lease_seconds``.
+LEASE_GRANT_MS = 1000
 #: How long (ms) the "uncacheable" marker replaces the lease after a holder's answer could
 #: not be stored: waiters polling (<= POLL_MAX apart) see it and compute at once.
 UNCACHEABLE_MARKER_MS = 2000
@@ -267,6 +273,8 @@ class Flight:
         raise NotImplementedError
 
     def _lease_call(self, first: bool) -> Call:
+        """``get_or_lease``; a lease it grants lasts ``min(lease_ms, LEASE_GRANT_MS)`` until
+        the holder confirms it (``_confirm``)."""
         k, sh, d = self.core.keys, self.shard, self.digest
         return Call(
             script("get_or_lease"),
@@ -276,7 +284,7 @@ class Flight:
                 self.model,
                 MAGIC,
                 self.token,
-                self.lease_ms,
+                min(self.lease_ms, LEASE_GRANT_MS),
                 "1" if first else "0",
             ),
         )
@@ -325,7 +333,10 @@ class Flight:
                 self.coalesced = not first
                 return response
             if kind == 2:
-                return (yield from self._compute_and_store(leased=True))
+                confirmed = yield from self._confirm()
+                if confirmed is False:  # the short grant ended before we confirmed it
+                    return (yield from self._compute_and_store(leased=False))
+                return (yield from self._compute_and_store(leased=True, confirmed=confirmed))
             if kind == 4:  # the holder's answer could not be stored: don't queue for it
                 return (yield from self._compute_and_store(leased=False))
             first = False
@@ -341,21 +352,41 @@ class Flight:
             yield Sleep(pause)
             delay = min(delay * POLL_GROWTH, POLL_MAX)
 
-    def _compute_and_store(self, *, leased: bool) -> StepOp[Any]:
+    def _confirm(self) -> StepOp[bool | None]:
+        """Extend a just-granted lease from its short grant to ``lease_ms`` (one
+        ``renew_lease`` call): True if it is ours for ``lease_ms`` now, False if the grant
+        already ended (another caller may hold the lease), None if Redis failed to answer
+        (the renewal may or may not have landed: keep holding it, renewing it within the
+        grant). A lease no longer than the grant needs no confirmation (True). Cancelled
+        meanwhile: the lease is released (compare-and-delete, as the confirmation is
+        compare-and-extend: in either order no lease is left), then the cancellation goes on."""
+        if self.lease_ms <= LEASE_GRANT_MS:
+            return True
+        try:
+            return bool((yield self._renew_call()) == 1)
+        except GeneratorExit:
+            raise
+        except Exception:
+            return None
+        except BaseException:  # cancelled (asyncio) with the confirmation in flight: give
+            # the lease up, so a confirmation landing later finds nothing to extend
+            with contextlib.suppress(Exception):
+                yield self._release_call(0)
+            raise
+
+    def _compute_and_store(self, *, leased: bool, confirmed: bool | None = True) -> StepOp[Any]:
         """Compute (a leased holder renews its lease meanwhile), then store the answer.
 
         The answer is returned whether or not it can be stored: one that is too large or
         cannot be serialised is a logged skip (``refuse``; never raised from here, the
         answer is paid for), and the lease is replaced by the "uncacheable" marker so the
-        waiters compute at once rather than take the lease one after another."""
-        renew = (
-            Compute(
-                renew=self._renew_call(),
-                every=max(self.lease_ms / 1000 / RENEW_PER_LEASE, RENEW_MIN_INTERVAL),
-            )
-            if leased
-            else Compute()
-        )
+        waiters compute at once rather than take the lease one after another.
+        ``confirmed`` None: the confirmation's reply was lost, so the lease may still be
+        the short grant: the renewals run within it (every grant / ``RENEW_PER_LEASE``)."""
+        every = max(self.lease_ms / 1000 / RENEW_PER_LEASE, RENEW_MIN_INTERVAL)
+        if confirmed is None:
+            every = min(every, LEASE_GRANT_MS / 1000 / RENEW_PER_LEASE)
+        renew = Compute(renew=self._renew_call(), every=every) if leased else Compute()
         started = time.monotonic()
         try:
             response = yield renew

@@ -12,7 +12,9 @@
   ARGV[2]  model          model name, for the per-model counters mh:<model> / mm:<model>
   ARGV[3]  magic          the envelope magic "FC" (versions 1 and 2 are accepted)
   ARGV[4]  token          the caller's random lease token
-  ARGV[5]  lease_ms       lease duration in milliseconds (integer >= 1)
+  ARGV[5]  lease_ms       duration of a granted lease in milliseconds (integer >= 1): the
+                          short unconfirmed grant, min(lease, 1 s); the holder extends it
+                          to its full lease with renew_lease-1 once it has seen the grant
   ARGV[6]  mode           "1" = the request's first look: a hit or miss is counted as get-3
                           counts it; "0" = a waiter's poll: nothing is counted except, when
                           the entry has landed, coalesced and what it saved (count_saved:
