@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from fleetcache._reqcore import RequestKey
+from fleetcache.core.request_ops import RequestKey
 
 from fleetcache import AsyncRedisExactCache, LLMResponse, RedisExactCache
 
@@ -27,7 +27,7 @@ STALL = 0.4
 #: Rounds per scenario (a fresh request each).
 ROUNDS = 3
 #: How long a lease lasts until its holder confirms it (s): the documented bound,
-#: ``fleetcache._bulk.LEASE_GRANT_MS`` (kept literal: the old code has no such constant).
+#: ``fleetcache.core.batch.LEASE_GRANT_MS`` (kept literal: the old code has no such constant).
 GRANT_S = 1.0
 #: Most rounds tried to get ``ROUNDS`` in which the stall caught the lease request.
 ATTEMPTS = 3 * ROUNDS
