@@ -173,7 +173,7 @@ def span(call: str, core: Core, model: object = None) -> Traced | _NoSpan:
         return NO_SPAN
     # fast path: the API's global before any SDK is set is None (reading it is ~50 ns;
     # get_tracer_provider() looks up an environment variable first, ~1-5 us)
-    provider = getattr(_trace, "_TRACER_PROVIDER", _UNKNOWN) if _FAST else _UNKNOWN
+    provider: Any = getattr(_trace, "_TRACER_PROVIDER", _UNKNOWN) if _FAST else _UNKNOWN
     if provider is None:
         return NO_SPAN
     if provider is _UNKNOWN:

@@ -155,8 +155,9 @@ def format_stats(fs: FleetStats, *, prefix: str, shards: int, url: str) -> str:
 
 def model_table(fs: FleetStats) -> list[str]:
     """The per-model rows of ``format_stats``, sorted by money saved (``by_money_saved``):
-    hits, misses, hit rate, $ saved, input / output tokens saved, time saved, unpriced
-    hits. Model names are escaped (``shown``)."""
+    hits, misses, hit rate, $ saved (``?`` for a model whose hits all had an unknown cost:
+    never a silent $0), input / output tokens saved, time saved, unpriced hits. Model
+    names are escaped (``shown``)."""
     names = by_money_saved(fs)
     labels = {name: shown(name) for name in names}
     w = max(12, *(len(v) for v in labels.values()))
@@ -169,7 +170,7 @@ def model_table(fs: FleetStats) -> list[str]:
                 _n(m.hits),
                 _n(m.misses),
                 f"{m.hit_rate:.1%}",
-                usd(m.cost_saved_usd),
+                "?" if m.unpriced_hits and not m.cost_saved_nanousd else usd(m.cost_saved_usd),
                 _n(m.input_tokens_saved),
                 _n(m.output_tokens_saved),
                 duration(m.seconds_saved),

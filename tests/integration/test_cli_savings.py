@@ -81,7 +81,7 @@ def test_stats_model_table_is_sorted_by_money_saved(
     # m-cheap has more hits, m-dear saved more money: money decides
     assert [row[0] for row in table] == ["m-dear", "m-cheap", "m-unknown"]
     assert table[0][1:] == ["3", "1", "75.0%", "$0.0225", "3,000", "1,500", "3.6", "s", "0"]
-    assert table[2][4] == "$0.00" and table[2][-1] == "2"
+    assert table[2][4] == "?" and table[2][-1] == "2"  # unknown cost, never a silent $0
 
 
 def test_stats_json_carries_the_savings_per_model(
