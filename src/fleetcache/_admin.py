@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import redis
 from redis.exceptions import AuthenticationError, RedisClusterException, ResponseError
@@ -21,7 +21,7 @@ from ._error_policy import REDIS_FAULTS
 from ._store_faults import ClientFault
 from .cache import RedisExactCache
 from .core.keys import KeySpace, check_prefix, check_shards
-from .core.models import COUNTERS, FleetStats
+from .core.models import COUNTERS, FleetStats, ModelStats, decode_text
 from .errors import FleetCacheError
 
 #: Exit codes of the ``fleetcache`` command (also used by ``fleetcache demo``).
@@ -201,21 +201,123 @@ def open_namespace(
     return cache
 
 
+#: ``SCAN`` of ``find_namespaces``: keys asked for per call (a hint to the server).
+SCAN_COUNT = 1000
+#: ``SCAN`` calls per server (each primary of a cluster) before ``find_namespaces`` stops
+#: and says the list may be incomplete: 10,000 calls of ``SCAN_COUNT`` cover about 10 M keys.
+SCAN_MAX_CALLS = 10_000
+#: Namespaces ``find_namespaces`` returns at most (it stops scanning when it has them).
+MAX_NAMESPACES = 1000
+#: The ``MATCH`` pattern of the layout records: ``{P}:meta`` (see ``KeySpace.meta``).
+META_PATTERN = "{*}:meta"
+
+
+class FoundNamespaces(NamedTuple):
+    """What ``find_namespaces`` found: the namespaces' prefixes (sorted) and whether the scan
+    covered the whole keyspace (``False``: a cap stopped it, more may exist)."""
+
+    prefixes: list[str]
+    complete: bool
+
+
+def scan_targets(client: Any) -> list[Any]:
+    """The clients whose keyspaces together hold every key: each primary of a Redis Cluster
+    (a node client from the cluster client's own pool), else ``client`` itself."""
+    get_primaries = getattr(client, "get_primaries", None)
+    if get_primaries is None:
+        return [client]
+    return [client.get_redis_connection(node) for node in get_primaries()]
+
+
+def find_namespaces(
+    client: Any,
+    *,
+    count: int = SCAN_COUNT,
+    max_calls: int = SCAN_MAX_CALLS,
+    limit: int = MAX_NAMESPACES,
+) -> FoundNamespaces:
+    """Every fleetcache namespace on the server of ``client`` (every primary of a cluster),
+    found by its layout record ``{P}:meta``. Reads only.
+
+    The one place fleetcache walks the keyspace: ``SCAN`` (never ``KEYS``) with
+    ``MATCH {*}:meta`` and ``COUNT count`` (default ``SCAN_COUNT``), at most ``max_calls``
+    calls per server (default ``SCAN_MAX_CALLS``), stopping at ``limit`` namespaces (default
+    ``MAX_NAMESPACES``); then ``complete`` is ``False``. A key that matches is a namespace
+    only if its value is a fleetcache layout (``fleetcache-...``): another application's
+    ``{x}:meta`` key, of any type, is left out. An operator tool: the cache itself never
+    scans.
+    """
+    candidates: set[str] = set()
+    complete = True
+    for node in scan_targets(client):
+        if len(candidates) >= limit:
+            complete = False  # a server left unscanned
+            break
+        cursor: Any = 0
+        for _ in range(max_calls):
+            cursor, keys = node.scan(cursor, match=META_PATTERN, count=count)
+            for key in keys:
+                text = decode_text(key)
+                prefix = text[1:-6]
+                tagged = text.startswith("{") and text.endswith("}:meta")
+                if tagged and prefix and "{" not in prefix and "}" not in prefix:
+                    candidates.add(prefix)
+            if int(cursor) == 0 or len(candidates) >= limit:
+                break
+        if int(cursor) != 0:
+            complete = False
+    if len(candidates) > limit:
+        complete = False
+    found = []
+    for prefix in sorted(candidates)[:limit]:
+        try:
+            raw = client.get(KeySpace(prefix, 1).meta)
+        except ResponseError:  # WRONGTYPE: another application's key of that name
+            continue
+        if raw is not None and decode_text(raw).startswith("fleetcache-"):
+            found.append(prefix)
+    return FoundNamespaces(found, complete)
+
+
+def namespace_stats(client: Any, prefix: str) -> tuple[int, int | None, FleetStats]:
+    """``(shards, max_entries, fleet_stats)`` of an existing namespace, read with its
+    recorded layout through ``client`` (reads only; ``AdminError`` for a layout this
+    fleetcache does not know)."""
+    layout = recorded_layout(client, prefix)
+    if layout is None:
+        return 1, None, FleetStats()  # deleted since it was found
+    shards, cap = layout
+    cache = RedisExactCache(client=client, key_prefix=prefix, shards=shards, max_entries=cap)
+    return shards, cap, cache.fleet_stats()
+
+
+def model_dict(m: ModelStats) -> dict[str, Any]:
+    """The JSON form of one model's numbers: every field of ``ModelStats`` (hits, misses,
+    the savings counters: tokens by kind, ``cost_saved_nanousd``, ``ms_saved``,
+    ``unpriced_hits``), ``hit_rate``, and ``cost_saved_usd`` / ``seconds_saved`` (USD, s)."""
+    out: dict[str, Any] = m.model_dump()
+    out["hit_rate"] = round(m.hit_rate, 6)
+    out["cost_saved_usd"] = m.cost_saved_usd
+    out["seconds_saved"] = m.seconds_saved
+    return out
+
+
 def stats_dict(fs: FleetStats, *, prefix: str, shards: int) -> dict[str, Any]:
     """The JSON form of a namespace's fleet statistics (what ``stats --json`` prints): the
     namespace, its shards, every counter of ``COUNTERS`` in order, ``size``, ``hit_rate``,
-    ``saved_rate`` ((hits + coalesced) / gets),
-    ``by_model`` (exact names: JSON's ``\\udcff`` escapes carry a lone surrogate, and the
-    output is ASCII) and ``bad_counters`` (stored values that were not integers, skipped)."""
+    ``saved_rate`` ((hits + coalesced) / gets), ``cost_saved_usd`` (USD, from the exact
+    ``cost_saved_nanousd``), ``seconds_saved`` (s, from ``ms_saved``),
+    ``by_model`` (``model_dict`` of each, sorted by name; exact names: JSON's ``\\udcff``
+    escapes carry a lone surrogate, and the output is ASCII) and ``bad_counters`` (stored
+    values that were not integers, skipped)."""
     out: dict[str, Any] = {"namespace": prefix, "shards": shards}
     out.update({c.name: getattr(fs, c.name) for c in COUNTERS})
     out["size"] = fs.size
     out["hit_rate"] = round(fs.hit_rate, 6)
     out["saved_rate"] = round(fs.saved_rate, 6)
-    out["by_model"] = {
-        name: {"hits": m.hits, "misses": m.misses, "hit_rate": round(m.hit_rate, 6)}
-        for name, m in sorted(fs.by_model.items())
-    }
+    out["cost_saved_usd"] = fs.cost_saved_usd
+    out["seconds_saved"] = fs.seconds_saved
+    out["by_model"] = {name: model_dict(m) for name, m in sorted(fs.by_model.items())}
     out["bad_counters"] = list(fs.bad_counters)
     return out
 

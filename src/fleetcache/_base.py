@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from . import _otel
 from ._clients import DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT, check_client
 from ._error_policy import REDIS_FAULTS, ErrorPolicy
 from .core.canonical import DEFAULT_IGNORE
@@ -80,6 +81,7 @@ class CacheBase:
             should_store=check_should_store(should_store),
             prices=prices,
         )
+        self._core.on_hit = _otel.HIT_HOOK  # None without the otel extra
         self._policy = ErrorPolicy(on_error, breaker_seconds)
         self._socket_timeout = timeout(socket_timeout, "socket_timeout")
         self._connect_timeout = timeout(connect_timeout, "connect_timeout")

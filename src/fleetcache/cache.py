@@ -17,12 +17,13 @@ from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
+from . import _otel
 from ._base import Binding, CacheBase
 from ._clients import sync_client_from_url
 from ._error_policy import REDIS_FAULTS
 from ._store import Store
 from .core.batch import Flight, op_get_many, op_put_many, plan_get_many, plan_put_many
-from .core.info import CacheInfo, attach
+from .core.info import CacheInfo, attach, cache_info
 from .core.instructions import Op
 from .core.models import CacheStats, FleetStats
 from .core.ops import UNSTORABLE, ProgressFn
@@ -175,7 +176,10 @@ class RedisExactCache(CacheBase):
         Reads the entry and counts the hit or miss fleet-wide in one round trip.
         """
         fields = (user_message, system_prompt, model, temperature, max_tokens)
-        return self._run(self._core.op_get(fields), "get", None)
+        with _otel.span("get", self._core, model) as span:
+            result = self._run(self._core.op_get(fields), "get", None)
+            span.done(result is not None, fields=fields)
+            return result
 
     def put(
         self,
@@ -271,7 +275,10 @@ class RedisExactCache(CacheBase):
         flight = Flight(self._core, fields, lease_seconds, wait_timeout, self._skip_answer)
         if not callable(compute):
             raise TypeError("compute must be callable")
-        return (self._fly(flight, compute, "get_or_compute"))[0]
+        with _otel.span("get_or_compute", self._core, model) as span:
+            result, served = self._fly(flight, compute, "get_or_compute")
+            span.done(served, digest=flight.digest)
+            return result
 
     def _fly(self, flight: Flight, compute: Callable[[], Any], what: str) -> tuple[Any, bool]:
         """Run a single-flight op: ``(answer, served)``, ``served`` True when the answer
@@ -341,8 +348,11 @@ class RedisExactCache(CacheBase):
         caller's object from the stored ``dict``; ``cache_info`` works on the rebuilt object.
         """
         check_model(model)
-        hit = self._run(op_get_request(self._core, request, control), "get_request", None)
-        return as_model(hit, model)
+        with _otel.span("get_request", self._core, _otel.model_of(request)) as span:
+            op = op_get_request(self._core, request, control)
+            hit = self._run(op, "get_request", None)
+            span.done(hit is not None, request=request)
+            return as_model(hit, model)
 
     def put_request(
         self,
@@ -408,6 +418,34 @@ class RedisExactCache(CacheBase):
         yet of that class is rebuilt too); ``cache_info`` works on either. Without it, a
         hit is a ``dict`` whatever ``compute()`` returns.
         """
+        with _otel.span("get_or_compute_request", self._core, _otel.model_of(request)) as span:
+            out = self._get_or_compute_request(
+                request,
+                compute,
+                ttl_seconds=ttl_seconds,
+                lease_seconds=lease_seconds,
+                wait_timeout=wait_timeout,
+                control=control,
+                should_store=should_store,
+                model=model,
+            )
+            info = cache_info(out)
+            span.done(info is not None and info.hit, request=request)
+            return out
+
+    def _get_or_compute_request(
+        self,
+        request: Mapping[str, Any],
+        compute: Callable[[], Any],
+        *,
+        ttl_seconds: float | None,
+        lease_seconds: float,
+        wait_timeout: float | None,
+        control: str,
+        should_store: ShouldStore | None,
+        model: ResponseModel | None,
+    ) -> Any:
+        """``get_or_compute_request`` without its span."""
         check_model(model)
         reads, writes = check_control(control)
         if not callable(compute):
@@ -456,7 +494,10 @@ class RedisExactCache(CacheBase):
 
     def _key_get(self, key: RequestKey) -> dict[str, Any] | None:
         """The stored data of ``key`` (a ``CachedDict``) or ``None``; counted."""
-        return self._run(op_get_key(self._core, key), "http_get", None)
+        with _otel.span("http", self._core, key.model) as span:
+            data = self._run(op_get_key(self._core, key), "http_get", None)
+            span.done(data is not None, digest=key.digest)
+            return data
 
     def _key_put(
         self,
@@ -503,7 +544,10 @@ class RedisExactCache(CacheBase):
         flight = RequestFlight.of_key(
             self._core, key, ttl_seconds, 30.0, None, should_store, self._skip_answer, meta_of
         )
-        return self._fly(flight, compute, "http")
+        with _otel.span("http", self._core, key.model) as span:
+            data, served = self._fly(flight, compute, "http")
+            span.done(served, digest=key.digest)
+            return data, served
 
     # -- management calls (always raise CacheUnavailableError on a fault) ---------------
 

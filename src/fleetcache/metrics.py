@@ -14,12 +14,22 @@ or as a sidecar: ``fleetcache metrics --port 9108`` (binds 127.0.0.1 unless ``--
 
 Exposed (label ``namespace``; the per-model ones also ``model``): one counter
 ``fleetcache_<name>_total`` per entry of ``fleetcache.core.models.COUNTERS``, HELP text from its
-description (``hits``, ``misses``, ``tokens_saved``, ``puts``, ``coalesced``,
-``invalidations``, ``expired``, ``evicted``, ``corrupt``, ``forged``), and:
+description (``hits``, ``misses``, ``tokens_saved``, ``input_tokens_saved``,
+``output_tokens_saved``, ``cache_read_tokens_saved``, ``cache_write_tokens_saved``,
+``cost_saved_nanousd``, ``ms_saved``, ``unpriced_hits``, ``puts``, ``coalesced``, ...), and:
 
 =================================  =======  =============================================
-``fleetcache_model_hits_total``    counter  hits per model
-``fleetcache_model_misses_total``  counter  misses per model
+``fleetcache_cost_saved_usd_total`` counter USD the hits saved (a float of the exact
+                                           nano-USD sum; priced when each entry was
+                                           written; unknown costs are in
+                                           ``fleetcache_unpriced_hits_total``)
+``fleetcache_seconds_saved_total`` counter  upstream seconds the hits saved
+``fleetcache_model_<x>_total``     counter  per model (label ``model``), for ``<x>`` in
+                                           hits, misses, input_tokens_saved,
+                                           output_tokens_saved, cache_read_tokens_saved,
+                                           cache_write_tokens_saved, cost_saved_nanousd,
+                                           ms_saved, unpriced_hits, cost_saved_usd,
+                                           seconds_saved
 ``fleetcache_saved_rate``          gauge    (hits + coalesced) / (hits + misses): gets that
                                            did not reach the upstream (0 with no gets)
 ``fleetcache_entries``             gauge    live entries now
@@ -34,6 +44,13 @@ client wrote into the counters hash) cannot be a Prometheus label as it is: its 
 served under the name with each lone surrogate escaped (``odd\\ud800name``), summed with any
 name that escapes to the same text, and counted in ``fleetcache_bad_counters``. One odd name
 never fails the scrape.
+
+The savings are served twice on purpose: ``fleetcache_cost_saved_usd_total`` and
+``fleetcache_seconds_saved_total`` for dashboards (USD, s), and the exact integers
+``fleetcache_cost_saved_nanousd_total`` and ``fleetcache_ms_saved_total`` they are computed
+from (a float loses cents only past 2**53 nano-USD, about $9 M; the integers never do). The
+per-model families carry a ``model`` label and a ``_model_`` infix, so ``sum()`` over
+``fleetcache_cost_saved_usd_total`` never counts a model twice.
 
 Counters restart from zero after ``clear()`` / ``reset_stats()``; Prometheus' ``rate()``
 treats that as a counter reset.
@@ -71,7 +88,7 @@ from ._base import DEFAULT_PREFIX
 from ._clients import sync_client_from_url
 from ._error_policy import REDIS_FAULTS
 from .cache import RedisExactCache
-from .core.models import COUNTERS, FleetStats, utf8_label
+from .core.models import COUNTERS, FleetStats, ModelStats, utf8_label
 from .errors import FleetCacheError
 
 __all__ = ["FleetCacheCollector", "serve"]
@@ -138,16 +155,24 @@ class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
             c.name: CounterMetricFamily(f"fleetcache_{c.name}", c.description, labels=["namespace"])
             for c in COUNTERS
         }
-        model_hits = CounterMetricFamily(
-            "fleetcache_model_hits",
-            "Cache hits per model name, fleet-wide.",
-            labels=["namespace", "model"],
+        usd = CounterMetricFamily(
+            "fleetcache_cost_saved_usd",
+            "Cost of the responses served from cache, USD (from the exact nano-USD sum), "
+            "priced when each entry was written; hits of unknown cost are "
+            "fleetcache_unpriced_hits_total.",
+            labels=["namespace"],
         )
-        model_misses = CounterMetricFamily(
-            "fleetcache_model_misses",
-            "Cache misses per model name, fleet-wide.",
-            labels=["namespace", "model"],
+        seconds = CounterMetricFamily(
+            "fleetcache_seconds_saved",
+            "Upstream time (s) the responses served from cache took when they were computed.",
+            labels=["namespace"],
         )
+        per_model_fams = {
+            name: CounterMetricFamily(
+                f"fleetcache_model_{name}", help_, labels=["namespace", "model"]
+            )
+            for name, help_ in MODEL_FAMILIES.items()
+        }
         saved_rate = GaugeMetricFamily(
             "fleetcache_saved_rate",
             "Fraction of cache gets that did not reach the upstream: (hits + coalesced) / "
@@ -187,11 +212,15 @@ class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
             saved_rate.add_metric([prefix], fs.saved_rate)
             per_model, escaped = model_labels(fs)
             bad.add_metric([prefix], float(len(fs.bad_counters) + escaped))
-            for model, (hits, misses) in sorted(per_model.items()):
-                model_hits.add_metric([prefix, model], float(hits))
-                model_misses.add_metric([prefix, model], float(misses))
+            usd.add_metric([prefix], max(0, fs.cost_saved_nanousd) / 1e9)
+            seconds.add_metric([prefix], max(0, fs.ms_saved) / 1000)
+            for model, m in sorted(per_model.items()):
+                for name, fam in per_model_fams.items():
+                    fam.add_metric([prefix, model], float(max(0, _model_value(m, name))))
         yield from counters.values()
-        yield from (model_hits, model_misses, saved_rate, entries, bad, up, took)
+        yield from (usd, seconds)
+        yield from per_model_fams.values()
+        yield from (saved_rate, entries, bad, up, took)
 
     def close(self) -> None:
         """Close the client this collector built from ``url`` (given caches are yours)."""
@@ -199,17 +228,42 @@ class FleetCacheCollector(Collector):  # type: ignore[misc, unused-ignore]
             self._client.close()
 
 
-def model_labels(fs: FleetStats) -> tuple[dict[str, tuple[int, int]], int]:
-    """``({label: (hits, misses)}, escaped)``: the per-model numbers of ``fs`` keyed by a
-    label that is valid UTF-8 (``utf8_label``; names that escape to the same text are
-    summed), and how many names needed escaping."""
-    out: dict[str, tuple[int, int]] = {}
+#: The per-model families, ``fleetcache_model_<name>_total{namespace, model}``: hits,
+#: misses, every saving of ``COUNTERS`` counted per model (its exact integer), and the cost
+#: in USD and the time in s.
+MODEL_FAMILIES: dict[str, str] = {
+    "hits": "Cache hits per model name, fleet-wide.",
+    "misses": "Cache misses per model name, fleet-wide.",
+    **{c.name: f"Per model: {c.description}" for c in COUNTERS if c.per_model},
+    "cost_saved_usd": "Per model: cost of the responses served from cache, USD, priced when "
+    "each entry was written.",
+    "seconds_saved": "Per model: upstream time (s) the responses served from cache took.",
+}
+
+
+def _model_value(m: ModelStats, name: str) -> float:
+    if name == "cost_saved_usd":
+        return m.cost_saved_nanousd / 1e9
+    if name == "seconds_saved":
+        return m.ms_saved / 1000
+    return float(getattr(m, name))
+
+
+def model_labels(fs: FleetStats) -> tuple[dict[str, ModelStats], int]:
+    """``({label: ModelStats}, escaped)``: the per-model numbers of ``fs`` keyed by a label
+    that is valid UTF-8 (``utf8_label``; names that escape to the same text are summed),
+    and how many names needed escaping."""
+    out: dict[str, ModelStats] = {}
     escaped = 0
     for model, m in fs.by_model.items():
         label = utf8_label(model)
         escaped += label != model
-        hits, misses = out.get(label, (0, 0))
-        out[label] = (hits + m.hits, misses + m.misses)
+        have = out.get(label)
+        if have is None:
+            out[label] = m.model_copy()
+            continue
+        for field in ModelStats.model_fields:
+            setattr(have, field, getattr(have, field) + getattr(m, field))
     return out, escaped
 
 

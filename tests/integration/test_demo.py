@@ -50,8 +50,14 @@ def test_demo_on_given_server(redis_proc: ServerProc, prefix: str, tmp_path: Pat
     with RedisExactCache(url=redis_proc.url, key_prefix=prefix) as c:
         fs = c.fleet_stats()
     assert fs.hits > 0 and fs.size == made
+    # every hit is priced (the demo gives its models prices) and timed
+    assert fs.unpriced_hits == 0 and fs.cost_saved_nanousd > 0 and fs.ms_saved > 0
+    usd = re.findall(r"^\$ saved \(priced at write\)\s+\$([\d.,]+)$", out, re.M)
+    assert usd == [f"{fs.cost_saved_usd:,.4f}"]
+    secs = re.findall(r"^LLM time saved\s+([\d.,]+) s$", out, re.M)
+    assert secs == [f"{fs.seconds_saved:,.1f}"]
     assert fs.hits + fs.misses >= requests - 2 * 2  # every request went through the cache
-    assert png_size(chart.read_bytes()) == (1000, 640)
+    assert png_size(chart.read_bytes()) == (1000, 880)
     assert f"chart: {chart.resolve()}" in out
 
 

@@ -199,3 +199,38 @@ def test_odd_model_names_do_not_black_out_the_scrape(redis_proc: ServerProc, pre
     assert body["by_model"]["\udcff\udcferaw"]["hits"] == 5
     assert body["hits"] == 2 and body["misses"] == 2
     cache.close()
+
+
+def test_savings_in_usd_seconds_and_tokens_fleet_wide_and_per_model(
+    make_cache: Callable[..., RedisExactCache], prefix: str
+) -> None:
+    """A 1,000-in / 500-out answer at $2.5/M in, $10/M out, hit 3 times: $0.0225, 3,000 input
+    and 1,500 output tokens, 3.6 s; a model without a price counts unpriced hits."""
+    cache = make_cache(prices={"m-priced": (2.5, 10.0)})
+    usage = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
+    cache.put(
+        "q", "sys", "m-priced", 0.0, 8, LLMResponse(content="a", usage=usage), upstream_ms=1200
+    )
+    cache.put("q", "sys", "m-free", 0.0, 8, LLMResponse(content="b", usage=usage))
+    for _ in range(3):
+        assert cache.get("q", "sys", "m-priced", 0.0, 8) is not None
+    assert cache.get("q", "sys", "m-free", 0.0, 8) is not None
+    reg = CollectorRegistry()
+    reg.register(FleetCacheCollector(cache))
+    s = _samples(generate_latest(reg).decode())
+    ns = (("namespace", prefix),)
+    priced = (("model", "m-priced"), ("namespace", prefix))
+    free = (("model", "m-free"), ("namespace", prefix))
+    assert s[("fleetcache_cost_saved_usd_total", ns)] == pytest.approx(0.0225, rel=1e-12)
+    assert s[("fleetcache_cost_saved_nanousd_total", ns)] == 22_500_000
+    assert s[("fleetcache_input_tokens_saved_total", ns)] == 4000
+    assert s[("fleetcache_output_tokens_saved_total", ns)] == 2000
+    assert s[("fleetcache_seconds_saved_total", ns)] == 3.6
+    assert s[("fleetcache_unpriced_hits_total", ns)] == 1
+    assert s[("fleetcache_model_cost_saved_usd_total", priced)] == pytest.approx(0.0225)
+    assert s[("fleetcache_model_input_tokens_saved_total", priced)] == 3000
+    assert s[("fleetcache_model_output_tokens_saved_total", priced)] == 1500
+    assert s[("fleetcache_model_seconds_saved_total", priced)] == 3.6
+    assert s[("fleetcache_model_unpriced_hits_total", priced)] == 0
+    assert s[("fleetcache_model_unpriced_hits_total", free)] == 1
+    assert s[("fleetcache_model_cost_saved_usd_total", free)] == 0

@@ -24,7 +24,11 @@ def samples() -> list[Sample]:
     # cumulative counters: 10 requests/s, 6 of them hits after the first second
     out = [Sample(0.0, 0, 0, 0, 0, 0, 0, 0)]
     for t in range(1, 6):
-        out.append(Sample(float(t), 10 * t, 4 * t, 6 * t - 6, 4 * t + 6, 0, 4 * t, 100 * t))
+        out.append(
+            Sample(
+                float(t), 10 * t, 4 * t, 6 * t - 6, 4 * t + 6, 0, 4 * t, 100 * t, t / 10, 5.0 * t
+            )
+        )
     return out
 
 
@@ -59,22 +63,46 @@ def test_live_line_and_summary_show_the_numbers() -> None:
     line = live_line(s[-1], s[-2])
     assert "requests     50" in line and "hit rate 48.0% (now  60%)" in line
     assert "30 avoided" in line
-    fs = FleetStats.model_validate({"hits": 24, "misses": 26, "size": 20, "tokens_saved": 500})
-    fs.by_model["sim-small"] = ModelStats(hits=20, misses=5)
+    fs = FleetStats.model_validate(
+        {
+            "hits": 24,
+            "misses": 26,
+            "size": 20,
+            "tokens_saved": 500,
+            "cost_saved_nanousd": 13_000_000,
+            "ms_saved": 61_500,
+            "input_tokens_saved": 1_200,
+            "output_tokens_saved": 3_400,
+        }
+    )
+    fs.by_model["sim-small"] = ModelStats(hits=20, misses=5, cost_saved_nanousd=4_000_000)
+    fs.by_model["sim-large"] = ModelStats(hits=4, misses=21, cost_saved_nanousd=9_000_000)
     text = summary(fs, s[-1], workers=3, prompts=40, zipf=1.1, elapsed=5.0, wait_s=0.5, errors=0)
     assert "fleet hit rate                48.0%" in text
+    assert "$ saved (priced at write)     $0.0130" in text
+    assert "LLM time saved                61.5 s" in text
+    assert "tokens saved in / out         1,200 / 3,400" in text
+    models = [line.split()[0] for line in text.splitlines() if line.startswith("sim-")]
+    assert models == ["sim-large", "sim-small"]  # most money saved first
     assert "LLM calls avoided             30 (60.0%)" in text
     assert "mean request latency          10.0 ms" in text
     assert "sim-small" in text
 
 
+def _last(data: Any) -> float:
+    return float(list(data)[-1])
+
+
 def test_chart_has_titles_axis_labels_and_legends(tmp_path: Path) -> None:
     fig = build_figure(samples(), "demo: 3 workers")
-    top, bottom = fig.axes
+    top, bottom, saved, time_axis = fig.axes
     assert fig.get_suptitle() == "demo: 3 workers"
-    assert top.get_title() and bottom.get_title()
-    assert top.get_ylabel() and bottom.get_ylabel() and bottom.get_xlabel()
-    for ax in (top, bottom):
+    assert top.get_title() and bottom.get_title() and "dollars" in saved.get_title()
+    assert top.get_ylabel() and bottom.get_ylabel() and saved.get_xlabel()
+    assert "$" in saved.get_ylabel() and "seconds" in time_axis.get_ylabel()
+    assert [_last(ln.get_ydata()) for ln in saved.get_lines()] == [0.5]
+    assert [_last(ln.get_ydata()) for ln in time_axis.get_lines()] == [25.0]
+    for ax in (top, bottom, saved):
         legend = ax.get_legend()
         assert legend is not None
         assert all(t.get_text() for t in legend.get_texts())

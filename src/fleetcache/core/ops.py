@@ -120,6 +120,7 @@ class Core:
         "layout_checked",
         "max_entries",
         "max_entry_bytes",
+        "on_hit",
         "prices",
         "should_store",
         "signer",
@@ -162,6 +163,9 @@ class Core:
         self.max_entry_bytes = byte_count(max_entry_bytes, "max_entry_bytes", minimum=64)
         self.codec = Codec(response_model, compress_threshold, self.max_entry_bytes)
         self.layout_checked = False
+        #: called with ``(digest, entry bytes)`` after each hit decodes (None: nothing is);
+        #: the facades' tracing sets it, the core only calls it
+        self.on_hit: Callable[[str, bytes], None] | None = None
 
     # -- layout -------------------------------------------------------------------------
 
@@ -277,7 +281,10 @@ class Core:
         the body does not decode."""
         if self.signer is not None:
             self.signer.verify(digest, raw)
-        return self.codec.decode(raw)
+        response = self.codec.decode(raw)
+        if self.on_hit is not None:
+            self.on_hit(digest, raw)
+        return response
 
     def drop_bad_call(
         self,

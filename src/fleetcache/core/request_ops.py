@@ -294,6 +294,8 @@ def hit_of(core: Core, raw: bytes, digest: str) -> CachedDict:
     data, put_ms = decode_entry(raw)
     out = CachedDict(data)
     out._fleetcache_info = CacheInfo(True, max(0, now_ms() - put_ms) / 1000, digest)
+    if core.on_hit is not None:
+        core.on_hit(digest, raw)
     return out
 
 

@@ -1,9 +1,11 @@
 """The demo's PNG chart, drawn by matplotlib (the ``demo`` extra) with the Agg backend: no
 display needed, and no global pyplot state (a ``Figure`` of its own).
 
-Top: the fleet hit rate since the start and over each sampling interval. Bottom: requests
+Top: the fleet hit rate since the start and over each sampling interval. Middle: requests
 and LLM calls made, both cumulative; the band between them is the LLM calls the cache
-avoided. Without matplotlib the demo prints ``MISSING_HINT`` and writes no chart.
+avoided. Bottom: what the hits saved, cumulative: dollars (left axis, priced when each
+answer was written) and LLM time in seconds (right axis). Without matplotlib the demo
+prints ``MISSING_HINT`` and writes no chart.
 """
 
 from __future__ import annotations
@@ -41,12 +43,12 @@ def hit_rates(samples: Sequence[Sample]) -> tuple[list[float], list[float], list
 
 
 def build_figure(samples: Sequence[Sample], title: str) -> Figure:
-    """The chart as a matplotlib ``Figure`` (10 x 6.4 in at 100 dpi: 1000 x 640 px)."""
+    """The chart as a matplotlib ``Figure`` (10 x 8.8 in at 100 dpi: 1000 x 880 px)."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-    fig = Figure(figsize=(10, 6.4), dpi=100, layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True)
+    fig = Figure(figsize=(10, 8.8), dpi=100, layout="constrained")
+    top, bottom, saved = fig.subplots(3, 1, sharex=True, height_ratios=(1.0, 1.0, 0.8))
     t = [s.t for s in samples]
     since, t_int, per = hit_rates(samples)
 
@@ -67,11 +69,26 @@ def build_figure(samples: Sequence[Sample], title: str) -> Figure:
     bottom.set_ylim(bottom=0)
     bottom.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
     bottom.set_ylabel("count since the start")
-    bottom.set_xlabel("time since the start (s)")
     bottom.set_title("Requests vs LLM calls made")
     bottom.grid(alpha=0.3)
     bottom.legend(loc="upper left")
     bottom.set_xlim(0, max(t, default=1.0) or 1.0)
+
+    usd = [s.cost_saved_usd for s in samples]
+    secs = [s.seconds_saved for s in samples]
+    saved.plot(t, usd, color="#2a8a3e", linewidth=2.5, label="$ saved")
+    saved.set_ylim(bottom=0)
+    saved.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"${v:,.4g}"))
+    saved.set_ylabel("$ saved (priced when written)")
+    saved.set_xlabel("time since the start (s)")
+    saved.set_title("What the hits saved: dollars and LLM time")
+    saved.grid(alpha=0.3)
+    time_axis = saved.twinx()
+    time_axis.plot(t, secs, color="#8c564b", linewidth=2.0, linestyle="--", label="LLM time")
+    time_axis.set_ylim(bottom=0)
+    time_axis.set_ylabel("LLM seconds saved")
+    lines = saved.get_lines() + time_axis.get_lines()
+    saved.legend(lines, [str(line.get_label()) for line in lines], loc="upper left")
 
     fig.suptitle(title, fontsize=14, fontweight="bold")
     return fig

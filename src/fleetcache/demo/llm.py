@@ -11,6 +11,10 @@ from ..core.models import LLMResponse
 
 SYSTEM_PROMPT = "You are a concise assistant for a travel company's support desk."
 MODELS = ("sim-small", "sim-large")
+#: The simulated models' prices, USD per million input and output tokens (given to the
+#: cache as ``prices=``, so the demo's money saved is priced like a real model's: a small
+#: and a large tier of a typical provider's list).
+PRICES: dict[str, tuple[float, float]] = {"sim-small": (0.15, 0.60), "sim-large": (2.50, 10.00)}
 _TOPICS = (
     "change my flight",
     "get a refund",

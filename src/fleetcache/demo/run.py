@@ -82,6 +82,8 @@ def _run(args: argparse.Namespace, url: str, out: TextIO, err: TextIO) -> int:
             coalesced=fs.coalesced,
             size=fs.size,
             tokens_saved=fs.tokens_saved,
+            cost_saved_usd=fs.cost_saved_usd,
+            seconds_saved=fs.seconds_saved,
         )
 
     samples = [sample()]

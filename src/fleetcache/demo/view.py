@@ -20,6 +20,10 @@ class Sample:
     coalesced: int
     size: int
     tokens_saved: int
+    #: USD the hits saved (fleet counter, priced when each answer was written)
+    cost_saved_usd: float = 0.0
+    #: upstream seconds the hits saved (fleet counter)
+    seconds_saved: float = 0.0
 
 
 def live_line(s: Sample, prev: Sample | None) -> str:
@@ -35,7 +39,7 @@ def live_line(s: Sample, prev: Sample | None) -> str:
     avoided = max(0, s.requests - s.llm_calls)
     return (
         f"{s.t:5.1f}s  requests {s.requests:>6,}  hit rate {rate:5.1%}{recent}  "
-        f"entries {s.size:>5,}  tokens saved {s.tokens_saved:>9,}  "
+        f"entries {s.size:>5,}  saved ${s.cost_saved_usd:,.4f} {s.seconds_saved:,.1f} s  "
         f"LLM calls {s.llm_calls:>5,} made / {avoided:>6,} avoided"
     )
 
@@ -67,6 +71,12 @@ def summary(
         ("LLM calls made", f"{s.llm_calls:,}"),
         ("LLM calls avoided", f"{avoided:,} ({pct:.1%})"),
         ("tokens saved (fleet counter)", f"{fs.tokens_saved:,}"),
+        (
+            "tokens saved in / out",
+            f"{fs.input_tokens_saved:,} / {fs.output_tokens_saved:,}",
+        ),
+        ("$ saved (priced at write)", f"${fs.cost_saved_usd:,.4f}"),
+        ("LLM time saved", f"{fs.seconds_saved:,.1f} s"),
         ("mean request latency", f"{1000 * wait_s / max(1, s.requests):.1f} ms"),
         ("errors", f"{errors:,}"),
     ]
@@ -75,8 +85,14 @@ def summary(
     lines += [f"{k:<{w}}  {v}" for k, v in rows]
     if fs.by_model:
         lines.append("")
-        lines.append(f"{'model':<12}{'hits':>10}{'misses':>10}{'hit rate':>10}")
-        for name in sorted(fs.by_model):
+        lines.append(
+            f"{'model':<12}{'hits':>10}{'misses':>10}{'hit rate':>10}{'$ saved':>12}"
+            f"{'time saved':>12}"
+        )
+        for name in sorted(fs.by_model, key=lambda n: -fs.by_model[n].cost_saved_nanousd):
             m = fs.by_model[name]
-            lines.append(f"{name:<12}{m.hits:>10,}{m.misses:>10,}{m.hit_rate:>10.1%}")
+            lines.append(
+                f"{name:<12}{m.hits:>10,}{m.misses:>10,}{m.hit_rate:>10.1%}"
+                f"{'$' + format(m.cost_saved_usd, ',.4f'):>12}{m.seconds_saved:>10,.1f} s"
+            )
     return "\n".join(lines)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..cache import RedisExactCache
-from .llm import SYSTEM_PROMPT, prompt_model, prompt_text, simulated_llm, zipf_cum_weights
+from .llm import PRICES, SYSTEM_PROMPT, prompt_model, prompt_text, simulated_llm, zipf_cum_weights
 
 #: Counters each worker keeps in shared memory (its own ``SLOTS`` slots only).
 REQ, LLM, LLM_TOKENS, ERRORS, WAIT_US = range(5)
@@ -43,14 +43,15 @@ def worker(
     idx: int, cfg: WorkerConfig, counters: Any, stop: Any, ready: Any
 ) -> None:  # pragma: no cover - runs in a child process (the demo tests cover it end to end)
     """Worker ``idx``'s loop: until ``stop`` is set (or ``cfg.max_requests``), pick a
-    prompt, ask the cache (computing with the simulated LLM on a miss), think, repeat."""
+    prompt, ask the cache (computing with the simulated LLM on a miss, which the cache times and
+    prices with ``PRICES``), think, repeat."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     rng = random.Random(cfg.seed * 1000 + idx)
     cum = zipf_cum_weights(cfg.prompts, cfg.zipf)
     ranks = range(cfg.prompts)
     base = idx * SLOTS
     cache = RedisExactCache(
-        url=cfg.url, key_prefix=cfg.prefix, shards=cfg.shards, ttl_seconds=cfg.ttl
+        url=cfg.url, key_prefix=cfg.prefix, shards=cfg.shards, ttl_seconds=cfg.ttl, prices=PRICES
     )
     ready.set()
     try:
