@@ -14,9 +14,9 @@ from functools import partial
 from typing import Any
 
 import pytest
-from fleetcache.core.request_ops import RequestKey
 
 from fleetcache import AsyncRedisExactCache, LLMResponse, RedisExactCache
+from fleetcache.core.request_ops import RequestKey
 
 pytestmark = pytest.mark.faults
 
