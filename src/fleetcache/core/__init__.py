@@ -4,14 +4,15 @@ stores (``_store.py``/``_astore.py``) run them, so both flavours behave the same
 
 - ``instructions``: the vocabulary an operation yields (``Call``, ``Batch``, ``Sleep``,
   ``Compute``) and the ``Op``/``StepOp`` generator types.
-- ``ops``: ``Core``, one cache's configuration and its five-field operations (get, put,
-  invalidate, size, stats, clear, reconcile, layout check).
-- ``batch``: ``get_many``/``put_many`` planning and ops, and ``Flight`` (single-flight
-  ``get_or_compute``).
+- ``ops``: ``Core``, one cache's configuration and call builders, and the five-field
+  operations ``op_get(core, ...)``, ``op_put``, ... (every op is such a free function).
+- ``batch``: ``get_many``/``put_many`` planning and ops.
+- ``flight``: ``Flight`` (single-flight ``get_or_compute``), built from a ``RequestKey``.
 - ``request_ops``: the whole-request path (``get_request``, ``put_request``,
   ``get_or_compute_request``) and its JSON entries.
 - ``canonical``: RFC 8785 canonical JSON of a request and its digest.
-- ``keys``: key names, hash tags and shards of a namespace; the five-field digest.
+- ``keys``: key names, hash tags and shards of a namespace; the five-field digest;
+  ``RequestKey`` (digest, shard, model) of any keyed path.
 - ``envelope``: response <-> stored bytes (header, msgpack body, compression).
 - ``signing``: the HMAC that signs and verifies entries.
 - ``models``: the response and stats models, and ``COUNTERS`` (the one counter list).

@@ -30,7 +30,6 @@ import msgpack
 from pydantic import BaseModel
 
 from .._lua import script
-from .batch import Flight, check_lease
 from .canonical import canonical_json, digest_of_canonical, json_data
 from .envelope import (
     FLAG_MAC,
@@ -44,9 +43,11 @@ from .envelope import (
     _ext_hook,
     header_size,
 )
+from .flight import Flight, Refuse, check_lease
 from .info import CachedDict, CacheInfo, attach, cache_info
 from .instructions import Batch, Call, Op
-from .ops import Core, model_arg
+from .keys import RequestKey
+from .ops import Core
 from .signing import ForgedEntry
 from .validate import upstream_ms as check_upstream_ms
 
@@ -300,39 +301,26 @@ def hit_of(core: Core, raw: bytes, digest: str) -> CachedDict:
 # -- operations ------------------------------------------------------------------------------
 
 
-class RequestKey:
-    """A request's digest, shard and model-name argument (for the per-model counters)."""
+def request_key(core: Core, request: Mapping[str, Any]) -> RequestKey:
+    """The key of a whole request: the digest of its canonical JSON (without the cache's
+    ``ignore`` fields), and its ``model`` for the per-model counters. ``TypeError`` for a
+    request canonical JSON cannot hold."""
+    digest = digest_of_canonical(canonical_json(request, ignore=core.ignore))
+    model = (
+        request.get("model") if isinstance(request, Mapping) else getattr(request, "model", None)
+    )
+    return RequestKey(core.keys, digest, model if isinstance(model, str) else None)
 
-    __slots__ = ("digest", "model", "shard")
 
-    def __init__(self, core: Core, request: Mapping[str, Any]) -> None:
-        self.digest = digest_of_canonical(canonical_json(request, ignore=core.ignore))
-        self.shard = core.keys.shard_of(self.digest)
-        model = (
-            request.get("model")
-            if isinstance(request, Mapping)
-            else getattr(request, "model", None)
-        )
-        self.model = model_arg(model) if isinstance(model, str) else b""
-
-    @classmethod
-    def of_digest(cls, core: Core, digest: str, model: str | None) -> RequestKey:
-        """The key of a digest computed elsewhere (the HTTP transport's own key domain,
-        :mod:`fleetcache.core.http_key`); ``model`` names the per-model counters."""
-        key = cls.__new__(cls)
-        key.digest = digest
-        key.shard = core.keys.shard_of(digest)
-        key.model = model_arg(model) if model else b""
-        return key
-
-    def miss_info(self) -> CacheInfo:
-        return CacheInfo(False, None, self.digest)
+def miss_info(key: RequestKey) -> CacheInfo:
+    """The ``CacheInfo`` of an answer computed for ``key`` (not served from the cache)."""
+    return CacheInfo(False, None, key.digest)
 
 
 def op_get_request(core: Core, request: Mapping[str, Any], control: object) -> Op[Any]:
     """The stored response (a ``CachedDict``) or ``None``; a skipped read counts nothing."""
     reads, _writes = check_control(control)
-    key = RequestKey(core, request)
+    key = request_key(core, request)
     if not reads:
         return None
     return (yield from op_get_key(core, key))
@@ -383,7 +371,7 @@ def op_put_request(
     ``not_stored`` count); returns whether it was written. ``upstream_ms`` (int ms, or
     None: not measured) is recorded in its header with its usage and cost."""
     _reads, writes = check_control(control)
-    key = RequestKey(core, request)
+    key = request_key(core, request)
     ttl_ms = core.entry_ttl(ttl_seconds)
     check_should_store(should_store)
     ms = None if upstream_ms is None else check_upstream_ms(upstream_ms)
@@ -481,73 +469,39 @@ def op_put_many_keys(
 
 
 def op_invalidate_request(core: Core, request: Mapping[str, Any]) -> Op[bool]:
-    key = RequestKey(core, request)
+    key = request_key(core, request)
     n = yield Call(_INVALIDATE, core.keys.entry_keys(key.shard, key.digest), (key.digest,))
     return bool(n)
 
 
 class RequestFlight(Flight):
-    """``get_or_compute_request``: the five-field ``Flight`` with a request key, the JSON
-    entry and the should_store rule (a refused answer releases the lease and counts
-    ``not_stored`` in one call)."""
+    """``get_or_compute_request`` and the HTTP transport's single-flight: the five-field
+    ``Flight`` with the JSON entry and the should_store rule (a refused answer releases the
+    lease and counts ``not_stored`` in one call).
 
-    __slots__ = ("key", "meta_of", "request", "should_store")
+    ``request`` (the request path) prices a stored answer by the request's ``model``, then
+    the response's; ``meta_of`` (the transport) says what a hit on the stored data saves.
+    """
 
-    @classmethod
-    def of_key(
-        cls,
-        core: Core,
-        key: RequestKey,
-        ttl_seconds: object,
-        lease_seconds: object,
-        wait_timeout: object,
-        should_store: ShouldStore | None,
-        refuse: Callable[[Exception], None],
-        meta_of: MetaOf = data_meta,
-    ) -> RequestFlight:
-        """A flight for a key computed elsewhere (the HTTP transport); ``meta_of``: what a
-        hit on the stored data saves."""
-        flight = cls.__new__(cls)
-        flight.key = key
-        flight.meta_of = meta_of
-        flight.request = None
-        flight.init_flight(
-            core,
-            key.digest,
-            key.shard,
-            key.model,
-            core.entry_ttl(ttl_seconds),
-            lease_seconds,
-            wait_timeout,
-            refuse,
-        )
-        flight.should_store = check_should_store(should_store)
-        return flight
+    __slots__ = ("meta_of", "request", "should_store")
 
     def __init__(
         self,
         core: Core,
-        request: Mapping[str, Any],
-        ttl_seconds: object,
+        key: RequestKey,
         lease_seconds: object,
         wait_timeout: object,
-        should_store: ShouldStore | None,
-        refuse: Callable[[Exception], None],
+        refuse: Refuse,
+        *,
+        ttl_seconds: object = None,
+        should_store: ShouldStore | None = None,
+        request: Mapping[str, Any] | None = None,
+        meta_of: MetaOf | None = None,
     ) -> None:
-        self.key = RequestKey(core, request)
-        self.request: Mapping[str, Any] | None = request
-        self.meta_of: MetaOf | None = None
-        self.init_flight(
-            core,
-            self.key.digest,
-            self.key.shard,
-            self.key.model,
-            core.entry_ttl(ttl_seconds),
-            lease_seconds,
-            wait_timeout,
-            refuse,
-        )
+        super().__init__(core, key, lease_seconds, wait_timeout, refuse, ttl_seconds=ttl_seconds)
         self.should_store = check_should_store(should_store)
+        self.request = request
+        self.meta_of = meta_of
 
     def decode(self, raw: bytes) -> Any:
         return hit_of(self.core, raw, self.digest)
@@ -590,4 +544,6 @@ __all__ = [
     "op_put_many_keys",
     "op_invalidate_request",
     "op_put_request",
+    "request_key",
+    "miss_info",
 ]

@@ -23,8 +23,9 @@ from typing import Any
 from ..core import endpoints as eps
 from ..core.envelope import EntryMeta
 from ..core.http_key import HttpKeyRules, http_digest, key_material
+from ..core.keys import RequestKey
 from ..core.ops import Core
-from ..core.request_ops import RequestKey, check_control, data_meta
+from ..core.request_ops import check_control, data_meta
 
 __all__ = [
     "CONTROL_HEADER",
@@ -248,7 +249,7 @@ class TransportCore:
             rules=self.rules,
         )
         model = eps.model_of(ep, data or {}, {}, path)
-        key = RequestKey.of_digest(cache_core, http_digest(material), model)
+        key = RequestKey(cache_core.keys, http_digest(material), model)
         plan = Plan(ep, key, reads, writes, ttl, stream, wants_usage, upstream, out_headers)
         inputs = data.get("input") if data is not None else None
         if ep.name == "openai.embeddings" and isinstance(inputs, list) and len(inputs) > 1:
@@ -256,8 +257,8 @@ class TransportCore:
             # (``input: [item]``), so a later one-input request shares the entry
             plan.body_json = data
             plan.input_keys = [
-                RequestKey.of_digest(
-                    cache_core,
+                RequestKey(
+                    cache_core.keys,
                     http_digest(
                         key_material(
                             method,
