@@ -11,7 +11,6 @@ share entries and counters.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
@@ -46,9 +45,7 @@ from .core.request_ops import (
     ResponseModel,
     ShouldStore,
     as_model,
-    check_control,
     check_model,
-    check_should_store,
     miss_info,
     op_get_key,
     op_get_many_keys,
@@ -295,8 +292,8 @@ class RedisExactCache(CacheBase):
         answer is returned whatever happens to Redis; with Redis down and ``"miss"`` the
         answer is ``compute()``'s."""
         fail_open = self._policy.on_error == "miss"
-        if fail_open and self._policy.is_open():
-            return compute(), False
+        if not (flight.reads or flight.writes) or (fail_open and self._policy.is_open()):
+            return compute(), False  # bypass: the op's one step is Compute
         try:
             b = self._bound()
             if not self._core.layout_checked:
@@ -425,41 +422,16 @@ class RedisExactCache(CacheBase):
         hit is a ``dict`` whatever ``compute()`` returns.
         """
         check_model(model)
-        reads, writes = check_control(control)
         if not callable(compute):
             raise TypeError("compute must be callable")
-        check_should_store(should_store)
-        if not (reads and writes):
-            key = request_key(self._core, request)
-            self._core.entry_ttl(ttl_seconds)
-            if reads:
-                hit = self.get_request(request)
-                if hit is not None:
-                    return as_model(hit, model)
-            started = time.monotonic()
-            value = compute()
-            if writes:  # a paid-for answer: one that cannot be stored is a logged skip
-                op = op_put_request(
-                    self._core,
-                    request,
-                    value,
-                    ttl_seconds,
-                    "default",
-                    should_store,
-                    round((time.monotonic() - started) * 1000),
-                )
-                try:
-                    self._run(op, "put_request", False)
-                except (ValueError, TypeError) as exc:  # as the single-flight path does
-                    self._skip_answer(exc)
-            return as_model(_with_info(value, miss_info(key)), model)
         flight = RequestFlight(
             self._core,
-            request_key(self._core, request),
+            request_key(self._core, request),  # the one time this request is keyed
             lease_seconds,
             wait_timeout,
             self._skip_answer,
             ttl_seconds=ttl_seconds,
+            control=control,
             should_store=should_store,
             request=request,
         )

@@ -22,7 +22,7 @@ from .instructions import Call, Compute, Sleep, StepOp
 from .keys import RequestKey
 from .ops import PRUNE_PER_PUT, Core
 from .signing import ForgedEntry
-from .validate import milliseconds, optional_seconds
+from .validate import check_control, milliseconds, optional_seconds
 
 #: ``refuse(exc)``: an answer that cannot be stored (a logged skip, never raised).
 Refuse = Callable[[Exception], None]
@@ -74,12 +74,14 @@ class Flight:
         "key",
         "lease_ms",
         "model",
+        "reads",
         "refuse",
         "response",
         "shard",
         "token",
         "ttl_ms",
         "upstream_ms",
+        "writes",
     )
 
     def __init__(
@@ -91,11 +93,16 @@ class Flight:
         refuse: Refuse,
         *,
         ttl_seconds: object = None,
+        control: object = "default",
     ) -> None:
         """A flight for ``key`` (``Core.key_of_fields`` for five fields); ``lease_seconds``
         (float s, 0.001 .. 1e12) and ``wait_timeout`` (s >= 0, or None: wait for the lease)
         as in ``get_or_compute``; ``refuse`` gets an answer that cannot be stored (a logged
-        skip); ``ttl_seconds`` [None: the cache's TTL] is the stored entry's TTL."""
+        skip); ``ttl_seconds`` [None: the cache's TTL] is the stored entry's TTL; ``control``
+        ["default"] one of ``validate.CONTROLS``: ``"no-cache"`` computes and stores (no
+        read, no lease), ``"no-store"`` reads and computes a miss without storing (no
+        lease), ``"bypass"`` only computes (no call at all)."""
+        self.reads, self.writes = check_control(control)
         self.core = core
         self.key = key
         self.digest = key.digest
@@ -145,6 +152,11 @@ class Flight:
             ),
         )
 
+    def _get_call(self) -> Call:
+        """A plain read (``get``, counted as a hit or miss): the controls that take no lease."""
+        k, sh, d = self.core.keys, self.shard, self.digest
+        return Call(script("get"), k.entry_keys(sh, d), (d, self.model, MAGIC))
+
     def _release_call(self, marker_ms: int) -> Call:
         """Give the lease up: delete it (``marker_ms`` 0), or replace it by the
         "uncacheable" marker for ``marker_ms`` ms."""
@@ -163,7 +175,10 @@ class Flight:
         """Hit -> the entry. Miss -> lease granted: compute (renewing the lease while it
         runs) and store; lease held by another: poll with backoff until the entry lands
         (coalesced), the lease ends (take it over), the holder says its answer cannot be
-        stored (compute at once), or ``wait_timeout`` passes (compute without a lease)."""
+        stored (compute at once), or ``wait_timeout`` passes (compute without a lease).
+        A control other than "default" takes no lease (``_without_lease``)."""
+        if not (self.reads and self.writes):
+            return (yield from self._without_lease())
         sh, d = self.shard, self.digest
         start = time.monotonic()
         deadline = None if self.deadline_s is None else start + self.deadline_s
@@ -207,6 +222,19 @@ class Flight:
                 pause = min(pause, max(deadline - now, 0.0))
             yield Sleep(pause)
             delay = min(delay * POLL_GROWTH, POLL_MAX)
+
+    def _without_lease(self) -> StepOp[Any]:
+        """``no-store``: read (a hit is returned), then compute a miss; ``no-cache`` and
+        ``bypass``: compute. ``_compute_and_store`` stores only when the control writes."""
+        if self.reads:
+            sh, d = self.shard, self.digest
+            raw = yield self._get_call()
+            if raw is not None:
+                try:
+                    return self.decode(raw)
+                except (ForgedEntry, CorruptEntry) as exc:
+                    yield self.core.drop_bad_model_call(exc, self.model, d, sh, raw)
+        return (yield from self._compute_and_store(leased=False))
 
     def _confirm(self) -> StepOp[bool | None]:
         """Extend a just-granted lease from its short grant to ``lease_ms`` (one
@@ -257,6 +285,8 @@ class Flight:
         self.computed = True
         self.response = response
         self.upstream_ms = round((time.monotonic() - started) * 1000)
+        if not self.writes:  # no-store, bypass: the answer is the caller's alone
+            return response
         try:
             payload = self.encode(response)
         except Exception as exc:  # UNSTORABLE, not our response model, anything: a skip

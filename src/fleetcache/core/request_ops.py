@@ -5,65 +5,43 @@ It shares everything with the five-field path except the key and the body: the s
 namespace and shards, the same scripts (``get-3``, ``put-3``, ``invalidate-3``,
 ``drop_corrupt-3``, ``get_or_lease-4``, ``put_release-4``) and therefore the same counters,
 TTL rules and single-flight. Its digest comes from :mod:`fleetcache.core.canonical` (a separate
-key domain), and its entries are envelopes with the ``FLAG_JSON`` bit set, whose body is
-the msgpack array ``[put_time_ms, response]``:
-
-- ``put_time_ms``: the writer's wall clock (``time.time()``, integer ms) when it stored the
-  entry; only :class:`~fleetcache.CacheInfo`'s ``age_seconds`` uses it. Expiry never
-  depends on it: TTLs are the server's clock, set inside the put script.
-- ``response``: the JSON-compatible response data (a map).
-
-The five-field decoder refuses the ``FLAG_JSON`` bit as an unknown flag, and this decoder
-refuses envelopes without it: neither path ever reads the other's body as its own.
+key domain), and its entries are the request-path envelopes of :mod:`fleetcache.core.envelope`
+(``FLAG_JSON``, ``encode_entry``/``decode_entry``/``hit_of``). The per-call controls are
+``validate.CONTROLS``; ``get_or_compute_request`` is one ``RequestFlight`` whatever its
+control, so the request is keyed once per call.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-import zlib
 from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
 from typing import Any
 
-import msgpack
 from pydantic import BaseModel
 
 from .._lua import script
 from .canonical import canonical_json, digest_of_canonical, json_data
 from .envelope import (
-    FLAG_MAC,
-    FLAG_ZLIB,
-    MAC_SIZE,
+    FLAG_JSON,
     MAGIC,
     CorruptEntry,
     EntryMeta,
-    UnstorableResponse,
-    _big_int,
-    _ext_hook,
-    header_size,
+    decode_entry,
+    encode_entry,
+    hit_of,
+    now_ms,
 )
 from .flight import Flight, Refuse, check_lease
-from .info import CachedDict, CacheInfo, attach, cache_info
+from .info import CacheInfo, attach, cache_info
 from .instructions import Batch, Call, Op
 from .keys import RequestKey
 from .ops import Core
 from .signing import ForgedEntry
+from .validate import CONTROLS, check_control
 from .validate import upstream_ms as check_upstream_ms
 
 log = logging.getLogger("fleetcache")
-
-#: Envelope flag bit: the body is a request-path record ``[put_time_ms, response]``.
-FLAG_JSON = 0x04
-_KNOWN = FLAG_JSON | FLAG_ZLIB | FLAG_MAC
-
-#: The per-call cache controls, and what each does.
-CONTROLS = {
-    "default": (True, True),  # read, then store what was computed
-    "no-cache": (False, True),  # skip the read, store the fresh answer (a refresh)
-    "no-store": (True, False),  # read, never write
-    "bypass": (False, False),  # neither: the cache is not touched
-}
 
 #: ``should_store(response_data) -> bool``: whether a computed response may be stored.
 ShouldStore = Callable[[dict[str, Any]], bool]
@@ -116,16 +94,6 @@ _GET = script("get")
 _INVALIDATE = script("invalidate")
 _NOT_STORED = script("not_stored")
 _MANY_CHUNK = 500
-
-
-def check_control(control: object) -> tuple[bool, bool]:
-    """``(reads, writes)`` of a control; ``ValueError`` for an unknown one."""
-    try:
-        return CONTROLS[control]  # type: ignore[index]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"control must be one of {', '.join(map(repr, CONTROLS))}, not {control!r}"
-        ) from None
 
 
 def check_ignore(ignore: object) -> frozenset[str] | None:
@@ -219,83 +187,6 @@ def data_meta(core: Core, data: Mapping[str, Any], upstream_ms: int | None = Non
     """The default :data:`MetaOf`: usage parsed from ``data`` itself, priced for its own
     ``model``."""
     return core.meta(data, models_of(None, data), upstream_ms)
-
-
-def encode_entry(
-    core: Core,
-    data: dict[str, Any],
-    put_ms: int,
-    digest: str,
-    meta: EntryMeta | None = None,
-) -> bytes:
-    """Envelope bytes of a request-path entry (signed for ``digest`` when the cache has a
-    signing key); ``meta`` (``Core.meta``) is what its header records [None: the usage in
-    ``data``, unpriced, duration unknown]. ``EntryTooLargeError`` over
-    ``max_entry_bytes``, ``ValueError`` if msgpack cannot hold a value (an int beyond 64
-    bits)."""
-    try:
-        body: bytes = msgpack.packb(
-            [put_ms, data], use_bin_type=True, unicode_errors="surrogatepass", default=_big_int
-        )
-    except (OverflowError, ValueError, TypeError) as exc:
-        raise UnstorableResponse(f"the response cannot be stored: {exc}") from exc
-    flags = FLAG_JSON
-    threshold = core.codec.compress_threshold
-    if threshold is not None and len(body) >= threshold:
-        packed = zlib.compress(body, 1)
-        if len(packed) <= len(body) - len(body) // 8:
-            body = packed
-            flags |= FLAG_ZLIB
-    if meta is None:
-        meta = core.meta(data, ())
-    payload = meta.header(flags) + body
-    return core.seal(digest, payload)
-
-
-def decode_entry(raw: bytes) -> tuple[dict[str, Any], int]:
-    """``(response data, put_time_ms)`` of a request-path envelope; ``CorruptEntry`` if it
-    is not one. A MAC (``FLAG_MAC``) is skipped here: ``hit_of`` checks it first when the
-    cache has a signing key."""
-    size = header_size(raw)
-    flags = raw[3]
-    if not flags & FLAG_JSON or flags & ~_KNOWN:
-        raise CorruptEntry(f"not a request-path envelope (flags {flags:#x})")
-    body: Any = memoryview(raw)[size:]
-    if flags & FLAG_MAC:
-        if len(body) < MAC_SIZE:
-            raise CorruptEntry("envelope too short for its MAC")
-        body = body[:-MAC_SIZE]
-    try:
-        if flags & FLAG_ZLIB:
-            body = zlib.decompress(body)
-        record = msgpack.unpackb(body, unicode_errors="surrogatepass", ext_hook=_ext_hook)
-    except Exception as exc:  # msgpack and zlib raise assorted errors
-        raise CorruptEntry(f"envelope body does not decode: {exc!r}") from exc
-    if (
-        type(record) is not list
-        or len(record) != 2
-        or type(record[0]) is not int
-        or type(record[1]) is not dict
-    ):
-        raise CorruptEntry("envelope body is not [put_time_ms, response]")
-    return record[1], record[0]
-
-
-def now_ms() -> int:
-    """This process's wall clock in integer ms (for ``age_seconds`` only)."""
-    return int(time.time() * 1000)
-
-
-def hit_of(core: Core, raw: bytes, digest: str) -> CachedDict:
-    """The response of a hit, carrying its ``CacheInfo(hit=True, age_seconds, digest)``.
-    With a signing key the MAC is checked first (``ForgedEntry``), before the body is
-    parsed; then ``CorruptEntry`` if the body does not decode."""
-    if core.signer is not None:
-        core.signer.verify(digest, raw)
-    data, put_ms = decode_entry(raw)
-    out = CachedDict(data)
-    out._fleetcache_info = CacheInfo(True, max(0, now_ms() - put_ms) / 1000, digest)
-    return out
 
 
 # -- operations ------------------------------------------------------------------------------
@@ -494,11 +385,20 @@ class RequestFlight(Flight):
         refuse: Refuse,
         *,
         ttl_seconds: object = None,
+        control: object = "default",
         should_store: ShouldStore | None = None,
         request: Mapping[str, Any] | None = None,
         meta_of: MetaOf | None = None,
     ) -> None:
-        super().__init__(core, key, lease_seconds, wait_timeout, refuse, ttl_seconds=ttl_seconds)
+        super().__init__(
+            core,
+            key,
+            lease_seconds,
+            wait_timeout,
+            refuse,
+            ttl_seconds=ttl_seconds,
+            control=control,
+        )
         self.should_store = check_should_store(should_store)
         self.request = request
         self.meta_of = meta_of

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -25,7 +24,8 @@ from ..core.envelope import EntryMeta
 from ..core.http_key import HttpKeyRules, http_digest, key_material
 from ..core.keys import RequestKey
 from ..core.ops import Core
-from ..core.request_ops import check_control, data_meta
+from ..core.request_ops import data_meta
+from ..core.validate import check_control, ttl_ms
 
 __all__ = [
     "CONTROL_HEADER",
@@ -101,8 +101,7 @@ def _parse_ttl(value: str) -> float:
         ttl = float(value)
     except ValueError:
         raise ValueError(f"{TTL_HEADER} must be a number of seconds, not {value!r}") from None
-    if not math.isfinite(ttl) or ttl <= 0:
-        raise ValueError(f"{TTL_HEADER} must be a positive number of seconds, not {value!r}")
+    ttl_ms(ttl, TTL_HEADER)  # the caches' TTL bounds: 0.001 s .. 1e12 s
     return ttl
 
 
@@ -126,13 +125,7 @@ class TransportCore:
         key_headers: Collection[str] = (),
         should_store: ShouldStoreHTTP | None = None,
     ) -> None:
-        if ttl_seconds is not None and (
-            isinstance(ttl_seconds, bool)
-            or not isinstance(ttl_seconds, (int, float))
-            or not math.isfinite(ttl_seconds)
-            or ttl_seconds <= 0
-        ):
-            raise ValueError(f"ttl_seconds must be a positive number or None, not {ttl_seconds!r}")
+        ttl_ms(ttl_seconds)  # the caches' TTL check (None: the cache's TTL)
         if cacheable is not None and not callable(cacheable):
             raise TypeError("cacheable must be a callable (method, path) -> bool | None")
         if should_store is not None and not callable(should_store):
