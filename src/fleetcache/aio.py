@@ -10,7 +10,6 @@ share entries and counters.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
@@ -21,21 +20,33 @@ from ._astore import AsyncStore
 from ._base import AsyncCacheBase, Binding
 from ._clients import async_client_from_url
 from ._error_policy import REDIS_FAULTS
-from .core.batch import Flight, op_get_many, op_put_many, plan_get_many, plan_put_many
+from .core.batch import op_get_many, op_put_many, plan_get_many, plan_put_many
+from .core.flight import Flight
 from .core.info import CacheInfo, attach, cache_info
 from .core.instructions import Op
+from .core.keys import RequestKey
 from .core.models import CacheStats, FleetStats
-from .core.ops import UNSTORABLE, ProgressFn
+from .core.ops import (
+    UNSTORABLE,
+    ProgressFn,
+    op_check_layout,
+    op_clear,
+    op_fleet_stats,
+    op_get,
+    op_invalidate,
+    op_put,
+    op_reconcile,
+    op_reset_stats,
+    op_size,
+)
 from .core.request_ops import (
     MetaOf,
     RequestFlight,
-    RequestKey,
     ResponseModel,
     ShouldStore,
     as_model,
-    check_control,
     check_model,
-    check_should_store,
+    miss_info,
     op_get_key,
     op_get_many_keys,
     op_get_request,
@@ -43,6 +54,7 @@ from .core.request_ops import (
     op_put_key,
     op_put_many_keys,
     op_put_request,
+    request_key,
 )
 from .errors import LayoutMismatchError
 
@@ -130,7 +142,7 @@ class AsyncRedisExactCache(AsyncCacheBase):
         ``RedisCluster`` client breaks inside redis-py."""
         async with b.lock:
             if not self._core.layout_checked:
-                await b.store.drive(self._core.op_check_layout(write))
+                await b.store.drive(op_check_layout(self._core, write))
 
     async def _run(self, op: Op[T], what: str, default: D, *, fail_open: bool = True) -> T | D:
         data = fail_open  # data calls record the layout; management calls only read it
@@ -176,7 +188,7 @@ class AsyncRedisExactCache(AsyncCacheBase):
         """
         fields = (user_message, system_prompt, model, temperature, max_tokens)
         with _otel.span("get", self._core, model) as span:
-            result = await self._run(self._core.op_get(fields), "get", None)
+            result = await self._run(op_get(self._core, fields), "get", None)
             span.done(result is not None, fields=fields)
             return result
 
@@ -199,7 +211,7 @@ class AsyncRedisExactCache(AsyncCacheBase):
         its cost for ``model`` (``prices=``)."""
         fields = (user_message, system_prompt, model, temperature, max_tokens)
         try:
-            op = self._core.op_put(fields, response, ttl_seconds, upstream_ms)
+            op = op_put(self._core, fields, response, ttl_seconds, upstream_ms)
             await self._run(op, "put", None)
         except UNSTORABLE as exc:  # too large, or fields that cannot be serialised
             self._policy.refused(exc)
@@ -214,7 +226,7 @@ class AsyncRedisExactCache(AsyncCacheBase):
     ) -> bool:
         """Delete one entry; ``True`` if a live entry was deleted."""
         fields = (user_message, system_prompt, model, temperature, max_tokens)
-        return await self._run(self._core.op_invalidate(fields), "invalidate", False)
+        return await self._run(op_invalidate(self._core, fields), "invalidate", False)
 
     # -- batch calls and single-flight (follow on_error) --------------------------------
 
@@ -273,7 +285,8 @@ class AsyncRedisExactCache(AsyncCacheBase):
         it just returns ``compute()``.
         """
         fields = (user_message, system_prompt, model, temperature, max_tokens)
-        flight = Flight(self._core, fields, lease_seconds, wait_timeout, self._skip_answer)
+        _req, key = self._core.key_of_fields(fields)
+        flight = Flight(self._core, key, lease_seconds, wait_timeout, self._skip_answer)
         if not callable(compute):
             raise TypeError("compute must be callable")
         with _otel.span("get_or_compute", self._core, model) as span:
@@ -289,8 +302,8 @@ class AsyncRedisExactCache(AsyncCacheBase):
         answer is returned whatever happens to Redis; with Redis down and ``"miss"`` the
         answer is ``compute()``'s."""
         fail_open = self._policy.on_error == "miss"
-        if fail_open and self._policy.is_open():
-            return await compute(), False
+        if not (flight.reads or flight.writes) or (fail_open and self._policy.is_open()):
+            return await compute(), False  # bypass: the op's one step is Compute
         try:
             b = self._bound()
             if not self._core.layout_checked:
@@ -450,45 +463,21 @@ class AsyncRedisExactCache(AsyncCacheBase):
     ) -> Any:
         """``get_or_compute_request`` without its span."""
         check_model(model)
-        reads, writes = check_control(control)
         if not callable(compute):
             raise TypeError("compute must be callable")
-        check_should_store(should_store)
-        if not (reads and writes):
-            key = RequestKey(self._core, request)
-            self._core.entry_ttl(ttl_seconds)
-            if reads:
-                hit = await self.get_request(request)
-                if hit is not None:
-                    return as_model(hit, model)
-            started = time.monotonic()
-            value = await compute()
-            if writes:  # a paid-for answer: one that cannot be stored is a logged skip
-                op = op_put_request(
-                    self._core,
-                    request,
-                    value,
-                    ttl_seconds,
-                    "default",
-                    should_store,
-                    round((time.monotonic() - started) * 1000),
-                )
-                try:
-                    await self._run(op, "put_request", False)
-                except (ValueError, TypeError) as exc:  # as the single-flight path does
-                    self._skip_answer(exc)
-            return as_model(_with_info(value, key.miss_info()), model)
         flight = RequestFlight(
             self._core,
-            request,
-            ttl_seconds,
+            request_key(self._core, request),  # the one time this request is keyed
             lease_seconds,
             wait_timeout,
-            should_store,
             self._skip_answer,
+            ttl_seconds=ttl_seconds,
+            control=control,
+            should_store=should_store,
+            request=request,
         )
         result, served = await self._fly(flight, compute, "get_or_compute_request")
-        return as_model(result if served else _with_info(result, flight.key.miss_info()), model)
+        return as_model(result if served else _with_info(result, miss_info(flight.key)), model)
 
     # -- keys computed elsewhere: the HTTP transport (fleetcache.integrations.http) ------
     #
@@ -546,8 +535,15 @@ class AsyncRedisExactCache(AsyncCacheBase):
         meta_of: MetaOf,
     ) -> tuple[Any, bool]:
         """Single-flight on ``key``: ``(stored data or compute()'s, served from the cache)``."""
-        flight = RequestFlight.of_key(
-            self._core, key, ttl_seconds, 30.0, None, should_store, self._skip_answer, meta_of
+        flight = RequestFlight(
+            self._core,
+            key,
+            30.0,
+            None,
+            self._skip_answer,
+            ttl_seconds=ttl_seconds,
+            should_store=should_store,
+            meta_of=meta_of,
         )
         with _otel.span("http", self._core, key.model) as span:
             data, served = await self._fly(flight, compute, "http")
@@ -562,7 +558,7 @@ class AsyncRedisExactCache(AsyncCacheBase):
         Other namespaces, even ones whose prefix starts with this one, are not touched.
         ``progress`` [None]: called with a ``ChunkProgress`` after each chunk (<= 500 entries).
         """
-        op = self._core.op_clear(progress=progress)
+        op = op_clear(self._core, progress=progress)
         await self._run(op, "clear", None, fail_open=False)
 
     # sync-only: @property
@@ -572,7 +568,7 @@ class AsyncRedisExactCache(AsyncCacheBase):
 
     async def size(self) -> int:
         """Live entries of this namespace, fleet-wide (O(log n) per shard, no SCAN)."""
-        return await self._run(self._core.op_size(), "size", 0, fail_open=False)
+        return await self._run(op_size(self._core), "size", 0, fail_open=False)
 
     # sync-only: def __len__(self) -> int:
     # sync-only:     """Live entries of this namespace, fleet-wide: ``size()``."""
@@ -580,7 +576,7 @@ class AsyncRedisExactCache(AsyncCacheBase):
 
     async def fleet_stats(self) -> FleetStats:
         """Every fleet-wide counter of this namespace, per model too."""
-        op = self._core.op_fleet_stats()
+        op = op_fleet_stats(self._core)
         return await self._run(op, "fleet_stats", FleetStats(), fail_open=False)
 
     async def reconcile(self, *, progress: ProgressFn | None = None) -> int:
@@ -588,12 +584,12 @@ class AsyncRedisExactCache(AsyncCacheBase):
 
         ``progress`` [None]: called with a ``ChunkProgress`` after each chunk (<= 500 members).
         """
-        op = self._core.op_reconcile(progress=progress)
+        op = op_reconcile(self._core, progress=progress)
         return await self._run(op, "reconcile", 0, fail_open=False)
 
     async def reset_stats(self) -> None:
         """Zero this namespace's fleet counters; entries stay."""
-        await self._run(self._core.op_reset_stats(), "reset_stats", None, fail_open=False)
+        await self._run(op_reset_stats(self._core), "reset_stats", None, fail_open=False)
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from fleetcache import AsyncRedisExactCache, LLMResponse, RedisExactCache
-from fleetcache.core.request_ops import RequestKey
+from fleetcache.core.request_ops import request_key
 
 pytestmark = pytest.mark.faults
 
@@ -27,7 +27,7 @@ STALL = 0.4
 #: Rounds per scenario (a fresh request each).
 ROUNDS = 3
 #: How long a lease lasts until its holder confirms it (s): the documented bound,
-#: ``fleetcache.core.batch.LEASE_GRANT_MS`` (kept literal: the old code has no such constant).
+#: ``fleetcache.core.flight.LEASE_GRANT_MS`` (kept literal: the old code has no such constant).
 GRANT_S = 1.0
 #: Most rounds tried to get ``ROUNDS`` in which the stall caught the lease request.
 ATTEMPTS = 3 * ROUNDS
@@ -183,7 +183,7 @@ def test_task_cancelled_mid_lease(server_factory: Any, record: dict[str, Any]) -
                 timed_out = True
             ops += 1
             await asyncio.to_thread(stall.join)
-            key = RequestKey(cancelled._core, request(i))
+            key = request_key(cancelled._core, request(i))
             if not timed_out or not admin.exists(cancelled._core.keys.lease(key.shard, key.digest)):
                 await cancelled.aclose()  # the stall began too late: not this scenario
                 continue

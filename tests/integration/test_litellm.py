@@ -163,6 +163,19 @@ def test_controls_map_onto_fleetcache(installed: FleetLiteLLMCache, backend: Any
     r.close()
 
 
+def test_a_ttl_beyond_the_caches_bound_is_ignored_like_a_bad_one(
+    installed: FleetLiteLLMCache, backend: Any
+) -> None:
+    """LiteLLM's ``ttl`` goes through the caches' TTL check: one over 1e12 s is ignored (the
+    namespace's TTL applies) as a negative one is, so the answer is still stored."""
+    req = {"model": MODEL, "messages": msgs("huge-ttl"), "caching": True}
+    litellm.completion(**req, mock_response="kept", cache={"ttl": 1e13})
+    fs = wait_puts(installed, 1, timeout=3.0)
+    assert fs.puts == 1 and fs.size == 1
+    again = litellm.completion(**req, mock_response="unused")
+    assert hit_flag(again) and again.choices[0].message.content == "kept"
+
+
 def test_should_store_refusals_are_counted(installed: FleetLiteLLMCache) -> None:
     truncated = {
         "choices": [

@@ -29,8 +29,7 @@ from fleetcache import (
     cache_info,
     request_digest,
 )
-from fleetcache.core.envelope import HEADER, MAGIC, VERSION
-from fleetcache.core.request_ops import FLAG_JSON
+from fleetcache.core.envelope import FLAG_JSON, HEADER, MAGIC, VERSION
 
 from ..support.flavors import CacheFactory, Flavor, req, response
 from ..support.servers import free_port
@@ -819,3 +818,25 @@ async def test_max_entries_caps_the_request_path(cache_factory: CacheFactory) ->
     fs = await c.fleet_stats()
     assert fs.size == 3 and fs.evicted == 3
     assert await c.get_request(request("cap5")) == completion("5")
+
+
+@pytest.mark.parametrize("control", ["default", "no-cache", "no-store", "bypass"])
+async def test_get_or_compute_request_keys_the_request_once_per_call(
+    cache: Flavor, control: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each control canonicalises (and hashes) the request once, on a miss and on a hit."""
+    from fleetcache.core import canonical, request_ops
+
+    seen: list[object] = []
+    real = canonical.canonical_json
+
+    def counting(value: Any, **kw: Any) -> bytes:
+        seen.append(value)
+        return real(value, **kw)
+
+    monkeypatch.setattr(request_ops, "canonical_json", counting)
+    rq = request(f"once-{control}")
+    compute = make_compute(cache, completion("once"))
+    await cache.get_or_compute_request(rq, compute, control=control)
+    await cache.get_or_compute_request(rq, compute, control=control)
+    assert seen == [rq, rq]

@@ -286,7 +286,7 @@ def test_a_forged_entry_seen_by_a_waiter_takes_back_the_coalesced_savings(
 ) -> None:
     """A waiter's poll credits coalesced + savings; a MAC failure takes back exactly that."""
     from fleetcache._lua import script
-    from fleetcache.core.ops import model_arg
+    from fleetcache.core.keys import model_arg
 
     cache = make_cache(prices=PRICES)
     core = cache._core

@@ -5,7 +5,7 @@ The core's operations are generators that yield instructions (``Call``, ``Batch`
 the store: it reads each instruction the op yields, checks it, and sends the reply it
 chooses (h11's state-machine tests work the same way: feed events, assert what comes out).
 
-    op = ScriptedOp(core.op_get(fields))
+    op = ScriptedOp(op_get(core, fields))
     call = op.expect_call("get")        # the op asked to run get-3 (shape already checked)
     op.reply(envelope)                  # the server's answer
     assert op.result == response        # the op finished with this value

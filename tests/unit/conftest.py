@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fleetcache.core import batch
+from fleetcache.core import flight
 
 from ..support.script_driver import FakeClock
 
@@ -27,7 +27,7 @@ def no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClock]:
-    """A fake ``time.monotonic`` for the single-flight core (``core.batch``)."""
+    """A fake ``time.monotonic`` for the single-flight core (``core.flight``)."""
     c = FakeClock()
-    monkeypatch.setattr(batch, "time", SimpleNamespace(monotonic=c.monotonic))
+    monkeypatch.setattr(flight, "time", SimpleNamespace(monotonic=c.monotonic))
     yield c

@@ -4,7 +4,7 @@ try to yield its lease release from inside ``GeneratorExit`` (Python then raises
 
 from __future__ import annotations
 
-from fleetcache.core.batch import Flight
+from fleetcache.core.flight import Flight
 from fleetcache.core.instructions import Call, Compute
 
 from ..support.core_data import make_core
@@ -12,7 +12,9 @@ from ..support.core_data import make_core
 
 def test_closing_a_flight_suspended_at_compute_is_clean() -> None:
     core = make_core()
-    flight = Flight(core, ("q", "s", "m", 0.0, 16), 30.0, None, lambda exc: None)
+    flight = Flight(
+        core, core.key_of_fields(("q", "s", "m", 0.0, 16))[1], 30.0, None, lambda exc: None
+    )
     op = flight.run()
     first = next(op)
     assert isinstance(first, Call) and first.script.name == "get_or_lease"

@@ -14,7 +14,7 @@ import pytest
 import redis
 from pydantic import Field
 
-from fleetcache.core.batch import (
+from fleetcache.core.flight import (
     LEASE_GRANT_MS,
     RENEW_MIN_INTERVAL,
     RENEW_PER_LEASE,
@@ -54,7 +54,7 @@ def start(
 ) -> tuple[Flight, ScriptedOp[Any], list[Exception]]:
     core = core or make_core()
     refused: list[Exception] = []
-    flight = Flight(core, FIELDS, lease, wait, refused.append)
+    flight = Flight(core, core.key_of_fields(FIELDS)[1], lease, wait, refused.append)
     return flight, ScriptedOp(flight.run(), clock), refused
 
 
@@ -503,7 +503,8 @@ def test_bad_lease_or_wait_timeout_is_refused_before_any_io(
     lease: Any, wait: Any, error: type
 ) -> None:
     with pytest.raises(error):
-        Flight(make_core(), FIELDS, lease, wait, lambda exc: None)
+        core = make_core()
+        Flight(core, core.key_of_fields(FIELDS)[1], lease, wait, lambda exc: None)
 
 
 def test_each_flight_has_its_own_lease_token() -> None:

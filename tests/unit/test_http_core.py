@@ -139,3 +139,30 @@ def test_bad_options_are_refused() -> None:
         TransportCore(ignore="user")
     with pytest.raises(TypeError):
         TransportCore(should_store=1)  # type: ignore[arg-type]
+
+
+def test_a_ttl_header_beyond_the_caches_bound_is_refused_as_the_cache_refuses_it() -> None:
+    """The ``x-fleetcache-ttl`` header and ``ttl_seconds=`` go through the caches' own TTL
+    check: above 1e12 s (or under 1 ms) is a ``ValueError`` before anything is sent."""
+    tc = TransportCore()
+    for bad in ("1e13", "0.0001"):
+        with pytest.raises(ValueError) as by_cache:
+            Core(
+                key_prefix="t",
+                shards=1,
+                ttl_seconds=float(bad),
+                response_model=LLMResponse,
+                compress_threshold=None,
+                max_entry_bytes=1 << 20,
+            )
+        with pytest.raises(ValueError) as by_header:
+            plan(tc, "/v1/chat/completions", headers=[("x-fleetcache-ttl", bad)])
+        assert str(by_header.value) == str(by_cache.value).replace(
+            "ttl_seconds", "x-fleetcache-ttl"
+        )
+        with pytest.raises(ValueError) as by_option:
+            TransportCore(ttl_seconds=float(bad))
+        assert str(by_option.value) == str(by_cache.value)
+    assert (
+        plan(tc, "/v1/chat/completions", headers=[("x-fleetcache-ttl", "1e12")]).ttl_seconds == 1e12
+    )

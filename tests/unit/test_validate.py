@@ -10,8 +10,8 @@ import pytest
 from fleetcache import RedisExactCache
 from fleetcache._error_policy import ErrorPolicy
 from fleetcache.core import validate as v
-from fleetcache.core.batch import check_lease
 from fleetcache.core.envelope import Codec
+from fleetcache.core.flight import check_lease
 from fleetcache.core.models import LLMResponse
 
 

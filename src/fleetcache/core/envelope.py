@@ -32,24 +32,42 @@ since another process (another model class, mid-rollout) may read it.
 
 Integers beyond 64 bits (msgpack's range) are stored as msgpack extension type 1: the
 integer's two's-complement big-endian bytes, decoded back exactly.
+
+The request path (``get_request``..., the HTTP transport) stores the same header with flag
+bit 2 (``FLAG_JSON``) set, whose body is the msgpack array ``[put_time_ms, response]``
+(``encode_entry``/``decode_entry``/``hit_of``, at the end of this module):
+
+- ``put_time_ms``: the writer's wall clock (``time.time()``, integer ms) when it stored the
+  entry; only :class:`~fleetcache.CacheInfo`'s ``age_seconds`` uses it. Expiry never
+  depends on it: TTLs are the server's clock, set inside the put script.
+- ``response``: the JSON-compatible response data (a map).
+
+The five-field decoder refuses the ``FLAG_JSON`` bit as an unknown flag, and the
+request-path decoder refuses envelopes without it: neither path ever reads the other's body
+as its own.
 """
 
 from __future__ import annotations
 
 import logging
 import struct
+import time
 import zlib
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgpack
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
 
 from ..errors import EntryTooLargeError
+from .info import CachedDict, CacheInfo
 from .prices import Prices
 from .usage import Usage, usage_of
 from .validate import optional_byte_count
+
+if TYPE_CHECKING:  # signing imports this module (MAC_SIZE)
+    from .signing import Signer
 
 MAGIC = b"FC"
 #: The version this code writes.
@@ -388,3 +406,106 @@ def header_meta(data: bytes) -> EntryMeta | None:
     cost = int.from_bytes(data[HEADER_V2.size : HEADER_V2_SIZE], "big")
     usage = Usage(inp, out, read, write, _total if _total != inp + out + read + write else 0)
     return EntryMeta(usage, None if cost == COST_UNKNOWN else cost, ms)
+
+
+# -- the request path's entries ---------------------------------------------------------------
+
+#: Envelope flag bit: the body is a request-path record ``[put_time_ms, response]``.
+FLAG_JSON = 0x04
+_KNOWN_JSON = FLAG_JSON | FLAG_ZLIB | FLAG_MAC
+
+
+class EntryWriter(Protocol):
+    """What writing a request-path entry needs of a cache (``ops.Core`` is one)."""
+
+    codec: Codec
+    signer: Signer | None
+    #: called with (digest, entry bytes) on every hit decoded (tracing); None: nothing
+    on_hit: Callable[[str, bytes], None] | None
+
+    def meta(self, data: Any, models: tuple[str, ...], upstream_ms_: object = None) -> EntryMeta:
+        """What a hit on this answer saves (``Core.meta``)."""
+        ...
+
+    def seal(self, digest: str, payload: bytes) -> bytes:
+        """``payload`` signed for ``digest`` (``Core.seal``)."""
+        ...
+
+
+def encode_entry(
+    core: EntryWriter,
+    data: dict[str, Any],
+    put_ms: int,
+    digest: str,
+    meta: EntryMeta | None = None,
+) -> bytes:
+    """Envelope bytes of a request-path entry (signed for ``digest`` when the cache has a
+    signing key); ``meta`` (``Core.meta``) is what its header records [None: the usage in
+    ``data``, unpriced, duration unknown]. ``EntryTooLargeError`` over
+    ``max_entry_bytes``, ``ValueError`` if msgpack cannot hold a value (an int beyond 64
+    bits)."""
+    try:
+        body: bytes = msgpack.packb(
+            [put_ms, data], use_bin_type=True, unicode_errors="surrogatepass", default=_big_int
+        )
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise UnstorableResponse(f"the response cannot be stored: {exc}") from exc
+    flags = FLAG_JSON
+    threshold = core.codec.compress_threshold
+    if threshold is not None and len(body) >= threshold:
+        packed = zlib.compress(body, 1)
+        if len(packed) <= len(body) - len(body) // 8:
+            body = packed
+            flags |= FLAG_ZLIB
+    if meta is None:
+        meta = core.meta(data, ())
+    payload = meta.header(flags) + body
+    return core.seal(digest, payload)
+
+
+def decode_entry(raw: bytes) -> tuple[dict[str, Any], int]:
+    """``(response data, put_time_ms)`` of a request-path envelope; ``CorruptEntry`` if it
+    is not one. A MAC (``FLAG_MAC``) is skipped here: ``hit_of`` checks it first when the
+    cache has a signing key."""
+    size = header_size(raw)
+    flags = raw[3]
+    if not flags & FLAG_JSON or flags & ~_KNOWN_JSON:
+        raise CorruptEntry(f"not a request-path envelope (flags {flags:#x})")
+    body: Any = memoryview(raw)[size:]
+    if flags & FLAG_MAC:
+        if len(body) < MAC_SIZE:
+            raise CorruptEntry("envelope too short for its MAC")
+        body = body[:-MAC_SIZE]
+    try:
+        if flags & FLAG_ZLIB:
+            body = zlib.decompress(body)
+        record = msgpack.unpackb(body, unicode_errors="surrogatepass", ext_hook=_ext_hook)
+    except Exception as exc:  # msgpack and zlib raise assorted errors
+        raise CorruptEntry(f"envelope body does not decode: {exc!r}") from exc
+    if (
+        type(record) is not list
+        or len(record) != 2
+        or type(record[0]) is not int
+        or type(record[1]) is not dict
+    ):
+        raise CorruptEntry("envelope body is not [put_time_ms, response]")
+    return record[1], record[0]
+
+
+def now_ms() -> int:
+    """This process's wall clock in integer ms (for ``age_seconds`` only)."""
+    return int(time.time() * 1000)
+
+
+def hit_of(core: EntryWriter, raw: bytes, digest: str) -> CachedDict:
+    """The response of a hit, carrying its ``CacheInfo(hit=True, age_seconds, digest)``.
+    With a signing key the MAC is checked first (``ForgedEntry``), before the body is
+    parsed; then ``CorruptEntry`` if the body does not decode."""
+    if core.signer is not None:
+        core.signer.verify(digest, raw)
+    data, put_ms = decode_entry(raw)
+    out = CachedDict(data)
+    out._fleetcache_info = CacheInfo(True, max(0, now_ms() - put_ms) / 1000, digest)
+    if core.on_hit is not None:
+        core.on_hit(digest, raw)
+    return out

@@ -162,3 +162,29 @@ class KeySpace:
     def lease(self, shard: int, digest: str) -> str:
         """Single-flight lease key of a digest in its shard."""
         return f"{self._bases[shard]}l:{digest}"
+
+
+def model_arg(model: str) -> bytes:
+    """A model name as a script argument: UTF-8 with lone surrogates kept (any ``str``
+    works; redis-py's own strict encoding would raise on a lone surrogate)."""
+    return model.encode("utf-8", "surrogatepass")
+
+
+class RequestKey:
+    """Where one request's entry lives: its ``digest``, ``shard`` and ``model`` (the
+    per-model counters' name argument, UTF-8 bytes; ``b""``: no per-model counters).
+
+    Every keyed path builds one: the five-field path from ``digest_of`` (``ops.key_of_fields``),
+    the request path from its canonical JSON (``request_ops.request_key``), the HTTP
+    transport from its own key domain (``http_key``); the ops and ``Flight`` take it."""
+
+    __slots__ = ("digest", "model", "shard")
+
+    def __init__(self, space: KeySpace, digest: str, model: str | None) -> None:
+        self.digest = digest
+        self.shard = space.shard_of(digest)
+        self.model = model_arg(model) if model else b""
+
+    def model_name(self) -> str:
+        """The model name as given (``""``: none)."""
+        return self.model.decode("utf-8", "surrogatepass")

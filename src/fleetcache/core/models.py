@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field
 
 log = logging.getLogger("fleetcache")
 
@@ -147,8 +147,9 @@ class Counter(NamedTuple):
     per_model: str = ""
 
 
-#: Every fleet-wide counter, in display order. Adding one is this one line (plus the Lua
-#: that increments it): FleetStats, parsing, the CLI, JSON and Prometheus follow.
+#: Every fleet-wide counter, in display order. Adding one is this line, its field in
+#: ``FleetStats`` (mypy then knows it) and the Lua that increments it; parsing, the CLI,
+#: JSON and Prometheus follow (``tests/unit/test_lua_counters.py`` ties the three).
 COUNTERS: tuple[Counter, ...] = (
     Counter("hits", "Cache gets answered from the cache, fleet-wide.", "requests"),
     Counter("misses", "Cache gets that found no entry, fleet-wide.", "requests"),
@@ -231,14 +232,24 @@ COUNTERS: tuple[Counter, ...] = (
     ),
 )
 COUNTER_NAMES: frozenset[str] = frozenset(c.name for c in COUNTERS)
-#: per-model field prefix -> ModelStats attribute (hits and misses, then the savings)
-_PER_MODEL: dict[str, str] = {"mh": "hits", "mm": "misses"} | {
+#: The per-model fields of the stats hash: field prefix (the Lua writes ``<prefix>:<model>``)
+#: -> ``ModelStats`` attribute. Hits and misses, then the savings (each counter's
+#: ``per_model``). Every other field a script writes is a counter's own name.
+PER_MODEL_PREFIXES: dict[str, str] = {"mh": "hits", "mm": "misses"} | {
     c.per_model: c.name for c in COUNTERS if c.per_model
 }
+_DESCRIPTION = {c.name: c.description for c in COUNTERS}
+
+
+def _counter(name: str) -> Any:
+    """The field of counter ``name``: an int, 0 by default, described by ``COUNTERS``
+    (``KeyError`` at import for a field that is not a counter)."""
+    return Field(default=0, description=_DESCRIPTION[name])
 
 
 class _FleetStatsBase(_HitRate, BaseModel):
-    """The fields of ``FleetStats`` that are not counters, and its methods."""
+    """The fields of ``FleetStats`` and its methods (the docstring is built from ``COUNTERS``
+    below)."""
 
     size: int = Field(default=0, description="Live entries of the namespace now.")
     by_model: dict[str, ModelStats] = Field(
@@ -249,10 +260,26 @@ class _FleetStatsBase(_HitRate, BaseModel):
         description="Stored counters that are not integers (written by another client): "
         "skipped, each as 'field=value'.",
     )
-
-    if TYPE_CHECKING:  # the counter fields are made from COUNTERS below
-
-        def __getattr__(self, name: str) -> int: ...
+    # one int field per entry of COUNTERS, in its order (a unit test checks both ways)
+    hits: int = _counter("hits")
+    misses: int = _counter("misses")
+    tokens_saved: int = _counter("tokens_saved")
+    input_tokens_saved: int = _counter("input_tokens_saved")
+    output_tokens_saved: int = _counter("output_tokens_saved")
+    cache_read_tokens_saved: int = _counter("cache_read_tokens_saved")
+    cache_write_tokens_saved: int = _counter("cache_write_tokens_saved")
+    cost_saved_nanousd: int = _counter("cost_saved_nanousd")
+    ms_saved: int = _counter("ms_saved")
+    unpriced_hits: int = _counter("unpriced_hits")
+    puts: int = _counter("puts")
+    coalesced: int = _counter("coalesced")
+    invalidations: int = _counter("invalidations")
+    expired: int = _counter("expired")
+    evicted: int = _counter("evicted")
+    corrupt: int = _counter("corrupt")
+    rejected: int = _counter("rejected")
+    forged: int = _counter("forged")
+    not_stored: int = _counter("not_stored")
 
     @property
     def saved(self) -> int:
@@ -306,19 +333,9 @@ their savings too.
 """
 )
 
-if TYPE_CHECKING:
 
-    class FleetStats(_FleetStatsBase):
-        """Every fleet-wide counter of a namespace (one int field per ``COUNTERS`` entry)."""
-
-else:
-    FleetStats = create_model(
-        "FleetStats",
-        __base__=_FleetStatsBase,
-        __module__=__name__,
-        __doc__=_FLEET_DOC,
-        **{c.name: (int, Field(default=0, description=c.description)) for c in COUNTERS},
-    )
+class FleetStats(_FleetStatsBase):
+    __doc__ = _FLEET_DOC
 
 
 _INT = re.compile(rb"-?[0-9]{1,20}")
@@ -364,7 +381,7 @@ def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
         name = decode_text(flat[i])
         raw = flat[i + 1]
         data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogatepass")
-        attr = _PER_MODEL.get(name[:2]) if name[2:3] == ":" else None
+        attr = PER_MODEL_PREFIXES.get(name[:2]) if name[2:3] == ":" else None
         if attr is None and name not in COUNTER_NAMES:
             continue
         if _INT.fullmatch(data) is None:

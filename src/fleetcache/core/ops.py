@@ -2,6 +2,12 @@
 yields I/O instructions (``Call``: run one script; ``Batch``: run several in one round trip)
 and receives their results. The sync and async clients only drive these generators, so both
 have exactly the same behaviour (sans-I/O, like h11/httpx).
+
+One shape for every operation of the core: a free function ``op_<name>(core, ...)`` that
+returns the generator (here, in ``batch``, ``request_ops``), and ``Flight`` (``flight``)
+for single-flight, a class built by its ``__init__`` because the facade reads its state
+after a fault. ``Core`` holds one cache's configuration and the builders of its script
+calls (``get_call``, ``put_call``...); it runs nothing itself.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from .envelope import (
     usage_data,
 )
 from .instructions import Batch, Call, Op
-from .keys import KeySpace, RequestFields, digest_of, normalise_request
+from .keys import KeySpace, RequestFields, RequestKey, digest_of, model_arg, normalise_request
 from .models import FleetStats, decode_text, parse_counters
 from .prices import Prices
 from .signing import ForgedEntry, Signer, check_signing_key
@@ -96,12 +102,6 @@ def shard_caps(max_entries: int | None, shards: int) -> tuple[int, ...]:
     return tuple(q + (1 if s < r else 0) for s in range(shards))
 
 
-def model_arg(model: str) -> bytes:
-    """A model name as a script argument: UTF-8 with lone surrogates kept (any ``str``
-    works; redis-py's own strict encoding would raise on a lone surrogate)."""
-    return model.encode("utf-8", "surrogatepass")
-
-
 def drop_mode(exc: Exception) -> str:
     """The drop scripts' mode: "1" = delete an undecodable entry, "0" = keep one that only
     this process's response model rejects."""
@@ -109,7 +109,8 @@ def drop_mode(exc: Exception) -> str:
 
 
 class Core:
-    """Configuration and operations of one cache object (no I/O)."""
+    """Configuration of one cache object and the script calls it builds (no I/O); the
+    operations are the ``op_*`` functions taking it."""
 
     __slots__ = (
         "caps",
@@ -189,25 +190,18 @@ class Core:
             )
         self.layout_checked = True
 
-    def op_check_layout(self, write: bool = True) -> Op[None]:
-        """Check this namespace's layout; ``write`` (data calls): record it if absent.
-
-        Looking (``write=False``: stats, len, the CLI, the metrics) never writes. A write
-        the server refuses (maxmemory with noeviction) is not an error: the layout stays
-        unrecorded, and every put records it again (``put_batch``), so a fleet that lost
-        its record (a restart without persistence, an eviction) re-asserts it.
-        """
-        reply = yield self.layout_call(write)
-        self.check_layout_reply(reply)
-        if write and not self.layout_checked:
-            self.layout_checked = True  # refused at OOM: puts re-assert it
-
     def put_batch(self, put: Call) -> Batch:
         """A put together with the layout re-assertion (one round trip): every put records
         the layout again if its record vanished, and notices another layout."""
         return Batch((self.layout_call(True), put))
 
     # -- request-level helpers ----------------------------------------------------------
+
+    def key_of_fields(self, fields: tuple[Any, ...]) -> tuple[RequestFields, RequestKey]:
+        """Normalised fields and the key of a five-field request (``TypeError``/``ValueError``
+        for a bad field)."""
+        req, digest, _shard = self.request(fields)
+        return req, RequestKey(self.keys, digest, req[2])
 
     def request(self, fields: tuple[Any, ...]) -> tuple[RequestFields, str, int]:
         """Normalised fields, digest and shard of a request."""
@@ -273,8 +267,6 @@ class Core:
         """TTL in ms for one put: the per-call one if given, else the cache's."""
         return self.ttl_ms if ttl_seconds is None else ttl_ms(ttl_seconds)
 
-    # -- operations ---------------------------------------------------------------------
-
     def decode(self, raw: bytes, digest: str) -> BaseModel:
         """The response in the entry of ``digest``. With a signing key the MAC is checked
         first (``ForgedEntry``), before anything parses the body; then ``CorruptEntry`` if
@@ -328,17 +320,6 @@ class Core:
             )
         return self.drop_corrupt_model_call(model, digest, shard, raw, exc)
 
-    def decode_hit(
-        self, raw: bytes, req: RequestFields, digest: str, shard: int
-    ) -> Op[BaseModel | None]:
-        """Decode a hit; a bad MAC or body turns the counted hit into a counted miss: forged
-        or corrupt (the entry is dropped), or rejected by this response model (kept)."""
-        try:
-            return self.decode(raw, digest)
-        except (ForgedEntry, CorruptEntry) as exc:
-            yield self.drop_bad_call(exc, req, digest, shard, raw)
-            return None
-
     def drop_corrupt_call(
         self, req: RequestFields, digest: str, shard: int, raw: bytes, exc: Exception
     ) -> Call:
@@ -357,112 +338,148 @@ class Core:
             (digest, model, raw, drop_mode(exc)),
         )
 
-    def op_get(self, fields: tuple[Any, ...]) -> Op[BaseModel | None]:
-        req, digest, shard = self.request(fields)
-        raw = yield self.get_call(req, digest, shard)
-        if raw is None:
-            return None
-        return (yield from self.decode_hit(raw, req, digest, shard))
 
-    def op_put(
-        self,
-        fields: tuple[Any, ...],
-        response: BaseModel,
-        ttl_seconds: object = None,
-        upstream_ms_: object = None,
-    ) -> Op[None]:
-        req, digest, shard = self.request(fields)
-        ttl_ms = self.entry_ttl(ttl_seconds)
-        payload = self.encode(response, digest, req[2], upstream_ms_)
-        layout, _added = yield self.put_batch(self.put_call(digest, shard, payload, ttl_ms))
-        self.check_layout_reply(layout)
+# -- operations: free functions of a Core ---------------------------------------------
 
-    def op_invalidate(self, fields: tuple[Any, ...]) -> Op[bool]:
-        _req, digest, shard = self.request(fields)
-        k = self.keys
-        n = yield Call(
-            script("invalidate"),
-            k.entry_keys(shard, digest),
-            (digest,),
-        )
-        return bool(n)
 
-    def _each_shard(self, name: str, keys: Any, *args: str | int) -> Batch:
-        """One call of script ``name`` per shard; ``keys(shard)`` gives its KEYS."""
-        s = script(name)
-        return Batch(tuple(Call(s, keys(i), args) for i in range(self.keys.shards)))
+def op_check_layout(core: Core, write: bool = True) -> Op[None]:
+    """Check this namespace's layout; ``write`` (data calls): record it if absent.
 
-    def op_size(self) -> Op[int]:
-        k = self.keys
-        results = yield self._each_shard("size", lambda i: (k.index(i),))
-        return sum(int(r) for r in results)
+    Looking (``write=False``: stats, len, the CLI, the metrics) never writes. A write
+    the server refuses (maxmemory with noeviction) is not an error: the layout stays
+    unrecorded, and every put records it again (``put_batch``), so a fleet that lost
+    its record (a restart without persistence, an eviction) re-asserts it.
+    """
+    reply = yield core.layout_call(write)
+    core.check_layout_reply(reply)
+    if write and not core.layout_checked:
+        core.layout_checked = True  # refused at OOM: puts re-assert it
 
-    def op_fleet_stats(self) -> Op[FleetStats]:
-        k = self.keys
-        results = yield self._each_shard("stats", lambda i: (k.index(i), k.stats(i)))
-        out = FleetStats()
-        for size, flat in results:
-            out.size += int(size)
-            parse_counters(flat, out)
-        return out
 
-    def op_reset_stats(self) -> Op[None]:
-        k = self.keys
-        yield self._each_shard("reset_stats", lambda i: (k.stats(i),))
+def decode_hit(
+    core: Core, raw: bytes, req: RequestFields, digest: str, shard: int
+) -> Op[BaseModel | None]:
+    """Decode a hit; a bad MAC or body turns the counted hit into a counted miss: forged
+    or corrupt (the entry is dropped), or rejected by this response model (kept)."""
+    try:
+        return core.decode(raw, digest)
+    except (ForgedEntry, CorruptEntry) as exc:
+        yield core.drop_bad_call(exc, req, digest, shard, raw)
+        return None
 
-    def op_clear(self, chunk: int = CHUNK, progress: ProgressFn | None = None) -> Op[int]:
-        """Delete every entry, shard by shard, ``chunk`` entries a script call.
 
-        Returns the number of script calls made. Each shard's walk is bounded (about twice
-        the calls its size needs), so writers racing with ``clear()`` cannot keep it going
-        forever; entries they write during the clear may survive it. ``progress`` (optional)
-        is called after every script call with a ``ChunkProgress`` (``left`` = index members
-        the shard still holds).
-        """
-        k = self.keys
-        s = script("clear")
-        calls = 0
-        for shard in range(k.shards):
-            keys = (k.index(shard), k.stats(shard))
+def _each_shard(core: Core, name: str, keys: Any, *args: str | int) -> Batch:
+    """One call of script ``name`` per shard; ``keys(shard)`` gives its KEYS."""
+    s = script(name)
+    return Batch(tuple(Call(s, keys(i), args) for i in range(core.keys.shards)))
+
+
+def op_get(core: Core, fields: tuple[Any, ...]) -> Op[BaseModel | None]:
+    req, digest, shard = core.request(fields)
+    raw = yield core.get_call(req, digest, shard)
+    if raw is None:
+        return None
+    return (yield from decode_hit(core, raw, req, digest, shard))
+
+
+def op_put(
+    core: Core,
+    fields: tuple[Any, ...],
+    response: BaseModel,
+    ttl_seconds: object = None,
+    upstream_ms_: object = None,
+) -> Op[None]:
+    req, digest, shard = core.request(fields)
+    ttl_ms = core.entry_ttl(ttl_seconds)
+    payload = core.encode(response, digest, req[2], upstream_ms_)
+    layout, _added = yield core.put_batch(core.put_call(digest, shard, payload, ttl_ms))
+    core.check_layout_reply(layout)
+
+
+def op_invalidate(core: Core, fields: tuple[Any, ...]) -> Op[bool]:
+    _req, digest, shard = core.request(fields)
+    k = core.keys
+    n = yield Call(
+        script("invalidate"),
+        k.entry_keys(shard, digest),
+        (digest,),
+    )
+    return bool(n)
+
+
+def op_size(core: Core) -> Op[int]:
+    k = core.keys
+    results = yield _each_shard(core, "size", lambda i: (k.index(i),))
+    return sum(int(r) for r in results)
+
+
+def op_fleet_stats(core: Core) -> Op[FleetStats]:
+    k = core.keys
+    results = yield _each_shard(core, "stats", lambda i: (k.index(i), k.stats(i)))
+    out = FleetStats()
+    for size, flat in results:
+        out.size += int(size)
+        parse_counters(flat, out)
+    return out
+
+
+def op_reset_stats(core: Core) -> Op[None]:
+    k = core.keys
+    yield _each_shard(core, "reset_stats", lambda i: (k.stats(i),))
+
+
+def op_clear(core: Core, chunk: int = CHUNK, progress: ProgressFn | None = None) -> Op[int]:
+    """Delete every entry, shard by shard, ``chunk`` entries a script call.
+
+    Returns the number of script calls made. Each shard's walk is bounded (about twice
+    the calls its size needs), so writers racing with ``clear()`` cannot keep it going
+    forever; entries they write during the clear may survive it. ``progress`` (optional)
+    is called after every script call with a ``ChunkProgress`` (``left`` = index members
+    the shard still holds).
+    """
+    k = core.keys
+    s = script("clear")
+    calls = 0
+    for shard in range(k.shards):
+        keys = (k.index(shard), k.stats(shard))
+        left = int((yield Call(s, keys, (chunk,))))
+        calls += 1
+        if progress is not None:
+            progress(ChunkProgress(shard, k.shards, calls, left=left))
+        budget = 2 * (left // chunk) + 10
+        while left and budget:
             left = int((yield Call(s, keys, (chunk,))))
             calls += 1
+            budget -= 1
             if progress is not None:
                 progress(ChunkProgress(shard, k.shards, calls, left=left))
-            budget = 2 * (left // chunk) + 10
-            while left and budget:
-                left = int((yield Call(s, keys, (chunk,))))
-                calls += 1
-                budget -= 1
-                if progress is not None:
-                    progress(ChunkProgress(shard, k.shards, calls, left=left))
-        return calls
+    return calls
 
-    def op_reconcile(self, chunk: int = CHUNK, progress: ProgressFn | None = None) -> Op[int]:
-        """Walk every shard's index and drop members whose entry is gone; returns removed.
 
-        ``progress`` (optional) is called after every script call with a ``ChunkProgress``
-        (``checked`` and ``removed`` are running totals over all shards).
-        """
-        k = self.keys
-        s = script("reconcile")
-        removed = 0
-        checked_total = 0
-        calls = 0
-        for shard in range(k.shards):
-            keys = (k.index(shard), k.stats(shard))
-            start = 0
-            while True:
-                nxt, gone, checked = yield Call(s, keys, (start, chunk))
-                calls += 1
-                removed += int(gone)
-                checked_total += int(checked)
-                start = int(nxt)
-                if progress is not None:
-                    progress(
-                        ChunkProgress(
-                            shard, k.shards, calls, checked=checked_total, removed=removed
-                        )
-                    )
-                if int(checked) < chunk:
-                    break
-        return removed
+def op_reconcile(core: Core, chunk: int = CHUNK, progress: ProgressFn | None = None) -> Op[int]:
+    """Walk every shard's index and drop members whose entry is gone; returns removed.
+
+    ``progress`` (optional) is called after every script call with a ``ChunkProgress``
+    (``checked`` and ``removed`` are running totals over all shards).
+    """
+    k = core.keys
+    s = script("reconcile")
+    removed = 0
+    checked_total = 0
+    calls = 0
+    for shard in range(k.shards):
+        keys = (k.index(shard), k.stats(shard))
+        start = 0
+        while True:
+            nxt, gone, checked = yield Call(s, keys, (start, chunk))
+            calls += 1
+            removed += int(gone)
+            checked_total += int(checked)
+            start = int(nxt)
+            if progress is not None:
+                progress(
+                    ChunkProgress(shard, k.shards, calls, checked=checked_total, removed=removed)
+                )
+            if int(checked) < chunk:
+                break
+    return removed

@@ -5,64 +5,43 @@ It shares everything with the five-field path except the key and the body: the s
 namespace and shards, the same scripts (``get-3``, ``put-3``, ``invalidate-3``,
 ``drop_corrupt-3``, ``get_or_lease-4``, ``put_release-4``) and therefore the same counters,
 TTL rules and single-flight. Its digest comes from :mod:`fleetcache.core.canonical` (a separate
-key domain), and its entries are envelopes with the ``FLAG_JSON`` bit set, whose body is
-the msgpack array ``[put_time_ms, response]``:
-
-- ``put_time_ms``: the writer's wall clock (``time.time()``, integer ms) when it stored the
-  entry; only :class:`~fleetcache.CacheInfo`'s ``age_seconds`` uses it. Expiry never
-  depends on it: TTLs are the server's clock, set inside the put script.
-- ``response``: the JSON-compatible response data (a map).
-
-The five-field decoder refuses the ``FLAG_JSON`` bit as an unknown flag, and this decoder
-refuses envelopes without it: neither path ever reads the other's body as its own.
+key domain), and its entries are the request-path envelopes of :mod:`fleetcache.core.envelope`
+(``FLAG_JSON``, ``encode_entry``/``decode_entry``/``hit_of``). The per-call controls are
+``validate.CONTROLS``; ``get_or_compute_request`` is one ``RequestFlight`` whatever its
+control, so the request is keyed once per call.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-import zlib
 from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
 from typing import Any
 
-import msgpack
 from pydantic import BaseModel
 
 from .._lua import script
-from .batch import Flight, check_lease
 from .canonical import canonical_json, digest_of_canonical, json_data
 from .envelope import (
-    FLAG_MAC,
-    FLAG_ZLIB,
-    MAC_SIZE,
+    FLAG_JSON,
     MAGIC,
     CorruptEntry,
     EntryMeta,
-    UnstorableResponse,
-    _big_int,
-    _ext_hook,
-    header_size,
+    decode_entry,
+    encode_entry,
+    hit_of,
+    now_ms,
 )
-from .info import CachedDict, CacheInfo, attach, cache_info
+from .flight import Flight, Refuse, check_lease
+from .info import CacheInfo, attach, cache_info
 from .instructions import Batch, Call, Op
-from .ops import Core, model_arg
+from .keys import RequestKey
+from .ops import Core
 from .signing import ForgedEntry
+from .validate import CONTROLS, check_control
 from .validate import upstream_ms as check_upstream_ms
 
 log = logging.getLogger("fleetcache")
-
-#: Envelope flag bit: the body is a request-path record ``[put_time_ms, response]``.
-FLAG_JSON = 0x04
-_KNOWN = FLAG_JSON | FLAG_ZLIB | FLAG_MAC
-
-#: The per-call cache controls, and what each does.
-CONTROLS = {
-    "default": (True, True),  # read, then store what was computed
-    "no-cache": (False, True),  # skip the read, store the fresh answer (a refresh)
-    "no-store": (True, False),  # read, never write
-    "bypass": (False, False),  # neither: the cache is not touched
-}
 
 #: ``should_store(response_data) -> bool``: whether a computed response may be stored.
 ShouldStore = Callable[[dict[str, Any]], bool]
@@ -115,16 +94,6 @@ _GET = script("get")
 _INVALIDATE = script("invalidate")
 _NOT_STORED = script("not_stored")
 _MANY_CHUNK = 500
-
-
-def check_control(control: object) -> tuple[bool, bool]:
-    """``(reads, writes)`` of a control; ``ValueError`` for an unknown one."""
-    try:
-        return CONTROLS[control]  # type: ignore[index]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"control must be one of {', '.join(map(repr, CONTROLS))}, not {control!r}"
-        ) from None
 
 
 def check_ignore(ignore: object) -> frozenset[str] | None:
@@ -220,121 +189,29 @@ def data_meta(core: Core, data: Mapping[str, Any], upstream_ms: int | None = Non
     return core.meta(data, models_of(None, data), upstream_ms)
 
 
-def encode_entry(
-    core: Core,
-    data: dict[str, Any],
-    put_ms: int,
-    digest: str,
-    meta: EntryMeta | None = None,
-) -> bytes:
-    """Envelope bytes of a request-path entry (signed for ``digest`` when the cache has a
-    signing key); ``meta`` (``Core.meta``) is what its header records [None: the usage in
-    ``data``, unpriced, duration unknown]. ``EntryTooLargeError`` over
-    ``max_entry_bytes``, ``ValueError`` if msgpack cannot hold a value (an int beyond 64
-    bits)."""
-    try:
-        body: bytes = msgpack.packb(
-            [put_ms, data], use_bin_type=True, unicode_errors="surrogatepass", default=_big_int
-        )
-    except (OverflowError, ValueError, TypeError) as exc:
-        raise UnstorableResponse(f"the response cannot be stored: {exc}") from exc
-    flags = FLAG_JSON
-    threshold = core.codec.compress_threshold
-    if threshold is not None and len(body) >= threshold:
-        packed = zlib.compress(body, 1)
-        if len(packed) <= len(body) - len(body) // 8:
-            body = packed
-            flags |= FLAG_ZLIB
-    if meta is None:
-        meta = core.meta(data, ())
-    payload = meta.header(flags) + body
-    return core.seal(digest, payload)
-
-
-def decode_entry(raw: bytes) -> tuple[dict[str, Any], int]:
-    """``(response data, put_time_ms)`` of a request-path envelope; ``CorruptEntry`` if it
-    is not one. A MAC (``FLAG_MAC``) is skipped here: ``hit_of`` checks it first when the
-    cache has a signing key."""
-    size = header_size(raw)
-    flags = raw[3]
-    if not flags & FLAG_JSON or flags & ~_KNOWN:
-        raise CorruptEntry(f"not a request-path envelope (flags {flags:#x})")
-    body: Any = memoryview(raw)[size:]
-    if flags & FLAG_MAC:
-        if len(body) < MAC_SIZE:
-            raise CorruptEntry("envelope too short for its MAC")
-        body = body[:-MAC_SIZE]
-    try:
-        if flags & FLAG_ZLIB:
-            body = zlib.decompress(body)
-        record = msgpack.unpackb(body, unicode_errors="surrogatepass", ext_hook=_ext_hook)
-    except Exception as exc:  # msgpack and zlib raise assorted errors
-        raise CorruptEntry(f"envelope body does not decode: {exc!r}") from exc
-    if (
-        type(record) is not list
-        or len(record) != 2
-        or type(record[0]) is not int
-        or type(record[1]) is not dict
-    ):
-        raise CorruptEntry("envelope body is not [put_time_ms, response]")
-    return record[1], record[0]
-
-
-def now_ms() -> int:
-    """This process's wall clock in integer ms (for ``age_seconds`` only)."""
-    return int(time.time() * 1000)
-
-
-def hit_of(core: Core, raw: bytes, digest: str) -> CachedDict:
-    """The response of a hit, carrying its ``CacheInfo(hit=True, age_seconds, digest)``.
-    With a signing key the MAC is checked first (``ForgedEntry``), before the body is
-    parsed; then ``CorruptEntry`` if the body does not decode."""
-    if core.signer is not None:
-        core.signer.verify(digest, raw)
-    data, put_ms = decode_entry(raw)
-    out = CachedDict(data)
-    out._fleetcache_info = CacheInfo(True, max(0, now_ms() - put_ms) / 1000, digest)
-    if core.on_hit is not None:
-        core.on_hit(digest, raw)
-    return out
-
-
 # -- operations ------------------------------------------------------------------------------
 
 
-class RequestKey:
-    """A request's digest, shard and model-name argument (for the per-model counters)."""
+def request_key(core: Core, request: Mapping[str, Any]) -> RequestKey:
+    """The key of a whole request: the digest of its canonical JSON (without the cache's
+    ``ignore`` fields), and its ``model`` for the per-model counters. ``TypeError`` for a
+    request canonical JSON cannot hold."""
+    digest = digest_of_canonical(canonical_json(request, ignore=core.ignore))
+    model = (
+        request.get("model") if isinstance(request, Mapping) else getattr(request, "model", None)
+    )
+    return RequestKey(core.keys, digest, model if isinstance(model, str) else None)
 
-    __slots__ = ("digest", "model", "shard")
 
-    def __init__(self, core: Core, request: Mapping[str, Any]) -> None:
-        self.digest = digest_of_canonical(canonical_json(request, ignore=core.ignore))
-        self.shard = core.keys.shard_of(self.digest)
-        model = (
-            request.get("model")
-            if isinstance(request, Mapping)
-            else getattr(request, "model", None)
-        )
-        self.model = model_arg(model) if isinstance(model, str) else b""
-
-    @classmethod
-    def of_digest(cls, core: Core, digest: str, model: str | None) -> RequestKey:
-        """The key of a digest computed elsewhere (the HTTP transport's own key domain,
-        :mod:`fleetcache.core.http_key`); ``model`` names the per-model counters."""
-        key = cls.__new__(cls)
-        key.digest = digest
-        key.shard = core.keys.shard_of(digest)
-        key.model = model_arg(model) if model else b""
-        return key
-
-    def miss_info(self) -> CacheInfo:
-        return CacheInfo(False, None, self.digest)
+def miss_info(key: RequestKey) -> CacheInfo:
+    """The ``CacheInfo`` of an answer computed for ``key`` (not served from the cache)."""
+    return CacheInfo(False, None, key.digest)
 
 
 def op_get_request(core: Core, request: Mapping[str, Any], control: object) -> Op[Any]:
     """The stored response (a ``CachedDict``) or ``None``; a skipped read counts nothing."""
     reads, _writes = check_control(control)
-    key = RequestKey(core, request)
+    key = request_key(core, request)
     if not reads:
         return None
     return (yield from op_get_key(core, key))
@@ -385,7 +262,7 @@ def op_put_request(
     ``not_stored`` count); returns whether it was written. ``upstream_ms`` (int ms, or
     None: not measured) is recorded in its header with its usage and cost."""
     _reads, writes = check_control(control)
-    key = RequestKey(core, request)
+    key = request_key(core, request)
     ttl_ms = core.entry_ttl(ttl_seconds)
     check_should_store(should_store)
     ms = None if upstream_ms is None else check_upstream_ms(upstream_ms)
@@ -483,73 +360,48 @@ def op_put_many_keys(
 
 
 def op_invalidate_request(core: Core, request: Mapping[str, Any]) -> Op[bool]:
-    key = RequestKey(core, request)
+    key = request_key(core, request)
     n = yield Call(_INVALIDATE, core.keys.entry_keys(key.shard, key.digest), (key.digest,))
     return bool(n)
 
 
 class RequestFlight(Flight):
-    """``get_or_compute_request``: the five-field ``Flight`` with a request key, the JSON
-    entry and the should_store rule (a refused answer releases the lease and counts
-    ``not_stored`` in one call)."""
+    """``get_or_compute_request`` and the HTTP transport's single-flight: the five-field
+    ``Flight`` with the JSON entry and the should_store rule (a refused answer releases the
+    lease and counts ``not_stored`` in one call).
 
-    __slots__ = ("key", "meta_of", "request", "should_store")
+    ``request`` (the request path) prices a stored answer by the request's ``model``, then
+    the response's; ``meta_of`` (the transport) says what a hit on the stored data saves.
+    """
 
-    @classmethod
-    def of_key(
-        cls,
-        core: Core,
-        key: RequestKey,
-        ttl_seconds: object,
-        lease_seconds: object,
-        wait_timeout: object,
-        should_store: ShouldStore | None,
-        refuse: Callable[[Exception], None],
-        meta_of: MetaOf = data_meta,
-    ) -> RequestFlight:
-        """A flight for a key computed elsewhere (the HTTP transport); ``meta_of``: what a
-        hit on the stored data saves."""
-        flight = cls.__new__(cls)
-        flight.key = key
-        flight.meta_of = meta_of
-        flight.request = None
-        flight.init_flight(
-            core,
-            key.digest,
-            key.shard,
-            key.model,
-            core.entry_ttl(ttl_seconds),
-            lease_seconds,
-            wait_timeout,
-            refuse,
-        )
-        flight.should_store = check_should_store(should_store)
-        return flight
+    __slots__ = ("meta_of", "request", "should_store")
 
     def __init__(
         self,
         core: Core,
-        request: Mapping[str, Any],
-        ttl_seconds: object,
+        key: RequestKey,
         lease_seconds: object,
         wait_timeout: object,
-        should_store: ShouldStore | None,
-        refuse: Callable[[Exception], None],
+        refuse: Refuse,
+        *,
+        ttl_seconds: object = None,
+        control: object = "default",
+        should_store: ShouldStore | None = None,
+        request: Mapping[str, Any] | None = None,
+        meta_of: MetaOf | None = None,
     ) -> None:
-        self.key = RequestKey(core, request)
-        self.request: Mapping[str, Any] | None = request
-        self.meta_of: MetaOf | None = None
-        self.init_flight(
+        super().__init__(
             core,
-            self.key.digest,
-            self.key.shard,
-            self.key.model,
-            core.entry_ttl(ttl_seconds),
+            key,
             lease_seconds,
             wait_timeout,
             refuse,
+            ttl_seconds=ttl_seconds,
+            control=control,
         )
         self.should_store = check_should_store(should_store)
+        self.request = request
+        self.meta_of = meta_of
 
     def decode(self, raw: bytes) -> Any:
         return hit_of(self.core, raw, self.digest)
@@ -592,4 +444,6 @@ __all__ = [
     "op_put_many_keys",
     "op_invalidate_request",
     "op_put_request",
+    "request_key",
+    "miss_info",
 ]

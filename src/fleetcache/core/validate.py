@@ -2,6 +2,10 @@
 ``put``/``put_many`` (TTL), ``get_or_compute`` (lease, wait), the error policy (breaker), the
 client builder (timeouts) and the codec (byte limits). Pure: no I/O.
 
+The per-call cache controls (``CONTROLS``) live here too: the caches' ``control=``, the
+HTTP transport's ``x-fleetcache-control`` header and LiteLLM's ``cache={...}`` options all
+speak this one vocabulary.
+
 Every check raises ``TypeError`` for a value of the wrong type (a ``bool`` is never a
 number here) and ``ValueError`` for one out of range, naming the parameter and the range.
 """
@@ -98,3 +102,30 @@ def upstream_ms(value: object, name: str = "upstream_ms") -> int:
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number of milliseconds >= 0; got {value!r}")
     return min(round(value), 0xFFFFFFFF)
+
+
+#: The per-call cache controls: ``(reads, writes)`` of each.
+CONTROLS: dict[str, tuple[bool, bool]] = {
+    "default": (True, True),  # read, then store what was computed
+    "no-cache": (False, True),  # skip the read, store the fresh answer (a refresh)
+    "no-store": (True, False),  # read, never write
+    "bypass": (False, False),  # neither: the cache is not touched
+}
+
+
+def check_control(control: object) -> tuple[bool, bool]:
+    """``(reads, writes)`` of a control; ``ValueError`` for an unknown one."""
+    try:
+        return CONTROLS[control]  # type: ignore[index]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"control must be one of {', '.join(map(repr, CONTROLS))}, not {control!r}"
+        ) from None
+
+
+def control_of(reads: bool, writes: bool) -> str:
+    """The control whose ``(reads, writes)`` these are."""
+    for name, rw in CONTROLS.items():
+        if rw == (reads, writes):
+            return name
+    raise AssertionError("unreachable: CONTROLS covers every pair")  # pragma: no cover

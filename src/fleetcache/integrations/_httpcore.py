@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -23,8 +22,10 @@ from typing import Any
 from ..core import endpoints as eps
 from ..core.envelope import EntryMeta
 from ..core.http_key import HttpKeyRules, http_digest, key_material
+from ..core.keys import RequestKey
 from ..core.ops import Core
-from ..core.request_ops import RequestKey, check_control, data_meta
+from ..core.request_ops import data_meta
+from ..core.validate import check_control, ttl_ms
 
 __all__ = [
     "CONTROL_HEADER",
@@ -100,8 +101,7 @@ def _parse_ttl(value: str) -> float:
         ttl = float(value)
     except ValueError:
         raise ValueError(f"{TTL_HEADER} must be a number of seconds, not {value!r}") from None
-    if not math.isfinite(ttl) or ttl <= 0:
-        raise ValueError(f"{TTL_HEADER} must be a positive number of seconds, not {value!r}")
+    ttl_ms(ttl, TTL_HEADER)  # the caches' TTL bounds: 0.001 s .. 1e12 s
     return ttl
 
 
@@ -125,13 +125,7 @@ class TransportCore:
         key_headers: Collection[str] = (),
         should_store: ShouldStoreHTTP | None = None,
     ) -> None:
-        if ttl_seconds is not None and (
-            isinstance(ttl_seconds, bool)
-            or not isinstance(ttl_seconds, (int, float))
-            or not math.isfinite(ttl_seconds)
-            or ttl_seconds <= 0
-        ):
-            raise ValueError(f"ttl_seconds must be a positive number or None, not {ttl_seconds!r}")
+        ttl_ms(ttl_seconds)  # the caches' TTL check (None: the cache's TTL)
         if cacheable is not None and not callable(cacheable):
             raise TypeError("cacheable must be a callable (method, path) -> bool | None")
         if should_store is not None and not callable(should_store):
@@ -248,7 +242,7 @@ class TransportCore:
             rules=self.rules,
         )
         model = eps.model_of(ep, data or {}, {}, path)
-        key = RequestKey.of_digest(cache_core, http_digest(material), model)
+        key = RequestKey(cache_core.keys, http_digest(material), model)
         plan = Plan(ep, key, reads, writes, ttl, stream, wants_usage, upstream, out_headers)
         inputs = data.get("input") if data is not None else None
         if ep.name == "openai.embeddings" and isinstance(inputs, list) and len(inputs) > 1:
@@ -256,8 +250,8 @@ class TransportCore:
             # (``input: [item]``), so a later one-input request shares the entry
             plan.body_json = data
             plan.input_keys = [
-                RequestKey.of_digest(
-                    cache_core,
+                RequestKey(
+                    cache_core.keys,
                     http_digest(
                         key_material(
                             method,

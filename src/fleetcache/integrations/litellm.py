@@ -64,6 +64,7 @@ from ..cache import RedisExactCache
 from ..core.canonical import DEFAULT_IGNORE, request_digest
 from ..core.info import cache_info
 from ..core.request_ops import default_should_store
+from ..core.validate import control_of, ttl_ms
 
 __all__ = [
     "LITELLM_IGNORE",
@@ -248,11 +249,7 @@ def _control(options: object) -> str:
     """fleetcache's control for LiteLLM's ``cache={...}`` options."""
     if not isinstance(options, Mapping):
         return "default"
-    no_cache = options.get("no-cache") is True
-    no_store = options.get("no-store") is True
-    if no_cache and no_store:
-        return "bypass"
-    return "no-cache" if no_cache else "no-store" if no_store else "default"
+    return control_of(options.get("no-cache") is not True, options.get("no-store") is not True)
 
 
 def _read_control(kwargs: Mapping[str, Any]) -> str:
@@ -265,7 +262,11 @@ def _ttl(kwargs: Mapping[str, Any]) -> float | None:
     for source in (kwargs.get("cache"), kwargs):
         if isinstance(source, Mapping):
             ttl = source.get("ttl")
-            if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) and ttl > 0:
+            try:  # the caches' TTL check (0.001 s .. 1e12 s); LiteLLM's bad TTLs are ignored
+                ttl_ms(ttl)
+            except (TypeError, ValueError):
+                continue
+            if ttl is not None:
                 return float(ttl)
     return None
 
