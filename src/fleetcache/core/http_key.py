@@ -115,7 +115,7 @@ class HttpKeyRules:
     the default list) and ``key_headers`` (names always keyed, even if a list says
     otherwise). Names are compared in lower case."""
 
-    __slots__ = ("ignore", "keep")
+    __slots__ = ("_memo", "ignore", "keep")
 
     def __init__(
         self, ignore_headers: Collection[str] = (), key_headers: Collection[str] = ()
@@ -125,14 +125,23 @@ class HttpKeyRules:
                 raise TypeError(f"{what} must be a collection of header names (str)")
         self.ignore = frozenset(n.lower() for n in ignore_headers)
         self.keep = frozenset(n.lower() for n in key_headers)
+        self._memo: dict[str, bool] = {}
 
     def keyed(self, name: str) -> bool:
-        """Whether a (lower-case) header name is part of the key."""
+        """Whether a (lower-case) header name is part of the key (memoised for the first
+        1,000 names seen: a request sends the same few names again and again)."""
+        found = self._memo.get(name)
+        if found is not None:
+            return found
         if name in self.keep:
-            return True
-        if name in IGNORED_HEADERS or name in self.ignore:
-            return False
-        return not name.startswith(IGNORED_HEADER_PREFIXES)
+            found = True
+        elif name in IGNORED_HEADERS or name in self.ignore:
+            found = False
+        else:
+            found = not name.startswith(IGNORED_HEADER_PREFIXES)
+        if len(self._memo) < 1000:
+            self._memo[name] = found  # a racing thread writes the same value: harmless
+        return found
 
 
 DEFAULT_RULES = HttpKeyRules()
@@ -143,20 +152,25 @@ def _is_json_type(value: str) -> bool:
     return value.split(";", 1)[0].strip().lower() == "application/json"
 
 
+def _name(item: tuple[str, str]) -> str:
+    return item[0]
+
+
 def key_headers(
     headers: Iterable[tuple[str, str]], rules: HttpKeyRules = DEFAULT_RULES
 ) -> list[tuple[str, str]]:
     """The keyed headers, as ``(lower-case name, value)`` sorted by name (values of one
     name keep the order they were sent in)."""
     out: list[tuple[str, str]] = []
+    keyed = rules.keyed
     for raw_name, value in headers:
         name = raw_name.lower()
-        if not rules.keyed(name):
+        if not keyed(name):
             continue
         if name == "content-type" and name not in rules.keep and _is_json_type(value):
             continue
         out.append((name, value))
-    out.sort(key=lambda nv: nv[0])  # stable: one name's values stay in order
+    out.sort(key=_name)  # stable: one name's values stay in order
     return out
 
 

@@ -132,7 +132,9 @@ def _split(request: Any) -> tuple[str, str, str, int | None, str, str, list[tupl
     url = request.url
     raw = url.raw_path.decode("ascii", "replace")
     path, _, query = raw.partition("?")
-    headers = [(n, v) for n, v in request.headers.multi_items()]
+    h = request.headers
+    enc = h.encoding  # one lookup (multi_items recomputes it per header)
+    headers = [(n.decode(enc), v.decode(enc)) for n, v in h.raw]
     return request.method, url.scheme, url.host, url.port, path, query, headers
 
 
@@ -162,12 +164,17 @@ class _Base:
         content_type, body = replay_body(plan, record)
         content = b"".join(body) if isinstance(body, list) else body
         assert plan.key is not None
-        return self._mod.Response(
+        mod = self._mod
+        response = mod.Response(
             record["status"],
-            headers=replay_headers(record, content_type, None, age),
-            content=content,
+            headers=replay_headers(record, content_type, len(content), age),
+            stream=mod.ByteStream(content),
             extensions={INFO_EXTENSION: info or CacheInfo(True, None, plan.key.digest)},
         )
+        # The body is in memory already: hand it over as read (what ``content=`` does, without
+        # running the bytes through the decoder chain; httpx and httpx2 keep it there).
+        response._content = content
+        return response
 
     def _storable(self, plan: Plan) -> Any:
         ep = plan.endpoint
