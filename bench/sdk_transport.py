@@ -155,7 +155,7 @@ def _summary(
 
 def _stream_answer(chars: int = 1024) -> dict[str, Any]:
     words = "The quick brown fox jumps over the lazy dog and keeps on running. "
-    body = json.loads(json.dumps(COMPLETION))
+    body: dict[str, Any] = json.loads(json.dumps(COMPLETION))
     msg = body["choices"][0]["message"]
     msg["content"] = (words * (chars // len(words) + 1))[:chars]
     del msg["tool_calls"]

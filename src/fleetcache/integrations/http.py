@@ -350,7 +350,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
             response = self._inner.handle_request(self._outgoing(request, plan))
             if not 200 <= response.status_code < 300:
                 return self._with_status(response, "miss", plan)
-            assert plan.endpoint is not None
+            assert plan.endpoint is not None and plan.key is not None
             recorder = StreamRecorder(plan.endpoint, plan.caller_wants_usage)
             headers = [*response.headers.multi_items(), (STATUS_HEADER, "miss")]
             return mod.Response(
@@ -493,7 +493,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
             response = await self._inner.handle_async_request(self._outgoing(request, plan))
             if not 200 <= response.status_code < 300:
                 return self._with_status(response, "miss", plan)
-            assert plan.endpoint is not None
+            assert plan.endpoint is not None and plan.key is not None
             recorder = StreamRecorder(plan.endpoint, plan.caller_wants_usage)
             headers = [*response.headers.multi_items(), (STATUS_HEADER, "miss")]
             return mod.Response(
