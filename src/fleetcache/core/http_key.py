@@ -45,6 +45,8 @@ __all__ = [
     "HttpKeyRules",
     "is_credential_param",
     "key_headers",
+    "key_body",
+    "key_head",
     "key_material",
     "http_digest",
     "strip_nested",
@@ -233,13 +235,30 @@ def key_material(
     nested_ignore: frozenset[str] = frozenset(),
     rules: HttpKeyRules = DEFAULT_RULES,
 ) -> bytes:
-    """The bytes the digest is taken of (see the module docstring).
+    """The bytes the digest is taken of (see the module docstring):
+    ``key_head(...) + key_body(...)``.
 
     ``query``: the raw query string without ``?``; ``body``: the raw body bytes;
     ``body_json``: the body already parsed (when the caller has it: it must be what ``body``
     holds), else ``body`` is parsed here when it is a JSON object; ``ignore_fields``:
     top-level body fields left out; ``nested_ignore``: member names left out at any depth.
     """
+    head = key_head(method, scheme, host, port, path, query, headers, rules)
+    return head + key_body(body, body_json, ignore_fields, nested_ignore)
+
+
+def key_head(
+    method: str,
+    scheme: str,
+    host: str,
+    port: int | None,
+    path: str,
+    query: str,
+    headers: Iterable[tuple[str, str]],
+    rules: HttpKeyRules = DEFAULT_RULES,
+) -> bytes:
+    """The part of :func:`key_material` before the body: method, scheme, host, port, path,
+    query pieces and keyed headers (computed once for many bodies to the same place)."""
     scheme = scheme.lower()
     out = bytearray(b"http1")
     _field(out, method.upper().encode())
@@ -256,6 +275,17 @@ def key_material(
     for name, value in kept:
         _field(out, name.encode("latin-1", "replace"))
         _field(out, value.encode("utf-8", "surrogatepass"))
+    return bytes(out)
+
+
+def key_body(
+    body: bytes,
+    body_json: Mapping[str, Any] | None = None,
+    ignore_fields: Collection[str] = (),
+    nested_ignore: frozenset[str] = frozenset(),
+) -> bytes:
+    """The body part of :func:`key_material` (same arguments)."""
+    out = bytearray()
     data = body_json
     if data is None and body[:1] in (b"{", b" ", b"\n", b"\t", b"\r"):
         try:

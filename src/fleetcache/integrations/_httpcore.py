@@ -22,7 +22,7 @@ from typing import Any
 
 from ..core import endpoints as eps
 from ..core.envelope import EntryMeta
-from ..core.http_key import HttpKeyRules, http_digest, key_material
+from ..core.http_key import HttpKeyRules, http_digest, key_body, key_head, key_material
 from ..core.ops import Core
 from ..core.request_ops import MetaOf, RequestKey, check_control
 
@@ -293,23 +293,12 @@ class TransportCore:
             # one key per input: the key of the same request with that input alone
             # (``input: [item]``), so a later one-input request shares the entry
             plan.body_json = data
+            head = key_head(method, scheme, host, port, path, query, headers, self.rules)
             plan.input_keys = [
                 RequestKey.of_digest(
                     cache_core,
                     http_digest(
-                        key_material(
-                            method,
-                            scheme,
-                            host,
-                            port,
-                            path,
-                            query,
-                            headers,
-                            b"",
-                            body_json={**data, "input": [item]},  # type: ignore[dict-item]
-                            ignore_fields=ignore,
-                            rules=self.rules,
-                        )
+                        head + key_body(b"", {**data, "input": [item]}, ignore)  # type: ignore[dict-item]
                     ),
                     model,
                 )
