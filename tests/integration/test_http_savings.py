@@ -317,3 +317,43 @@ def test_control_headers_helper_sets_control_and_ttl_per_call(
         control_headers(control="sometimes")
     with pytest.raises(ValueError):
         control_headers(ttl=0)
+
+
+def test_a_google_answer_is_priced_by_the_model_in_its_path(
+    make_cache: Callable[..., RedisExactCache],
+) -> None:
+    """Gemini requests name their model only in the path (``models/{m}:generateContent``)
+    and the answer says ``modelVersion``: the path's model prices it."""
+    genai = pytest.importorskip("google.genai")
+    from fleetcache.integrations import google as fc_google
+
+    up = Upstream()
+    options = genai.types.HttpOptions(httpx_client=httpx2.Client(transport=up.mock(httpx2)))
+    cache = make_cache(prices={"gemini-priced": (1.0, 2.0)})
+    client = fc_google.cached(genai.Client(api_key="goog-secret", http_options=options), cache)
+    for _ in range(3):
+        client.models.generate_content(model="gemini-priced", contents="hi")
+    assert up.calls == 1
+    fs = cache.fleet_stats()
+    # 3 prompt tokens at $1/M + 4 answer tokens at $2/M = 11,000 nano-$ an answer
+    assert fs.hits == 2 and fs.cost_saved_nanousd == 2 * 11_000 and fs.unpriced_hits == 0
+    assert fs.by_model["gemini-priced"].cost_saved_nanousd == 2 * 11_000
+
+
+async def test_an_async_streamed_miss_records_its_duration_and_usage(
+    make_async_cache: Callable[..., AsyncRedisExactCache],
+) -> None:
+    cache = make_async_cache(prices=PRICES)
+    up = Upstream(chat_usage=BIG, frame_delay=0.01)
+    client = aoai(up, cache)
+    stream = await client.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True)
+    events = [c async for c in stream]
+    assert cache_info(stream).hit is False  # type: ignore[union-attr]
+    for _ in range(3):
+        hit = await client.chat.completions.create(model="gpt-4o-mini", messages=MSGS)
+        assert cache_info(hit).hit is True  # type: ignore[union-attr]
+    assert up.calls == 1
+    fs = await cache.fleet_stats()
+    assert fs.cost_saved_nanousd == 3 * COST_NANO
+    assert (fs.input_tokens_saved, fs.output_tokens_saved) == (3000, 1500)
+    assert fs.ms_saved >= 3 * 10 * (len(events) - 1)
