@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--only",
         default="",
-        help="comma list: throughput,client,rb,cpu,servers,size,memory,fleet,request,signing",
+        help="comma list: throughput,client,rb,cpu,servers,size,memory,fleet,request,signing,sdk",
     )
     ns = ap.parse_args(argv)
     if ns.render:
@@ -116,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
 
             b.results["signing"] = signing_run(seconds)
 
+        def sdk() -> None:
+            from bench.sdk_transport import measure as sdk_measure
+
+            rounds = 9 if mode_name == "full" else 5
+            b.results["sdk_transport"] = sdk_measure(b.url, rounds, 300)
+
         steps = [
             ("throughput", "single-client throughput (fleetcache, peers, raw)", b.ops_throughput),
             ("client", "client CPU per get (stub client)", b.client_work),
@@ -127,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             ("fleet", "fleet throughput (client processes)", fleet),
             ("request", "get_request vs five-field get, digest us per KB", request_path),
             ("signing", "signed entries: us per hit with and without signing", signing),
+            ("sdk", "caching HTTP transport under the OpenAI SDK, entry bytes", sdk),
         ]
         for key, title, fn in steps:
             if only and key not in only:

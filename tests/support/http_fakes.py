@@ -117,6 +117,11 @@ class Upstream:
     status: int = 200
     fail_after: int | None = None  # streams: a network error after n events
     delay: float = 0.0  # seconds each non-streamed answer takes (single-flight tests)
+    frame_delay: float = 0.0  # seconds before each stream event after the first
+    chat_usage: dict[str, Any] | None = None  # the chat completions' usage (else 11/7)
+    message_usage: dict[str, Any] | None = None  # the Anthropic messages' usage (else 20/9)
+    answer_model: str | None = None  # the ``model`` answers name (else the request's)
+    embed_tokens: int | None = None  # an embeddings request's prompt tokens (else 2/input)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def who(self, request: Any) -> str:
@@ -135,7 +140,9 @@ class Upstream:
         text = self.who(request)
         stream = body.get("stream") is True
         if path.endswith("/chat/completions"):
-            answer = chat(text, body.get("model", "gpt-4o-mini"))
+            answer = chat(text, self.answer_model or body.get("model", "gpt-4o-mini"))
+            if self.chat_usage is not None:
+                answer["usage"] = dict(self.chat_usage)
             tools = body.get("tools")
             if tools and not stream:  # answer with a call of the first tool (instructor)
                 fn = tools[0]["function"]
@@ -171,7 +178,7 @@ class Upstream:
                 {"object": "embedding", "index": i, "embedding": vector(f"{text}|{s}")}
                 for i, s in enumerate(inputs)
             ]
-            n = 2 * len(inputs)
+            n = 2 * len(inputs) if self.embed_tokens is None else self.embed_tokens
             return (
                 {
                     "object": "list",
@@ -183,7 +190,9 @@ class Upstream:
                 "x-request-id",
             )
         if path.endswith("/v1/messages"):
-            answer = message(text, body.get("model", "claude-sonnet-4-5"))
+            answer = message(text, self.answer_model or body.get("model", "claude-sonnet-4-5"))
+            if self.message_usage is not None:
+                answer["usage"] = dict(self.message_usage)
             if not stream:
                 return answer, None, "request-id"
             events = replay_events(answer, chunk_chars=6)
@@ -236,6 +245,8 @@ class Upstream:
             for frame, first in self._frames(frames):
                 if first:
                     self.sent_first.set()
+                elif self.frame_delay:
+                    threading.Event().wait(self.frame_delay)
                 yield frame
                 if first:
                     if self.hold is not None:
@@ -248,6 +259,8 @@ class Upstream:
             for frame, first in self._frames(frames):
                 if first:
                     self.sent_first.set()
+                elif self.frame_delay:
+                    await asyncio.sleep(self.frame_delay)
                 yield frame
                 if first:
                     while self.hold is not None and not self.hold.is_set():

@@ -13,9 +13,12 @@ from fleetcache.core.models import LLMResponse
 from fleetcache.core.ops import Core
 from fleetcache.integrations._httpcore import (
     TransportCore,
+    input_weight,
     merge_embeddings,
+    meta_of_record,
     record_of,
     replay_headers,
+    shares,
     split_embeddings,
 )
 
@@ -166,3 +169,47 @@ def test_a_ttl_header_beyond_the_caches_bound_is_refused_as_the_cache_refuses_it
     assert (
         plan(tc, "/v1/chat/completions", headers=[("x-fleetcache-ttl", "1e12")]).ttl_seconds == 1e12
     )
+
+
+def test_shares_split_a_total_in_proportion_and_sum_to_it_exactly() -> None:
+    assert shares(7, [1, 3, 6]) == [1, 2, 4]
+    assert shares(10, [1, 1, 1]) == [4, 3, 3]
+    assert shares(0, [1, 2]) == [0, 0]
+    assert shares(5, []) == []
+    for total in range(50):
+        assert sum(shares(total, [2, 5, 1, 7])) == total
+    assert [input_weight(x) for x in ("", "abc", [1, 2], 3)] == [1, 3, 2, 1]
+
+
+def test_per_input_usage_shares_follow_the_weights_and_sum_to_the_request() -> None:
+    body = {
+        "object": "list",
+        "model": "e",
+        "data": [{"index": i, "embedding": [float(i)]} for i in range(3)],
+        "usage": {"prompt_tokens": 7, "total_tokens": 7},
+    }
+    parts = split_embeddings(body, 3, [1, 3, 6])
+    assert parts is not None
+    assert [p["usage"]["prompt_tokens"] for p in parts] == [1, 2, 4]
+    assert sum(p["usage"]["total_tokens"] for p in parts) == 7
+
+
+def test_an_http_answer_is_priced_by_the_requested_model_before_its_own() -> None:
+    core = Core(
+        key_prefix="t",
+        shards=1,
+        ttl_seconds=None,
+        response_model=LLMResponse,
+        compress_threshold=None,
+        max_entry_bytes=1 << 20,
+        prices={"asked": (1.0, 2.0), "answered-2025": (100.0, 100.0)},
+    )
+    record = record_of(
+        200,
+        [],
+        {"model": "answered-2025", "usage": {"prompt_tokens": 1000, "completion_tokens": 500}},
+    )
+    asked = meta_of_record(core, record, 12, ("asked",))
+    assert asked.cost_nanousd == (1000 * 1 + 500 * 2) * 1000 and asked.upstream_ms == 12
+    fallback = meta_of_record(core, record, None, ("no-price",))
+    assert fallback.cost_nanousd == 1500 * 100 * 1000

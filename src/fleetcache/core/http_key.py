@@ -45,6 +45,8 @@ __all__ = [
     "HttpKeyRules",
     "is_credential_param",
     "key_headers",
+    "key_body",
+    "key_head",
     "key_material",
     "http_digest",
     "strip_nested",
@@ -115,7 +117,7 @@ class HttpKeyRules:
     the default list) and ``key_headers`` (names always keyed, even if a list says
     otherwise). Names are compared in lower case."""
 
-    __slots__ = ("ignore", "keep")
+    __slots__ = ("_memo", "ignore", "keep")
 
     def __init__(
         self, ignore_headers: Collection[str] = (), key_headers: Collection[str] = ()
@@ -125,14 +127,23 @@ class HttpKeyRules:
                 raise TypeError(f"{what} must be a collection of header names (str)")
         self.ignore = frozenset(n.lower() for n in ignore_headers)
         self.keep = frozenset(n.lower() for n in key_headers)
+        self._memo: dict[str, bool] = {}
 
     def keyed(self, name: str) -> bool:
-        """Whether a (lower-case) header name is part of the key."""
+        """Whether a (lower-case) header name is part of the key (memoised for the first
+        1,000 names seen: a request sends the same few names again and again)."""
+        found = self._memo.get(name)
+        if found is not None:
+            return found
         if name in self.keep:
-            return True
-        if name in IGNORED_HEADERS or name in self.ignore:
-            return False
-        return not name.startswith(IGNORED_HEADER_PREFIXES)
+            found = True
+        elif name in IGNORED_HEADERS or name in self.ignore:
+            found = False
+        else:
+            found = not name.startswith(IGNORED_HEADER_PREFIXES)
+        if len(self._memo) < 1000:
+            self._memo[name] = found  # a racing thread writes the same value: harmless
+        return found
 
 
 DEFAULT_RULES = HttpKeyRules()
@@ -143,20 +154,25 @@ def _is_json_type(value: str) -> bool:
     return value.split(";", 1)[0].strip().lower() == "application/json"
 
 
+def _name(item: tuple[str, str]) -> str:
+    return item[0]
+
+
 def key_headers(
     headers: Iterable[tuple[str, str]], rules: HttpKeyRules = DEFAULT_RULES
 ) -> list[tuple[str, str]]:
     """The keyed headers, as ``(lower-case name, value)`` sorted by name (values of one
     name keep the order they were sent in)."""
     out: list[tuple[str, str]] = []
+    keyed = rules.keyed
     for raw_name, value in headers:
         name = raw_name.lower()
-        if not rules.keyed(name):
+        if not keyed(name):
             continue
         if name == "content-type" and name not in rules.keep and _is_json_type(value):
             continue
         out.append((name, value))
-    out.sort(key=lambda nv: nv[0])  # stable: one name's values stay in order
+    out.sort(key=_name)  # stable: one name's values stay in order
     return out
 
 
@@ -219,13 +235,30 @@ def key_material(
     nested_ignore: frozenset[str] = frozenset(),
     rules: HttpKeyRules = DEFAULT_RULES,
 ) -> bytes:
-    """The bytes the digest is taken of (see the module docstring).
+    """The bytes the digest is taken of (see the module docstring):
+    ``key_head(...) + key_body(...)``.
 
     ``query``: the raw query string without ``?``; ``body``: the raw body bytes;
     ``body_json``: the body already parsed (when the caller has it: it must be what ``body``
     holds), else ``body`` is parsed here when it is a JSON object; ``ignore_fields``:
     top-level body fields left out; ``nested_ignore``: member names left out at any depth.
     """
+    head = key_head(method, scheme, host, port, path, query, headers, rules)
+    return head + key_body(body, body_json, ignore_fields, nested_ignore)
+
+
+def key_head(
+    method: str,
+    scheme: str,
+    host: str,
+    port: int | None,
+    path: str,
+    query: str,
+    headers: Iterable[tuple[str, str]],
+    rules: HttpKeyRules = DEFAULT_RULES,
+) -> bytes:
+    """The part of :func:`key_material` before the body: method, scheme, host, port, path,
+    query pieces and keyed headers (computed once for many bodies to the same place)."""
     scheme = scheme.lower()
     out = bytearray(b"http1")
     _field(out, method.upper().encode())
@@ -242,6 +275,17 @@ def key_material(
     for name, value in kept:
         _field(out, name.encode("latin-1", "replace"))
         _field(out, value.encode("utf-8", "surrogatepass"))
+    return bytes(out)
+
+
+def key_body(
+    body: bytes,
+    body_json: Mapping[str, Any] | None = None,
+    ignore_fields: Collection[str] = (),
+    nested_ignore: frozenset[str] = frozenset(),
+) -> bytes:
+    """The body part of :func:`key_material` (same arguments)."""
+    out = bytearray()
     data = body_json
     if data is None and body[:1] in (b"{", b" ", b"\n", b"\t", b"\r"):
         try:

@@ -116,11 +116,18 @@ def cache_info(obj: object) -> CacheInfo | None:
     """The :class:`CacheInfo` of a response fleetcache returned, else ``None``.
 
     ``hit=True`` for a response served from the cache, ``hit=False`` for one computed by
-    the upstream through fleetcache (``get_or_compute_request``, the SDK wrappers).
+    the upstream through fleetcache (``get_or_compute_request``, the caching HTTP
+    transport). Through the transport: the objects the clients of
+    ``integrations.openai.cached``/``anthropic.cached`` build (a ``ChatCompletion``, a
+    ``Message``, a ``Stream``, a ``with_raw_response`` wrapper and its ``parse()``), and
+    any ``httpx``/``httpx2`` response the transport returned (its ``extensions``).
     """
     if type(obj) is CachedDict:
         return obj._fleetcache_info
     entry = _table.get(id(obj))
     if entry is None or entry[0]() is not obj:
-        return None
+        # an httpx/httpx2 response from the caching transport carries it in its extensions
+        ext = getattr(obj, "extensions", None)
+        found = ext.get("fleetcache") if isinstance(ext, dict) else None
+        return found if isinstance(found, CacheInfo) else None
     return entry[1]

@@ -21,10 +21,10 @@ from typing import Any
 
 from ..core import endpoints as eps
 from ..core.envelope import EntryMeta
-from ..core.http_key import HttpKeyRules, http_digest, key_material
+from ..core.http_key import HttpKeyRules, http_digest, key_body, key_head, key_material
 from ..core.keys import RequestKey
 from ..core.ops import Core
-from ..core.request_ops import data_meta
+from ..core.request_ops import MetaOf
 from ..core.validate import check_control, ttl_ms
 
 __all__ = [
@@ -94,9 +94,31 @@ class Plan:
     #: and stored per input), else None
     body_json: dict[str, Any] | None = None
     input_keys: list[RequestKey] | None = None
+    #: the model names the answer is priced by, in order: the request body's ``model``
+    #: (or the model in a Google path, an Azure deployment); the response's own
+    #: ``model``/``modelVersion`` are tried after these
+    models: tuple[str, ...] = ()
+    #: the upstream round trip of this request (int ms; for a stream until it ended), set
+    #: by the transport when it sends the request; None: not sent (yet)
+    upstream_ms: int | None = None
+
+    def meta_of(self, shares: Mapping[int, int] | None = None) -> MetaOf:
+        """What a hit on an entry this request writes saves (:func:`meta_of_record` with
+        this plan's models; the duration a single-flight measured, else
+        ``self.upstream_ms``). ``shares``: ``id(record) -> ms`` for the per-input
+        embeddings entries, each recording its share of the round trip."""
+
+        def meta(core: Core, record: Mapping[str, Any], measured: int | None) -> EntryMeta:
+            ms = measured if measured is not None else self.upstream_ms
+            if shares is not None:
+                ms = shares.get(id(record), ms)
+            return meta_of_record(core, record, ms, self.models)
+
+        return meta
 
 
-def _parse_ttl(value: str) -> float:
+def parse_ttl(value: str) -> float:
+    """The TTL (float s > 0) of an ``x-fleetcache-ttl`` value; ``ValueError`` otherwise."""
     try:
         ttl = float(value)
     except ValueError:
@@ -105,11 +127,25 @@ def _parse_ttl(value: str) -> float:
     return ttl
 
 
-def meta_of_record(core: Core, record: Mapping[str, Any], upstream_ms: int | None) -> EntryMeta:
+def meta_of_record(
+    core: Core,
+    record: Mapping[str, Any],
+    upstream_ms: int | None,
+    models: tuple[str, ...] = (),
+) -> EntryMeta:
     """What a hit on a stored HTTP answer saves (the envelope header the Lua counts): the
-    usage, cost and duration of the response body ``record["body"]``, priced for its model."""
+    usage parsed from the response body ``record["body"]``, its cost priced for the first
+    of ``models`` (the request's model, see :attr:`Plan.models`) then of the response's own
+    ``model``/``modelVersion`` that has a price, and ``upstream_ms`` (int ms, None: not
+    measured)."""
     body = record.get("body")
-    return data_meta(core, body if isinstance(body, Mapping) else {}, upstream_ms)
+    data: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+    names = list(models)
+    for field in ("model", "modelVersion"):
+        m = data.get(field)
+        if isinstance(m, str) and m and m not in names:
+            names.append(m)
+    return core.meta(data, tuple(names), upstream_ms)
 
 
 class TransportCore:
@@ -183,7 +219,7 @@ class TransportCore:
             if low == CONTROL_HEADER:
                 control, stripped = value.strip(), True
             elif low == TTL_HEADER:
-                ttl, stripped = _parse_ttl(value.strip()), True
+                ttl, stripped = parse_ttl(value.strip()), True
         ep = self.endpoint(method, path)
         out_headers = (
             [(n, v) for n, v in headers if n.lower() not in (CONTROL_HEADER, TTL_HEADER)]
@@ -244,28 +280,19 @@ class TransportCore:
         model = eps.model_of(ep, data or {}, {}, path)
         key = RequestKey(cache_core.keys, http_digest(material), model)
         plan = Plan(ep, key, reads, writes, ttl, stream, wants_usage, upstream, out_headers)
+        if model:
+            plan.models = (model,)
         inputs = data.get("input") if data is not None else None
         if ep.name == "openai.embeddings" and isinstance(inputs, list) and len(inputs) > 1:
             # one key per input: the key of the same request with that input alone
             # (``input: [item]``), so a later one-input request shares the entry
             plan.body_json = data
+            head = key_head(method, scheme, host, port, path, query, headers, self.rules)
             plan.input_keys = [
                 RequestKey(
                     cache_core.keys,
                     http_digest(
-                        key_material(
-                            method,
-                            scheme,
-                            host,
-                            port,
-                            path,
-                            query,
-                            headers,
-                            b"",
-                            body_json={**data, "input": [item]},  # type: ignore[dict-item]
-                            ignore_fields=ignore,
-                            rules=self.rules,
-                        )
+                        head + key_body(b"", {**data, "input": [item]}, ignore)  # type: ignore[dict-item]
                     ),
                     model,
                 )
@@ -360,10 +387,39 @@ def can_replay(plan: Plan, record: Mapping[str, Any]) -> bool:
 # -- embeddings, per input ---------------------------------------------------------------------
 
 
-def split_embeddings(body: Mapping[str, Any], n: int) -> list[dict[str, Any]] | None:
-    """The one-input answers (``data`` of one item, ``index`` 0, an equal share of the
-    usage) of an embeddings answer to ``n`` inputs, in input order; ``None`` if it does not
-    hold exactly one embedding per input."""
+def input_weight(item: object) -> int:
+    """The weight of one embeddings input in its request's usage and time: its length (the
+    characters of a string, the tokens of a token array), at least 1."""
+    if isinstance(item, (str, list)):
+        return max(1, len(item))
+    return 1
+
+
+def shares(total: int, weights: list[int]) -> list[int]:
+    """``total`` split in proportion to ``weights`` into integers that sum to exactly
+    ``total`` (largest remainders get the leftover units, ties to the earlier item)."""
+    whole = sum(weights)
+    if total <= 0 or whole <= 0:
+        return [0] * len(weights)
+    base = [total * w // whole for w in weights]
+    left = total - sum(base)
+    order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+    for i in order[:left]:
+        base[i] += 1
+    return base
+
+
+def split_embeddings(
+    body: Mapping[str, Any], n: int, weights: list[int] | None = None
+) -> list[dict[str, Any]] | None:
+    """The one-input answers (``data`` of one item, ``index`` 0) of an embeddings answer to
+    ``n`` inputs, in input order; ``None`` if it does not hold exactly one embedding per
+    input.
+
+    Each one-input answer's ``usage`` is its input's share of the request's: every integer
+    field (``prompt_tokens``, ``total_tokens``) split in proportion to ``weights`` (see
+    :func:`input_weight`; None: equal), the shares summing to exactly the request's figure,
+    so hits on all the inputs of a request save exactly what the request cost."""
     data = body.get("data")
     if not isinstance(data, list) or len(data) != n:
         return None
@@ -374,14 +430,24 @@ def split_embeddings(body: Mapping[str, Any], n: int) -> list[dict[str, Any]] | 
         by_index[item["index"]] = item
     if sorted(by_index) != list(range(n)):
         return None
+    w = weights if weights is not None and len(weights) == n else [1] * n
     usage = body.get("usage")
-    share = {}
+    split: dict[str, list[int]] = {}
     if isinstance(usage, Mapping):
-        share = {
-            k: v // n for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)
+        split = {
+            k: shares(v, w)
+            for k, v in usage.items()
+            if isinstance(v, int) and not isinstance(v, bool)
         }
     top = {k: v for k, v in body.items() if k not in ("data", "usage")}
-    return [{**top, "data": [{**by_index[i], "index": 0}], "usage": share} for i in range(n)]
+    return [
+        {
+            **top,
+            "data": [{**by_index[i], "index": 0}],
+            "usage": {k: v[i] for k, v in split.items()},
+        }
+        for i in range(n)
+    ]
 
 
 def merge_embeddings(

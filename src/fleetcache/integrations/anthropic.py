@@ -8,7 +8,8 @@ Returns the SDK's own client class (``isinstance(..., anthropic.Anthropic)``), b
 are part of the key; ``cache_control`` markers are not.
 
 ``Anthropic`` takes a ``RedisExactCache``, ``AsyncAnthropic`` an ``AsyncRedisExactCache``.
-Per call: ``extra_headers={"x-fleetcache-control": ..., "x-fleetcache-ttl": ...}``. Needs
+``cache_info`` works on the objects it builds; per call:
+``extra_headers=control_headers(control=..., ttl=...)`` (see the OpenAI module). Needs
 the ``anthropic`` package (extra ``anthropic``).
 """
 

@@ -27,7 +27,23 @@ miss forwards each event as it arrives and is stored (assembled) only if it ende
 With Redis down every request goes upstream.
 
 Per request, the headers ``x-fleetcache-control: default|no-cache|no-store|bypass`` and
-``x-fleetcache-ttl: <seconds>`` (stripped before the request leaves).
+``x-fleetcache-ttl: <seconds>`` (stripped before the request leaves; ``control_headers``
+builds them for an SDK's ``extra_headers=``).
+
+What a hit saves (``fleet_stats()``, per model too): each entry records the answer's usage
+(by kind), its cost priced for the request body's ``model`` (Google: the model in the path),
+then the answer's own ``model`` (a dated snapshot) when the first has no price, and the
+upstream round trip the transport measured (ms, from sending the request until the body
+was read; for a stream until it ended). A streamed chat completion is sent upstream with
+``stream_options.include_usage`` on, so its entry has usage even when the caller did not
+ask for it. Per-input embeddings entries each record their input's share of the request's
+usage and round trip, in proportion to the input's length (characters, or tokens of a
+token array), the shares summing exactly to the request's figures.
+
+Every response the transport returns for a cached request carries its
+:class:`~fleetcache.CacheInfo` in ``response.extensions["fleetcache"]``
+(``fleetcache.cache_info(http_response)`` reads it); the clients returned by
+``integrations.openai.cached``/``anthropic.cached`` attach it to the objects they build.
 
 Options (keyword-only; defaults in brackets):
 
@@ -46,6 +62,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
 from typing import Any
@@ -53,21 +70,33 @@ from typing import Any
 from ..aio import AsyncRedisExactCache
 from ..cache import RedisExactCache
 from ..core.endpoints import StreamRecorder
+from ..core.info import CacheInfo
+from ..core.request_ops import MetaOf, check_control
 from ._httpcore import (
+    CONTROL_HEADER,
     STATUS_HEADER,
+    TTL_HEADER,
     Plan,
     TransportCore,
     can_replay,
     dumps,
+    input_weight,
     merge_embeddings,
-    meta_of_record,
+    parse_ttl,
     record_of,
     replay_body,
     replay_headers,
+    shares,
     split_embeddings,
 )
 
-__all__ = ["transport"]
+__all__ = ["INFO_EXTENSION", "control_headers", "transport"]
+
+#: The key of the :class:`~fleetcache.CacheInfo` (hit, age, digest) in the ``extensions``
+#: of every response the transport returns for a cached request; the SDK clients
+#: returned by ``integrations.openai.cached``/``anthropic.cached`` attach it to the
+#: objects they build, for ``fleetcache.cache_info``.
+INFO_EXTENSION = "fleetcache"
 
 log = logging.getLogger("fleetcache.integrations.http")
 
@@ -95,11 +124,17 @@ def _json_or_none(content: bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _ms_since(started: float) -> int:
+    return max(0, round((time.monotonic() - started) * 1000))
+
+
 def _split(request: Any) -> tuple[str, str, str, int | None, str, str, list[tuple[str, str]]]:
     url = request.url
     raw = url.raw_path.decode("ascii", "replace")
     path, _, query = raw.partition("?")
-    headers = [(n, v) for n, v in request.headers.multi_items()]
+    h = request.headers
+    enc = h.encoding  # one lookup (multi_items recomputes it per header)
+    headers = [(n.decode(enc), v.decode(enc)) for n, v in h.raw]
     return request.method, url.scheme, url.host, url.port, path, query, headers
 
 
@@ -128,19 +163,28 @@ class _Base:
         age = info.age_seconds if info is not None else None
         content_type, body = replay_body(plan, record)
         content = b"".join(body) if isinstance(body, list) else body
-        return self._mod.Response(
+        assert plan.key is not None
+        mod = self._mod
+        response = mod.Response(
             record["status"],
-            headers=replay_headers(record, content_type, None, age),
-            content=content,
+            headers=replay_headers(record, content_type, len(content), age),
+            stream=mod.ByteStream(content),
+            extensions={INFO_EXTENSION: info or CacheInfo(True, None, plan.key.digest)},
         )
+        # The body is in memory already: hand it over as read (what ``content=`` does, without
+        # running the bytes through the decoder chain; httpx and httpx2 keep it there).
+        response._content = content
+        return response
 
     def _storable(self, plan: Plan) -> Any:
         ep = plan.endpoint
         assert ep is not None
         return lambda record: self._core.storable(ep, record)
 
-    def _with_status(self, response: Any, value: str) -> Any:
+    def _with_status(self, response: Any, value: str, plan: Plan) -> Any:
         response.headers[STATUS_HEADER] = value
+        if plan.key is not None:
+            response.extensions[INFO_EXTENSION] = CacheInfo(value == "hit", None, plan.key.digest)
         return response
 
     def _per_input_request(self, request: Any, plan: Plan, missing: list[int]) -> Any:
@@ -169,37 +213,47 @@ class _Base:
         found: list[Any],
         missing: list[int],
         response: Any,
-    ) -> tuple[Any, list[tuple[Any, dict[str, Any]]]]:
-        """The caller's response and the entries to store, from the hits in ``found`` and
-        the upstream ``response`` to the ``missing`` inputs (None: nothing was sent)."""
+    ) -> tuple[Any, list[tuple[Any, dict[str, Any]]], MetaOf]:
+        """The caller's response, the entries to store and what a hit on each saves, from
+        the hits in ``found`` and the upstream ``response`` to the ``missing`` inputs
+        (None: nothing was sent). Each stored input records its share of the request's
+        usage and round trip, in proportion to its length (``input_weight``)."""
         parts: list[Any] = list(found)
         to_store: list[tuple[Any, dict[str, Any]]] = []
         sent_usage = None
         headers: list[tuple[str, str]] = []
+        ms_of: dict[int, int] = {}
         if response is not None:
+            assert plan.body_json is not None
+            inputs = plan.body_json["input"]
+            weights = [input_weight(inputs[i]) for i in missing]
             body = _json_or_none(response.content)
-            pieces = split_embeddings(body, len(missing)) if body is not None else None
+            pieces = split_embeddings(body, len(missing), weights) if body is not None else None
             if pieces is None or not 200 <= response.status_code < 300:
-                return self._with_status(response, "miss"), []
+                return self._with_status(response, "miss", plan), [], plan.meta_of()
             sent_usage = body.get("usage") if body is not None else None
             upstream_headers = response.headers.multi_items()
             assert plan.input_keys is not None and plan.endpoint is not None
-            for i, piece in zip(missing, pieces, strict=True):
+            ms = shares(plan.upstream_ms or 0, weights)
+            for j, (i, piece) in enumerate(zip(missing, pieces, strict=True)):
                 record = record_of(response.status_code, upstream_headers, piece)
                 parts[i] = record
                 if self._core.storable(plan.endpoint, record):
                     to_store.append((plan.input_keys[i], record))
+                    ms_of[id(record)] = ms[j]
             headers = [(n, v) for n, v in record_of(200, upstream_headers, None)["headers"]]
         else:
             headers = [(str(n), str(v)) for n, v in parts[0].get("headers") or ()]
         merged = merge_embeddings([p["body"] for p in parts], sent_usage)
         status = "miss" if response is not None else "hit"
+        assert plan.key is not None
         out = self._mod.Response(
             200,
             headers=[("content-type", "application/json"), *headers, (STATUS_HEADER, status)],
             content=dumps(merged),
+            extensions={INFO_EXTENSION: CacheInfo(response is None, None, plan.key.digest)},
         )
-        return out, to_store
+        return out, to_store, plan.meta_of(ms_of)
 
     def _recorded(self, plan: Plan, response: Any, answer: dict[str, Any] | None) -> Any:
         """The entry of a finished stream (None: nothing to store)."""
@@ -234,6 +288,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
             missing = [i for i, f in enumerate(found) if f is None or not can_replay(plan, f)]
             response = None
             if missing:
+                started = time.monotonic()
                 response = self._inner.handle_request(
                     self._per_input_request(request, plan, missing)
                 )
@@ -241,17 +296,20 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                     response.read()
                 finally:
                     response.close()
-            out, to_store = self._merged(plan, found, missing, response)
+                plan.upstream_ms = _ms_since(started)
+            out, to_store, meta_of = self._merged(plan, found, missing, response)
             if to_store and plan.writes:
-                self._cache._key_put_many(to_store, plan.ttl_seconds, meta_of_record)
+                self._cache._key_put_many(to_store, plan.ttl_seconds, meta_of)
             return out
 
         def _send_read(self, request: Any, plan: Plan, got: list[Any]) -> dict[str, Any]:
+            started = time.monotonic()
             response = self._inner.handle_request(self._outgoing(request, plan))
             try:
                 response.read()
             finally:
                 response.close()
+            plan.upstream_ms = _ms_since(started)
             got.append(response)
             return record_of(
                 response.status_code,
@@ -268,7 +326,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                     lambda: self._send_read(request, plan, got),
                     plan.ttl_seconds,
                     self._storable(plan),
-                    meta_of_record,
+                    plan.meta_of(),
                 )
                 if served and can_replay(plan, data):
                     return self._hit(plan, data)
@@ -280,25 +338,26 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                 record = self._send_read(request, plan, got)
                 if plan.writes:
                     ok = self._core.storable(plan.endpoint, record)  # type: ignore[arg-type]
-                    cache._key_put(key, record, ok, plan.ttl_seconds, meta_of_record)
-            return self._with_status(got[-1], "miss")
+                    cache._key_put(key, record, ok, plan.ttl_seconds, plan.meta_of())
+            return self._with_status(got[-1], "miss", plan)
 
         def _stream(self, request: Any, plan: Plan) -> Any:
             if plan.reads:
                 data = self._cache._key_get(plan.key)
                 if data is not None and can_replay(plan, data):
                     return self._hit(plan, data)
+            started = time.monotonic()
             response = self._inner.handle_request(self._outgoing(request, plan))
             if not 200 <= response.status_code < 300:
-                return self._with_status(response, "miss")
-            assert plan.endpoint is not None
+                return self._with_status(response, "miss", plan)
+            assert plan.endpoint is not None and plan.key is not None
             recorder = StreamRecorder(plan.endpoint, plan.caller_wants_usage)
             headers = [*response.headers.multi_items(), (STATUS_HEADER, "miss")]
             return mod.Response(
                 response.status_code,
                 headers=headers,
-                stream=_SyncRecording(self, plan, response, recorder),
-                extensions=response.extensions,
+                stream=_SyncRecording(self, plan, response, recorder, started),
+                extensions={**response.extensions, INFO_EXTENSION: plan.key.miss_info()},
             )
 
         def _store_stream(self, plan: Plan, response: Any, answer: dict[str, Any] | None) -> None:
@@ -309,7 +368,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                 if record is None:
                     return
                 ok = self._core.storable(plan.endpoint, record)  # type: ignore[arg-type]
-                self._cache._key_put(plan.key, record, ok, plan.ttl_seconds, meta_of_record)
+                self._cache._key_put(plan.key, record, ok, plan.ttl_seconds, plan.meta_of())
             except Exception as exc:  # storing is best effort: the caller has its stream
                 log.warning("fleetcache: streamed answer not stored: %r", exc)
 
@@ -317,8 +376,11 @@ def _build(mod: ModuleType) -> tuple[type, type]:
             self._inner.close()
 
     class _SyncRecording(mod.SyncByteStream):  # type: ignore[misc,name-defined]
-        def __init__(self, owner: Any, plan: Plan, response: Any, recorder: StreamRecorder) -> None:
+        def __init__(
+            self, owner: Any, plan: Plan, response: Any, recorder: StreamRecorder, started: float
+        ) -> None:
             self._owner, self._plan, self._response, self._rec = owner, plan, response, recorder
+            self._started = started
             self._ended = False
 
         def __iter__(self) -> Iterator[bytes]:
@@ -338,6 +400,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
             # only if the terminal event was seen, so an early close stores nothing.
             if not self._ended:
                 self._ended = True
+                self._plan.upstream_ms = _ms_since(self._started)  # until the stream ended
                 self._owner._store_stream(self._plan, self._response, self._rec.finish())
 
         def close(self) -> None:
@@ -370,22 +433,26 @@ def _build(mod: ModuleType) -> tuple[type, type]:
             response = None
             if missing:
                 sub = self._per_input_request(request, plan, missing)
+                started = time.monotonic()
                 response = await self._inner.handle_async_request(sub)
                 try:
                     await response.aread()
                 finally:
                     await response.aclose()
-            out, to_store = self._merged(plan, found, missing, response)
+                plan.upstream_ms = _ms_since(started)
+            out, to_store, meta_of = self._merged(plan, found, missing, response)
             if to_store and plan.writes:
-                await self._cache._key_put_many(to_store, plan.ttl_seconds, meta_of_record)
+                await self._cache._key_put_many(to_store, plan.ttl_seconds, meta_of)
             return out
 
         async def _send_read(self, request: Any, plan: Plan, got: list[Any]) -> dict[str, Any]:
+            started = time.monotonic()
             response = await self._inner.handle_async_request(self._outgoing(request, plan))
             try:
                 await response.aread()
             finally:
                 await response.aclose()
+            plan.upstream_ms = _ms_since(started)
             got.append(response)
             return record_of(
                 response.status_code,
@@ -402,7 +469,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                     lambda: self._send_read(request, plan, got),
                     plan.ttl_seconds,
                     self._storable(plan),
-                    meta_of_record,
+                    plan.meta_of(),
                 )
                 if served and can_replay(plan, data):
                     return self._hit(plan, data)
@@ -414,25 +481,26 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                 record = await self._send_read(request, plan, got)
                 if plan.writes:
                     ok = self._core.storable(plan.endpoint, record)  # type: ignore[arg-type]
-                    await cache._key_put(key, record, ok, plan.ttl_seconds, meta_of_record)
-            return self._with_status(got[-1], "miss")
+                    await cache._key_put(key, record, ok, plan.ttl_seconds, plan.meta_of())
+            return self._with_status(got[-1], "miss", plan)
 
         async def _stream(self, request: Any, plan: Plan) -> Any:
             if plan.reads:
                 data = await self._cache._key_get(plan.key)
                 if data is not None and can_replay(plan, data):
                     return self._hit(plan, data)
+            started = time.monotonic()
             response = await self._inner.handle_async_request(self._outgoing(request, plan))
             if not 200 <= response.status_code < 300:
-                return self._with_status(response, "miss")
-            assert plan.endpoint is not None
+                return self._with_status(response, "miss", plan)
+            assert plan.endpoint is not None and plan.key is not None
             recorder = StreamRecorder(plan.endpoint, plan.caller_wants_usage)
             headers = [*response.headers.multi_items(), (STATUS_HEADER, "miss")]
             return mod.Response(
                 response.status_code,
                 headers=headers,
-                stream=_AsyncRecording(self, plan, response, recorder),
-                extensions=response.extensions,
+                stream=_AsyncRecording(self, plan, response, recorder, started),
+                extensions={**response.extensions, INFO_EXTENSION: plan.key.miss_info()},
             )
 
         async def _store_stream(
@@ -445,7 +513,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                 if record is None:
                     return
                 ok = self._core.storable(plan.endpoint, record)  # type: ignore[arg-type]
-                await self._cache._key_put(plan.key, record, ok, plan.ttl_seconds, meta_of_record)
+                await self._cache._key_put(plan.key, record, ok, plan.ttl_seconds, plan.meta_of())
             except Exception as exc:  # storing is best effort: the caller has its stream
                 log.warning("fleetcache: streamed answer not stored: %r", exc)
 
@@ -453,8 +521,11 @@ def _build(mod: ModuleType) -> tuple[type, type]:
             await self._inner.aclose()
 
     class _AsyncRecording(mod.AsyncByteStream):  # type: ignore[misc,name-defined]
-        def __init__(self, owner: Any, plan: Plan, response: Any, recorder: StreamRecorder) -> None:
+        def __init__(
+            self, owner: Any, plan: Plan, response: Any, recorder: StreamRecorder, started: float
+        ) -> None:
             self._owner, self._plan, self._response, self._rec = owner, plan, response, recorder
+            self._started = started
             self._ended = False
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -471,6 +542,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
         async def _end(self) -> None:
             if not self._ended:  # see the sync twin
                 self._ended = True
+                self._plan.upstream_ms = _ms_since(self._started)
                 await self._owner._store_stream(self._plan, self._response, self._rec.finish())
 
         async def aclose(self) -> None:
@@ -490,6 +562,30 @@ def _classes(mod: ModuleType) -> tuple[type, type]:
     if found is None:
         found = _CLASSES[mod.__name__] = _build(mod)
     return found
+
+
+def control_headers(control: str | None = None, ttl: float | None = None) -> dict[str, str]:
+    """The request headers of one call's cache control and TTL, for an SDK's
+    ``extra_headers=`` (or ``default_headers=`` / ``with_options(default_headers=...)`` for
+    a whole client); the transport strips them before the request leaves.
+
+    ``control`` [None: the default]: ``default``, ``no-cache`` (skip the read, store the
+    answer), ``no-store`` (read, never store) or ``bypass`` (neither). ``ttl`` [None: the
+    transport's / cache's]: seconds (> 0) the entry this call stores lives. ``ValueError``
+    for anything else.
+
+        client.chat.completions.create(..., extra_headers=control_headers(ttl=60))
+    """
+    out: dict[str, str] = {}
+    if control is not None:
+        check_control(control)
+        out[CONTROL_HEADER] = control
+    if ttl is not None:
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
+            raise ValueError(f"ttl must be a number of seconds, not {ttl!r}")
+        parse_ttl(repr(ttl))
+        out[TTL_HEADER] = f"{ttl:g}"
+    return out
 
 
 def transport(cache: Any, inner: Any = None, **options: Any) -> Any:
