@@ -33,7 +33,7 @@ from typing import Any
 
 from bench.timing import median
 from fleetcache import RedisExactCache, cache_info
-from fleetcache.core.request_ops import RequestKey
+from fleetcache.core.keys import RequestKey
 from fleetcache.embedded import EmbeddedServer, redis_server_bin
 from fleetcache.integrations.openai import cached
 
@@ -198,7 +198,7 @@ def measure(url: str, rounds: int = 7, calls: int = 300) -> dict[str, Any]:
         first = client.chat.completions.create(**kw)
         info = cache_info(first)
         assert info is not None
-        key = RequestKey.of_digest(cache._core, info.digest, "gpt-4o-mini")
+        key = RequestKey(cache._core.keys, info.digest, "gpt-4o-mini")
         for _ in range(50):  # warm both
             plain.chat.completions.create(**kw)
             client.chat.completions.create(**kw)

@@ -39,7 +39,7 @@ from typing import Any
 
 from .core.envelope import header_meta
 from .core.ops import Core
-from .core.request_ops import RequestKey
+from .core.request_ops import request_key
 
 try:
     from opentelemetry import trace as _trace
@@ -99,7 +99,7 @@ class Traced:
             if digest is None and fields is not None:
                 digest = self.core.request(fields)[1]
             elif digest is None and request is not None:
-                digest = RequestKey(self.core, request).digest
+                digest = request_key(self.core, request).digest
         except (TypeError, ValueError):  # the call itself refused the request
             return
         if digest is not None:

@@ -71,7 +71,7 @@ from ..aio import AsyncRedisExactCache
 from ..cache import RedisExactCache
 from ..core.endpoints import StreamRecorder
 from ..core.info import CacheInfo
-from ..core.request_ops import MetaOf, check_control
+from ..core.request_ops import MetaOf, check_control, miss_info
 from ._httpcore import (
     CONTROL_HEADER,
     STATUS_HEADER,
@@ -357,7 +357,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                 response.status_code,
                 headers=headers,
                 stream=_SyncRecording(self, plan, response, recorder, started),
-                extensions={**response.extensions, INFO_EXTENSION: plan.key.miss_info()},
+                extensions={**response.extensions, INFO_EXTENSION: miss_info(plan.key)},
             )
 
         def _store_stream(self, plan: Plan, response: Any, answer: dict[str, Any] | None) -> None:
@@ -500,7 +500,7 @@ def _build(mod: ModuleType) -> tuple[type, type]:
                 response.status_code,
                 headers=headers,
                 stream=_AsyncRecording(self, plan, response, recorder, started),
-                extensions={**response.extensions, INFO_EXTENSION: plan.key.miss_info()},
+                extensions={**response.extensions, INFO_EXTENSION: miss_info(plan.key)},
             )
 
         async def _store_stream(
