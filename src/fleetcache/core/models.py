@@ -142,9 +142,10 @@ class Counter(NamedTuple):
     #: what is counted: ``"requests"`` (gets), ``"entries"``, ``"tokens"``, ``"nano-USD"``
     #: or ``"ms"``
     kind: str
-    #: for a saving counted per model only (the Lua adds it to ``<per_model>:<model>``):
-    #: that field prefix; the fleet value is the sum over models. ``""``: a hash field of
-    #: its own.
+    #: for a saving counted per model only: the prefix of its integer field
+    #: ``<per_model>:<model>`` (written by earlier versions, and by the Lua while a model's
+    #: savings record ``m:<model>`` is unusable; see ``RECORD``); the fleet value is the
+    #: sum over models. ``""``: a hash field of its own.
     per_model: str = ""
 
 

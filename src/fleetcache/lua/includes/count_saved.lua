@@ -45,10 +45,11 @@ local function count_saved(stats_key, model, v, sign, hits)
       return count_saved_fields(stats_key, model, v, sign, hits)
     end
     h, t, i, o, r, w, d, cu, cn, u = struct.unpack(REC_FMT, rec)
-    if cn < 0 or cn >= NANO or math.abs(h) >= REC_MAX or math.abs(t) >= REC_MAX
-      or math.abs(i) >= REC_MAX or math.abs(o) >= REC_MAX or math.abs(r) >= REC_MAX
-      or math.abs(w) >= REC_MAX or math.abs(d) >= REC_MAX or math.abs(cu) >= REC_MAX
-      or math.abs(u) >= REC_MAX then
+    -- comparisons only (no function call: this runs on every hit)
+    if cn < 0 or cn >= NANO or h >= REC_MAX or h <= -REC_MAX or t >= REC_MAX
+      or t <= -REC_MAX or i >= REC_MAX or i <= -REC_MAX or o >= REC_MAX or o <= -REC_MAX
+      or r >= REC_MAX or r <= -REC_MAX or w >= REC_MAX or w <= -REC_MAX or d >= REC_MAX
+      or d <= -REC_MAX or cu >= REC_MAX or cu <= -REC_MAX or u >= REC_MAX or u <= -REC_MAX then
       return count_saved_fields(stats_key, model, v, sign, hits)
     end
   elseif rec then -- an error reply: the stats key is not a hash
