@@ -244,6 +244,19 @@ def test_a_hit_counts_in_one_packed_record_per_model(make_cache: Any, r: Any) ->
     )
 
 
+def test_reset_stats_zeroes_the_savings_records(make_cache: Any, r: Any) -> None:
+    cache = make_cache(prices=PRICES, shards=1)
+    cache.put(*q(), answer(), upstream_ms=700)
+    _hit(cache, q(), 2)
+    assert cache.fleet_stats().cost_saved_nanousd == 2 * COST_NANO
+    cache.reset_stats()
+    fs = cache.fleet_stats()
+    assert fs.hits == 0 and _savings(fs) == (0,) * 8 and fs.by_model == {}
+    _hit(cache, q(), 1)  # counting starts again from a fresh record
+    fs = cache.fleet_stats()
+    assert (fs.hits, fs.cost_saved_nanousd, fs.ms_saved) == (1, COST_NANO, 700)
+
+
 def test_cost_sums_exactly_across_whole_dollars_and_past_2_53_nano_usd(
     make_cache: Any, r: Any
 ) -> None:
