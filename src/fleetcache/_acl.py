@@ -51,6 +51,8 @@ SCRIPT_COMMANDS = (
     "pttl",
     "time",
     "hincrby",
+    "hget",
+    "hset",
     "hgetall",
     "zadd",
     "zcard",

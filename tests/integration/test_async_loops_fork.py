@@ -18,7 +18,8 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.sentinel import Sentinel
 
-from fleetcache import AsyncRedisExactCache, RedisExactCache
+from fleetcache import AsyncRedisExactCache, FleetStats, RedisExactCache
+from fleetcache.core.models import parse_counters
 
 from ..support.flavors import req, response
 from ..support.servers import ServerProc, free_port
@@ -34,7 +35,11 @@ def raw(redis_proc: ServerProc) -> Iterator[redis.Redis]:
 
 
 def _hits(raw: redis.Redis, prefix: str) -> int:
-    return int(raw.hget(f"{{{prefix}:0}}:s", "hits") or 0)
+    """Hits counted in shard 0's stats hash (its ``hits`` field and per-model records)."""
+    fs = FleetStats()
+    flat = [x for kv in raw.hgetall(f"{{{prefix}:0}}:s").items() for x in kv]
+    parse_counters(flat, fs)
+    return int(fs.hits)
 
 
 def _owned(redis_proc: ServerProc, prefix: str) -> AsyncRedisExactCache:

@@ -13,7 +13,7 @@ import pytest
 
 from fleetcache import LLMResponse, RedisExactCache
 from fleetcache.core.envelope import HEADER, MAGIC
-from fleetcache.core.models import FleetStats
+from fleetcache.core.models import RECORD, FleetStats
 
 from ..conftest import Backend
 
@@ -220,6 +220,69 @@ def test_an_old_version_1_entry_is_served_and_counts_its_tokens(make_cache: Any,
     # its cost is unknown: counted unpriced, never $0
     assert fs.unpriced_hits == 2 and fs.cost_saved_nanousd == 0
     assert fs.input_tokens_saved == 0
+
+
+def test_a_hit_counts_in_one_packed_record_per_model(make_cache: Any, r: Any) -> None:
+    """One stats-hash field per model (``m:<model>``, ten int64) holds its hits and savings;
+    no per-kind integer fields are written on a hit."""
+    cache = make_cache(prices=PRICES, shards=1)
+    cache.put(*q(), answer(), upstream_ms=700)
+    _hit(cache, q(), 2)
+    fields = r.hgetall(cache._core.keys.stats(0))
+    assert set(fields) == {b"puts", b"m:m-priced"}
+    assert RECORD.unpack(fields[b"m:m-priced"]) == (
+        2,
+        3000,
+        2000,
+        1000,
+        0,
+        0,
+        1400,
+        0,
+        2 * COST_NANO,
+        0,
+    )
+
+
+def test_reset_stats_zeroes_the_savings_records(make_cache: Any, r: Any) -> None:
+    cache = make_cache(prices=PRICES, shards=1)
+    cache.put(*q(), answer(), upstream_ms=700)
+    _hit(cache, q(), 2)
+    assert cache.fleet_stats().cost_saved_nanousd == 2 * COST_NANO
+    cache.reset_stats()
+    fs = cache.fleet_stats()
+    assert fs.hits == 0 and _savings(fs) == (0,) * 8 and fs.by_model == {}
+    _hit(cache, q(), 1)  # counting starts again from a fresh record
+    fs = cache.fleet_stats()
+    assert (fs.hits, fs.cost_saved_nanousd, fs.ms_saved) == (1, COST_NANO, 700)
+
+
+def test_cost_sums_exactly_across_whole_dollars_and_past_2_53_nano_usd(
+    make_cache: Any, r: Any
+) -> None:
+    """The record keeps the cost as whole USD + nano-USD: adding and taking back carry across
+    dollars, and a sum past 2^53 nano-USD (about $9M, where a double stops being exact)
+    stays exact."""
+    cache = make_cache(prices={"m-dear": (300.0, 600.0)}, shards=1)  # $0.6 an answer
+    stats = cache._core.keys.stats(0)
+    cache.put(*q(model="m-dear"), answer())
+    _hit(cache, q(model="m-dear"), 3)
+    assert cache.fleet_stats().cost_saved_nanousd == 1_800_000_000
+    assert RECORD.unpack(r.hget(stats, "m:m-dear"))[7:9] == (1, 800_000_000)
+    from fleetcache.core.envelope import EntryMeta
+    from fleetcache.core.usage import Usage
+
+    bad = EntryMeta(Usage(1, 1, 0, 0), 900_000_000, 1).header(0) + b"\xc1 not msgpack"
+    r.set(_entry_key(cache, q(model="m-dear")), bad)
+    assert cache.get(*q(model="m-dear")) is None  # credited $0.9 (carry), then taken back
+    fs = cache.fleet_stats()
+    assert (fs.hits, fs.corrupt, fs.cost_saved_nanousd) == (3, 1, 1_800_000_000)
+    assert RECORD.unpack(r.hget(stats, "m:m-dear"))[7:9] == (1, 800_000_000)
+    big = 10_000_000  # $10M already saved: 10^16 nano-USD > 2^53
+    r.hset(stats, "m:m-dear", RECORD.pack(0, 0, 0, 0, 0, 0, 0, big, 999_999_999, 0))
+    cache.put(*q(model="m-dear"), answer())
+    _hit(cache, q(model="m-dear"), 1)
+    assert cache.fleet_stats().cost_saved_nanousd == big * 10**9 + 999_999_999 + 600_000_000
 
 
 def _v2_header(flags: int) -> bytes:

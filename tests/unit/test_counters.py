@@ -9,7 +9,7 @@ import pytest
 from fleetcache import FleetStats
 from fleetcache._admin import stats_dict
 from fleetcache.cli import format_stats, shown
-from fleetcache.core.models import COUNTERS, parse_counters
+from fleetcache.core.models import COUNTERS, RECORD, parse_counters
 
 NAMES = [c.name for c in COUNTERS]
 
@@ -44,6 +44,52 @@ def test_parse_counters_every_counter_and_per_model() -> None:
     assert (fs.by_model["m"].hits, fs.by_model["m"].misses) == (10, -4)
     assert fs.by_model["\ud800"].hits == 2  # a lone-surrogate model name comes back as it was
     assert fs.bad_counters == []  # unknown fields are ignored, not reported
+
+
+def test_parse_counters_sums_savings_records_with_the_integer_fields() -> None:
+    """A record ``m:<model>`` adds its model's hits and savings, and the fleet totals are the
+    sums of the records and of the integer fields (counted before the records)."""
+    rec = RECORD.pack(3, 4500, 3000, 1500, 7, 8, 3600, 2, 250_000_000, 1)
+    flat = [b"m:m", rec, b"hits", b"2", b"mh:m", b"2", b"tokens_saved", b"10", b"mc:m", b"5"]
+    fs = FleetStats()
+    parse_counters(flat, fs)
+    parse_counters([b"m:other", RECORD.pack(1, 1, 1, 0, 0, 0, 0, 0, 0, 1)], fs)
+    assert (fs.hits, fs.tokens_saved, fs.input_tokens_saved, fs.output_tokens_saved) == (
+        6,
+        4511,
+        3001,
+        1500,
+    )
+    assert (fs.cache_read_tokens_saved, fs.cache_write_tokens_saved, fs.ms_saved) == (7, 8, 3600)
+    assert fs.cost_saved_nanousd == 2_250_000_005 and fs.unpriced_hits == 2
+    m = fs.by_model["m"]
+    assert (m.hits, m.input_tokens_saved, m.cost_saved_nanousd, m.unpriced_hits) == (
+        5,
+        3000,
+        2_250_000_005,
+        1,
+    )
+    assert fs.by_model["other"].hits == 1 and fs.bad_counters == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"",
+        b"12",
+        RECORD.pack(1, 0, 0, 0, 0, 0, 0, 0, 0, 0)[:-1],  # one byte short
+        RECORD.pack(1, 0, 0, 0, 0, 0, 0, 0, 0, 0) + b"\x00",  # one byte long
+        RECORD.pack(1, 0, 0, 0, 0, 0, 0, 0, 10**9, 0),  # nano-USD part not below 10^9
+        RECORD.pack(1, 0, 0, 0, 0, 0, 0, 0, -1, 0),  # nor negative
+        RECORD.pack(1, 2**53, 0, 0, 0, 0, 0, 0, 0, 0),  # past what the Lua adds exactly
+        RECORD.pack(-(2**53), 0, 0, 0, 0, 0, 0, 0, 0, 0),
+    ],
+)
+def test_parse_counters_reports_a_malformed_savings_record(value: bytes) -> None:
+    fs = FleetStats()
+    parse_counters([b"m:m", value, b"hits", b"3"], fs)
+    assert fs.hits == 3 and fs.tokens_saved == 0 and "m" not in fs.by_model
+    assert len(fs.bad_counters) == 1 and fs.bad_counters[0].startswith("m:m=")
 
 
 @pytest.mark.parametrize(

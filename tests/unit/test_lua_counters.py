@@ -12,7 +12,13 @@ from importlib import resources
 import pytest
 
 from fleetcache import FleetStats
-from fleetcache.core.models import COUNTER_NAMES, COUNTERS, PER_MODEL_PREFIXES, ModelStats
+from fleetcache.core.models import (
+    COUNTER_NAMES,
+    COUNTERS,
+    PER_MODEL_PREFIXES,
+    RECORD_PREFIX,
+    ModelStats,
+)
 
 #: ``redis.call('HINCRBY', <key>, <field>, ...`` (call or pcall); the field expression is
 #: everything up to the next top-level comma.
@@ -71,21 +77,25 @@ def test_the_scripts_write_their_counters_at_all() -> None:
     """The parser sees the scripts' writes (a regex that matched nothing would pass below)."""
     writes = hash_writes()
     assert len(writes) >= 20
-    assert {cmd for _p, cmd, _f in writes} == {"HINCRBY"}
+    assert {cmd for _p, cmd, _f in writes} == {"HINCRBY", "HSET"}
 
 
 def test_every_field_a_script_increments_is_a_counter_or_a_per_model_prefix() -> None:
     names, prefixes, unknown = written_fields()
     assert unknown == [], "hash fields neither a literal counter nor '<prefix>:' .. model"
     assert names - COUNTER_NAMES == set(), "scripts write counters COUNTERS does not have"
-    assert prefixes - set(PER_MODEL_PREFIXES) == set(), "undocumented per-model prefixes"
+    assert prefixes - set(PER_MODEL_PREFIXES) - {RECORD_PREFIX} == set(), (
+        "undocumented per-model prefixes"
+    )
 
 
 def test_every_counter_and_per_model_prefix_is_incremented_by_some_script() -> None:
     names, prefixes, _unknown = written_fields()
     by_prefix = {c.name for c in COUNTERS if c.per_model}  # summed from the per-model fields
     assert COUNTER_NAMES - by_prefix - names == set(), "counters no script increments"
-    assert set(PER_MODEL_PREFIXES) - prefixes == set(), "per-model prefixes no script writes"
+    assert (set(PER_MODEL_PREFIXES) | {RECORD_PREFIX}) - prefixes == set(), (
+        "per-model prefixes no script writes"
+    )
 
 
 def test_per_model_prefixes_name_model_stats_fields_and_their_counters() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import struct
 from collections.abc import Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -141,9 +142,10 @@ class Counter(NamedTuple):
     #: what is counted: ``"requests"`` (gets), ``"entries"``, ``"tokens"``, ``"nano-USD"``
     #: or ``"ms"``
     kind: str
-    #: for a saving counted per model only (the Lua adds it to ``<per_model>:<model>``):
-    #: that field prefix; the fleet value is the sum over models. ``""``: a hash field of
-    #: its own.
+    #: for a saving counted per model only: the prefix of its integer field
+    #: ``<per_model>:<model>`` (written by earlier versions, and by the Lua while a model's
+    #: savings record ``m:<model>`` is unusable; see ``RECORD``); the fleet value is the
+    #: sum over models. ``""``: a hash field of its own.
     per_model: str = ""
 
 
@@ -369,18 +371,67 @@ def utf8_label(name: str) -> str:
     return name
 
 
+#: A per-model savings record (stats hash field ``m:<model>``, written by the Lua
+#: ``count_saved``): ten signed 64-bit big-endian integers, each below 2^53 in magnitude:
+#: hits, total tokens, input, output, cache-read, cache-write tokens, upstream ms, cost in
+#: whole USD, the rest of the cost in nano-USD (0 <= rest < 10^9), unpriced hits.
+#: The stats-hash field prefix of a model's packed savings record (``m:<model>``).
+RECORD_PREFIX = "m"
+RECORD = struct.Struct(">10q")
+_REC_MAX = 1 << 53
+_NANO = 1_000_000_000
+#: ModelStats attribute of each record slot (tokens and cost handled apart)
+_REC_MODEL = (
+    "hits",
+    "",
+    "input_tokens_saved",
+    "output_tokens_saved",
+    "cache_read_tokens_saved",
+    "cache_write_tokens_saved",
+    "ms_saved",
+    "",
+    "",
+    "unpriced_hits",
+)
+
+
+def parse_record(data: bytes) -> tuple[int, ...] | None:
+    """The ten integers of a savings record (see ``RECORD``), or None when ``data`` is not
+    one (wrong length, a number out of range: written by another client)."""
+    if len(data) != RECORD.size:
+        return None
+    rec = RECORD.unpack(data)
+    if not 0 <= rec[8] < _NANO or any(abs(x) >= _REC_MAX for x in rec):
+        return None
+    return rec
+
+
 def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
     """Add one shard's flat ``HGETALL`` reply of its stats hash to ``into``.
 
-    A value that is not a plain integer (another client wrote ``"abc"``, a float, bytes) is
-    corrupt data: it is skipped, listed in ``into.bad_counters`` and logged once per field
-    name per process. Fields that are not counters are ignored.
+    Integer fields: the counters (``hits``, ``misses``, ``tokens_saved``, ...) and the per-model
+    ``mh:``/``mm:``/``mi:``/... fields (hits, misses; savings counted before the records, or
+    while a model's record was unusable). Savings records ``m:<model>`` (``RECORD``): the
+    model's hits and savings, added to its ``by_model`` entry and to the fleet totals
+    (``hits``, ``tokens_saved`` and each saving are the sums of the fields and the records).
+
+    A value that is not a plain integer (another client wrote ``"abc"``, a float, bytes), or
+    a record that is not one, is corrupt data: it is skipped, listed in
+    ``into.bad_counters`` and logged once per field name per process. Fields that are not
+    counters are ignored.
     """
     by_model = into.by_model
     for i in range(0, len(flat) - 1, 2):
         name = decode_text(flat[i])
         raw = flat[i + 1]
         data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogatepass")
+        if name[:2] == f"{RECORD_PREFIX}:":
+            rec = parse_record(data)
+            if rec is None:
+                _bad(into, name, data)
+            else:
+                _add_record(into, by_model.setdefault(name[2:], ModelStats()), rec)
+            continue
         attr = PER_MODEL_PREFIXES.get(name[:2]) if name[2:3] == ":" else None
         if attr is None and name not in COUNTER_NAMES:
             continue
@@ -395,6 +446,17 @@ def parse_counters(flat: Sequence[Any], into: FleetStats) -> None:
         setattr(m, attr, getattr(m, attr) + value)
         if attr not in ("hits", "misses"):  # a saving: the fleet value is the sum
             setattr(into, attr, getattr(into, attr) + value)
+
+
+def _add_record(into: FleetStats, m: ModelStats, rec: tuple[int, ...]) -> None:
+    for attr, value in zip(_REC_MODEL, rec, strict=True):
+        if attr:
+            setattr(m, attr, getattr(m, attr) + value)
+            setattr(into, attr, getattr(into, attr) + value)
+    cost = rec[7] * _NANO + rec[8]
+    m.cost_saved_nanousd += cost
+    setattr(into, "cost_saved_nanousd", into.cost_saved_nanousd + cost)  # noqa: B010
+    setattr(into, "tokens_saved", into.tokens_saved + rec[1])  # noqa: B010
 
 
 def _bad(into: FleetStats, name: str, data: bytes) -> None:

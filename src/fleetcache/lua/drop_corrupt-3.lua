@@ -15,7 +15,8 @@
   ARGV[1]  digest         the request digest (the index member)
   ARGV[2]  model          model name of the per-model counters to correct
   ARGV[3]  payload        the exact bytes the client could not use (their header says what
-                          the hit credited: count_saved takes exactly that back)
+                          the hit credited: count_saved takes that and the hit back from
+                          the record m:<model>)
   ARGV[4]  mode           "1" = undecodable: delete it, count corrupt; "0" = rejected by the
                           reader's model: keep it, count rejected
 
@@ -27,9 +28,7 @@
 ]]
 --- @include "drop_unusable"
 --- @include "count_saved"
-redis.pcall('HINCRBY', KEYS[3], 'hits', -1)
-redis.pcall('HINCRBY', KEYS[3], 'mh:' .. ARGV[2], -1)
-count_saved(KEYS[3], ARGV[2], ARGV[3], -1)
+count_saved(KEYS[3], ARGV[2], ARGV[3], -1, -1)
 redis.pcall('HINCRBY', KEYS[3], 'misses', 1)
 redis.pcall('HINCRBY', KEYS[3], 'mm:' .. ARGV[2], 1)
 return drop_unusable(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3], ARGV[4] == '1')

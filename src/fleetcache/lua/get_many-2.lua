@@ -4,18 +4,19 @@
 
   Fixed keys: 2. The call passes more keys after them (variadic): numkeys = 2 + n.
   KEYS[1]      index key      {P:s}:i           (sorted set: member = digest, score = expiry ms)
-  KEYS[2]      stats key      {P:s}:s           (hash of integer counters)
+  KEYS[2]      stats key      {P:s}:s           (hash: integer counters, savings records m:<model>)
   KEYS[3..n+2] entry keys     {P:s}:e:<digest>  (one per request, in request order; n <= 998,
                               so a call never names more than 1000 keys; duplicates allowed)
 
   ARGV[1]      magic          the envelope magic "FC" (versions 1 and 2 are accepted)
   ARGV[2i]     digest         digest of request i (i = 1..n), the index member of KEYS[i+2]
-  ARGV[2i+1]   model          model name of request i, for the counters mh:<model> / mm:<model>
+  ARGV[2i+1]   model          model name of request i: its record m:<model> / mm:<model>
 
   Returns
     array of n items, in request order: the envelope bytes (bulk string) on a hit, false
-    (nil bulk) on a miss. Each item is counted exactly as get-3 counts it: hits, mh:<model>,
-    and what its header says it saved (count_saved) on a hit; misses, mm:<model> on a miss; a miss removes an index member whose
+    (nil bulk) on a miss. Each item is counted exactly as get-3 counts it: the hit and what
+    its header says it saved in the record m:<model> (count_saved) on a hit; misses,
+    mm:<model> on a miss; a miss removes an index member whose
     entry is gone (counted expired or evicted, server clock, ms); an entry whose header is
     not a valid envelope is deleted and counted corrupt (and is a miss).
 

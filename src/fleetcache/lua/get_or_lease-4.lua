@@ -5,11 +5,12 @@
 
   KEYS[1]  entry key      {P:s}:e:<digest>  (string: envelope bytes)
   KEYS[2]  index key      {P:s}:i           (sorted set: member = digest, score = expiry ms)
-  KEYS[3]  stats key      {P:s}:s           (hash of integer counters)
+  KEYS[3]  stats key      {P:s}:s           (hash: integer counters, savings records m:<model>)
   KEYS[4]  lease key      {P:s}:l:<digest>  (string: the holder's token, with a PX expiry)
 
   ARGV[1]  digest         the request digest (the index member)
-  ARGV[2]  model          model name, for the per-model counters mh:<model> / mm:<model>
+  ARGV[2]  model          model name: a hit counts in its savings record m:<model>, a miss
+                          in misses and mm:<model>
   ARGV[3]  magic          the envelope magic "FC" (versions 1 and 2 are accepted)
   ARGV[4]  token          the caller's random lease token
   ARGV[5]  lease_ms       duration of a granted lease in milliseconds (integer >= 1): the
@@ -17,8 +18,8 @@
                           to its full lease with renew_lease-1 once it has seen the grant
   ARGV[6]  mode           "1" = the request's first look: a hit or miss is counted as get-3
                           counts it; "0" = a waiter's poll: nothing is counted except, when
-                          the entry has landed, coalesced and what it saved (count_saved:
-                          tokens_saved and the per-model amounts; not mh:<model>)
+                          the entry has landed, coalesced and what it saved (count_saved
+                          with hits 0: the amounts in the record m:<model>, not a hit)
 
   Returns
     {1, bytes}   the entry is there (envelope bytes)
@@ -42,7 +43,7 @@ if v then
     count_hit(KEYS[3], ARGV[2], v)
   else
     redis.pcall('HINCRBY', KEYS[3], 'coalesced', 1)
-    count_saved(KEYS[3], ARGV[2], v, 1)
+    count_saved(KEYS[3], ARGV[2], v, 1, 0)
   end
   return {1, v}
 end

@@ -3,7 +3,7 @@
   truncated or filtered answer, an error, no content), and give up the caller's
   single-flight lease in the same call, so a waiter computes its own answer at once.
 
-  KEYS[1]  stats key      {P:s}:s           (hash of integer counters)
+  KEYS[1]  stats key      {P:s}:s           (hash: integer counters, savings records m:<model>)
   KEYS[2]  lease key      {P:s}:l:<digest>  (deleted only if it holds ARGV[1])
 
   ARGV[1]  token          the caller's lease token; "" when the caller holds no lease

@@ -4,7 +4,7 @@
 
   Fixed keys: 2. The call passes more keys after them (variadic): numkeys = 2 + n.
   KEYS[1]      index key      {P:s}:i           (sorted set: member = digest, score = expiry ms)
-  KEYS[2]      stats key      {P:s}:s           (hash of integer counters)
+  KEYS[2]      stats key      {P:s}:s           (hash: integer counters, savings records m:<model>)
   KEYS[3..n+2] entry keys     {P:s}:e:<digest>  (one per item, in item order; n <= 998, so a
                               call never names more than 1000 keys; a later duplicate wins)
 
