@@ -33,6 +33,7 @@ __all__ = [
     "EmbeddedServer",
     "ServerStartError",
     "free_port",
+    "poll",
     "redis_cli_bin",
     "redis_server_bin",
     "server_binary",
@@ -347,7 +348,7 @@ class EmbeddedCluster:
                 return False
             return sum(hi - lo + 1 for lo, hi, _ in views[0]) == 16384
 
-        _poll(agreed, timeout, "cluster_state:ok on every node")
+        poll(agreed, timeout, "cluster_state:ok on every node")
 
     def node_id(self, port: int) -> str:
         """The cluster node ID of the node on ``port``."""
@@ -387,7 +388,7 @@ class EmbeddedCluster:
         return f"EmbeddedCluster(ports={self.ports})"
 
 
-def _poll(cond: Callable[[], bool], timeout: float, what: str) -> None:
+def poll(cond: Callable[[], bool], timeout: float, what: str) -> None:
     """Call ``cond`` until it is true (5 ms, doubling to 100 ms, between calls) or
     ``timeout`` seconds pass (then ``ServerStartError``)."""
     deadline = time.monotonic() + timeout

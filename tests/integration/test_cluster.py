@@ -26,9 +26,9 @@ from fleetcache import (
     LLMResponse,
     RedisExactCache,
 )
-from fleetcache.embedded import CLUSTER_MAX_PORT, EmbeddedCluster, redis_cli_bin
+from fleetcache.embedded import CLUSTER_MAX_PORT, EmbeddedCluster, poll, redis_cli_bin
 
-from ..support.cluster import move_slot, poll
+from ..support.cluster import move_slot
 from ..support.flavors import req, response
 from ..support.servers import ServerProc, free_port, redis_server_bin
 

@@ -19,8 +19,8 @@ import pytest
 
 from fleetcache import AsyncRedisExactCache, CacheUnavailableError, RedisExactCache
 from fleetcache._clients import parse_sentinel_url, tls_options
+from fleetcache.embedded import poll
 
-from ..support.cluster import poll
 from ..support.flavors import req, response
 from ..support.servers import SentinelProc, free_port, redis_server_bin
 from ..support.tls import Pki, TlsServer, make_pki, openssl_bin

@@ -12,7 +12,6 @@ package's ``fleetcache.embedded.EmbeddedCluster`` (the benchmarks start theirs w
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,25 +19,9 @@ from pathlib import Path
 import redis
 import redis.cluster
 
-from fleetcache.embedded import EmbeddedCluster
+from fleetcache.embedded import EmbeddedCluster, poll
 
 from .servers import SentinelProc, ServerProc
-
-
-def poll(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    """Call ``cond`` until it is true (backing off 5 ms -> 100 ms) or ``timeout`` s pass."""
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            if cond():
-                return
-        except (redis.RedisError, OSError) as exc:
-            last = exc
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what} (last error: {last!r})")
 
 
 def move_slot(
