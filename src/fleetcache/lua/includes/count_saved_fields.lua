@@ -35,25 +35,25 @@ local function count_saved_fields(stats_key, model, v, sign, hits)
   end
   local i1, i2, i3, i4, o1, o2, o3, o4, r1, r2, r3, r4 = string.byte(v, 9, 20)
   local w1, w2, w3, w4, d1, d2, d3, d4 = string.byte(v, 21, 28)
-  local in = ((i1 * 256 + i2) * 256 + i3) * 256 + i4
-  if in > 0 then
-    redis.pcall('HINCRBY', stats_key, 'mi:' .. model, sign * in)
+  local n_i = ((i1 * 256 + i2) * 256 + i3) * 256 + i4
+  if n_i > 0 then
+    redis.pcall('HINCRBY', stats_key, 'mi:' .. model, sign * n_i)
   end
-  local on = ((o1 * 256 + o2) * 256 + o3) * 256 + o4
-  if on > 0 then
-    redis.pcall('HINCRBY', stats_key, 'mo:' .. model, sign * on)
+  local n_o = ((o1 * 256 + o2) * 256 + o3) * 256 + o4
+  if n_o > 0 then
+    redis.pcall('HINCRBY', stats_key, 'mo:' .. model, sign * n_o)
   end
-  local rn = ((r1 * 256 + r2) * 256 + r3) * 256 + r4
-  if rn > 0 then
-    redis.pcall('HINCRBY', stats_key, 'mr:' .. model, sign * rn)
+  local n_r = ((r1 * 256 + r2) * 256 + r3) * 256 + r4
+  if n_r > 0 then
+    redis.pcall('HINCRBY', stats_key, 'mr:' .. model, sign * n_r)
   end
-  local wn = ((w1 * 256 + w2) * 256 + w3) * 256 + w4
-  if wn > 0 then
-    redis.pcall('HINCRBY', stats_key, 'mw:' .. model, sign * wn)
+  local n_w = ((w1 * 256 + w2) * 256 + w3) * 256 + w4
+  if n_w > 0 then
+    redis.pcall('HINCRBY', stats_key, 'mw:' .. model, sign * n_w)
   end
-  local dn = ((d1 * 256 + d2) * 256 + d3) * 256 + d4
-  if dn > 0 then
-    redis.pcall('HINCRBY', stats_key, 'md:' .. model, sign * dn)
+  local n_d = ((d1 * 256 + d2) * 256 + d3) * 256 + d4
+  if n_d > 0 then
+    redis.pcall('HINCRBY', stats_key, 'md:' .. model, sign * n_d)
   end
   local c1, c2, c3, c4, c5, c6 = string.byte(v, 29, 34)
   local hi, lo = c1 * 256 + c2, ((c3 * 256 + c4) * 256 + c5) * 256 + c6
