@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import redis
 
 from fleetcache import ChunkProgress, LLMResponse, RedisExactCache
 from fleetcache.cli import main
 from fleetcache.core.keys import KeySpace, digest_of, normalise_request
 
-from ..support.servers import ServerProc, free_port, redis_server_bin
+from ..support.servers import AuthServer, ServerProc, free_port
 
 if TYPE_CHECKING:
     from ..conftest import Backend
@@ -222,20 +221,9 @@ def test_unreachable_server() -> None:
     assert "Traceback" not in p.stderr
 
 
-class AuthServer(ServerProc):
-    """A server with ``requirepass``: readiness is polled with the password."""
-
-    password = "s3cret"
-
-    def client(self, **kw: object) -> redis.Redis:
-        return super().client(password=self.password, **kw)
-
-
 @pytest.fixture(scope="module")
 def auth_server() -> Iterator[ServerProc]:
-    binary = redis_server_bin()
-    assert binary is not None
-    s = AuthServer(binary, extra=("--requirepass", AuthServer.password)).start()
+    s = AuthServer("s3cret").start()
     yield s
     s.stop()
 

@@ -11,28 +11,16 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from fleetcache import AsyncRedisExactCache, RedisExactCache
 
-from ..support.servers import ServerProc, redis_server_bin
-
-
-class _AuthServer(ServerProc):
-    """A server with ``requirepass`` (not the password the tests paste): readiness is
-    polled with its password."""
-
-    password = "the-right-one"
-
-    def client(self, **kw: object) -> redis.Redis:
-        return super().client(password=self.password, **kw)
+from ..support.servers import AuthServer, ServerProc
 
 
 @pytest.fixture(scope="module")
 def auth_server() -> Iterator[ServerProc]:
-    binary = redis_server_bin()
-    assert binary is not None
-    s = _AuthServer(binary, extra=("--requirepass", _AuthServer.password)).start()
+    """A server whose password is not the one the tests paste into ``--url``."""
+    s = AuthServer("the-right-one").start()
     yield s
     s.stop()
 

@@ -7,6 +7,9 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
+
+import redis
 
 from fleetcache.embedded import (
     EmbeddedServer as ServerProc,
@@ -18,6 +21,7 @@ from fleetcache.embedded import (
 )
 
 __all__ = [
+    "AuthServer",
     "SentinelProc",
     "ServerProc",
     "free_port",
@@ -42,6 +46,19 @@ def servers_of(binary: str) -> Iterator[Callable[..., ServerProc]]:
     finally:
         for proc in started:
             proc.close()
+
+
+class AuthServer(ServerProc):
+    """A redis-server with ``requirepass password``: readiness is polled with it."""
+
+    def __init__(self, password: str) -> None:
+        binary = redis_server_bin()
+        assert binary is not None
+        super().__init__(binary, extra=("--requirepass", password))
+        self.password = password
+
+    def client(self, **kw: Any) -> redis.Redis:
+        return super().client(password=self.password, **kw)
 
 
 class SentinelProc(ServerProc):
